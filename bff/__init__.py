@@ -1,0 +1,1 @@
+"""Fintech GraphQL backend-for-frontend."""

@@ -1,0 +1,1 @@
+"""The GraphQL application: context, error boundary and the Strawberry ASGI view."""

@@ -1,0 +1,58 @@
+"""The ASGI application: edge middleware around the GraphQL view and the health endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from bff.api.view import GraphQLView
+from bff.edge.asgi import ASGIApp
+from bff.edge.authentication import BearerAuthentication
+from bff.edge.body_limit import BodySizeLimit
+from bff.edge.request_log import RequestLog
+from bff.edge.security_headers import SecurityHeaders
+from bff.runtime import Runtime
+from schema.root import build_schema
+
+
+def create_app(runtime: Runtime) -> ASGIApp:
+    """The whole service for one process; disposes the runtime's pools on shutdown."""
+    view = GraphQLView(build_schema(runtime.settings), runtime)
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        try:
+            async with runtime.read_engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"; the reason is in the server log
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    starlette = Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.resolve_actor)
+    app = BodySizeLimit(app, runtime.settings.max_body_bytes)
+    app = SecurityHeaders(app, hsts=runtime.settings.is_production)
+    return RequestLog(app)

@@ -1,0 +1,1 @@
+"""Authentication: signing keys, access tokens and resolving the request's actor."""

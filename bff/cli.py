@@ -1,0 +1,129 @@
+"""The `bff` command: serve, migrate, seed, export-schema, user create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bff import logging as bff_logging
+from bff.config import Settings
+from bff.db import migrate
+from bff.db.provision import database
+from bff.domain import users
+from bff.domain.errors import DomainError
+from bff.domain.rbac import Role
+from bff.runtime import build_runtime
+from bff.seed import seed_demo
+
+
+def _seed(settings: Settings, url: str) -> None:
+    async def run() -> None:
+        runtime = build_runtime(settings, url)
+        try:
+            credentials = await seed_demo(runtime)
+        finally:
+            await runtime.close()
+        if credentials is None:
+            print("Demo data already present; nothing seeded.")
+            return
+        print("Demo users (passwords are shown only this once):")
+        for credential in credentials:
+            print(f"  {credential.email:<24} {credential.password:<20} {credential.roles}")
+
+    asyncio.run(run())
+
+
+def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from bff.app import create_app
+
+    if args.migrate:
+        migrate.upgrade(url)
+    if args.seed:
+        if settings.is_production:
+            sys.exit("refusing to seed demo data in production")
+        _seed(settings, url)
+    app = create_app(build_runtime(settings, url))
+    print(f"GraphQL API on http://{settings.host}:{settings.port}/graphql")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+        proxy_headers=False,
+        ws="websockets-sansio",
+        lifespan="on",
+    )
+
+
+def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    async def run() -> None:
+        runtime = build_runtime(settings, url)
+        try:
+            command = users.SignUp(args.email, args.password, args.display_name or args.email)
+            roles = frozenset(Role(role) for role in args.role)
+            user = await users.provision_user(runtime.unit_of_work(), command, roles)
+        finally:
+            await runtime.close()
+        print(f"created {user.email} ({', '.join(sorted(user.roles))}) id={user.id}")
+
+    try:
+        asyncio.run(run())
+    except DomainError as error:
+        sys.exit(f"{error.code.value}: {error.message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bff", description="Fintech GraphQL BFF")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="serve the API (embedded PostgreSQL without DATABASE_URL)"
+    )
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.add_argument("--seed", action="store_true", help="seed demo data into an empty database")
+    commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("seed", help="seed demo data into an empty database (development)")
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
+    create = user.add_parser("create", help="create a user with roles")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--display-name")
+    create.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=[role.value for role in Role],
+        help="repeat for several roles",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "export-schema":
+        from schema.root import build_schema
+
+        print(build_schema().as_str())
+        return
+    settings = Settings()
+    bff_logging.configure(json_lines=settings.json_logs)
+    with database(settings) as url:
+        if args.command == "serve":
+            _serve(settings, url, args)
+        elif args.command == "migrate":
+            migrate.upgrade(url)
+        elif args.command == "seed":
+            _seed(settings, url)
+        else:
+            _create_user(settings, url, args)
+
+
+if __name__ == "__main__":
+    main()

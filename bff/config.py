@@ -1,0 +1,92 @@
+"""One typed settings object, read from the environment (see `.env.example`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every runtime knob of the service. Unknown variables are ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="BFF_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path(".data")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "BFF_DATABASE_URL")
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    db_lock_timeout_ms: int = Field(default=5_000, ge=0)
+    db_pool_pre_ping: bool = True
+
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "BFF_REDIS_URL")
+    )
+
+    jwt_issuer: str = "fintech-bff"
+    jwt_audience: str = "fintech-app"
+    jwt_keys_file: Path | None = None
+    access_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=3600)
+
+    introspection: bool | None = None
+    graphql_max_depth: int = Field(default=12, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=2_000, ge=100)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+
+    log_json: bool | None = None
+
+    @model_validator(mode="after")
+    def _production_is_explicit(self) -> Settings:
+        if self.is_production:
+            missing = [
+                name
+                for name, value in (
+                    ("DATABASE_URL", self.database_url),
+                    ("BFF_JWT_KEYS_FILE", self.jwt_keys_file),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    "production mode needs "
+                    + ", ".join(missing)
+                    + " (development defaults are refused)"
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """Introspection is on in development; production opts in for frontend tooling."""
+        return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.is_production
+
+    @cached_property
+    def keys_file(self) -> Path:
+        """Where the JWT key ring lives: configured in production, generated in development."""
+        return self.jwt_keys_file or self.data_dir / "dev-jwt-keys.json"

@@ -1,0 +1,23 @@
+"""PostgreSQL error codes the storage layer reacts to."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError
+
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+LOCK_NOT_AVAILABLE = "55P03"
+UNIQUE_VIOLATION = "23505"
+
+# Failures after which the whole transaction can simply be run again.
+TRANSIENT = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE})
+
+
+def sqlstate_of(error: DBAPIError) -> str | None:
+    return getattr(error.orig, "sqlstate", None)
+
+
+def constraint_of(error: DBAPIError) -> str | None:
+    """The name of the violated constraint, when the driver reports it."""
+    cause = getattr(error.orig, "__cause__", None)
+    return getattr(cause, "constraint_name", None)

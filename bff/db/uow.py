@@ -1,0 +1,67 @@
+"""The SQL unit of work: one connection and one transaction per `async with` block."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bff.db.repositories.accounts import SqlAccounts
+from bff.db.repositories.idempotency import SqlIdempotency
+from bff.db.repositories.ledger import SqlLedger
+from bff.db.repositories.sessions import SqlSessions
+from bff.db.repositories.users import SqlUsers
+from bff.db.sqlstate import TRANSIENT, sqlstate_of
+from bff.domain.errors import TransientConflict
+
+
+class SqlUnitOfWork:
+    """Rolls back unless `commit()` was called; translates retryable failures for the domain.
+
+    Re-enterable: each `async with` opens a fresh transaction, which lets the domain retry.
+    """
+
+    users: SqlUsers
+    sessions: SqlSessions
+    accounts: SqlAccounts
+    ledger: SqlLedger
+    idempotency: SqlIdempotency
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("unit of work is already open")
+        connection = await self._engine.connect()
+        await connection.begin()
+        self._connection = connection
+        self.users = SqlUsers(connection)
+        self.sessions = SqlSessions(connection)
+        self.accounts = SqlAccounts(connection)
+        self.ledger = SqlLedger(connection)
+        self.idempotency = SqlIdempotency(connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        assert connection is not None
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        finally:
+            await connection.close()
+        if isinstance(exc, DBAPIError) and sqlstate_of(exc) in TRANSIENT:
+            raise TransientConflict(str(exc.orig)) from exc
+
+    async def commit(self) -> None:
+        assert self._connection is not None, "commit() outside of the unit of work"
+        await self._connection.commit()

@@ -1,0 +1,1 @@
+"""Framework-free business rules: money, users, accounts, ledger transfers and access control."""

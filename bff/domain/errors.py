@@ -1,0 +1,89 @@
+"""Typed domain errors with stable codes; the API maps them to `userErrors`."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(Enum):
+    """Stable error codes clients can switch on. Never renumber or rename a member."""
+
+    description: str
+
+    def __new__(cls, value: str, description: str) -> ErrorCode:
+        member = object.__new__(cls)
+        member._value_ = value
+        member.description = description
+        return member
+
+    INVALID_INPUT = ("INVALID_INPUT", "A field is malformed or out of range.")
+    INVALID_ID = ("INVALID_ID", "An ID is not a valid ID of the expected type.")
+    INVALID_AMOUNT = (
+        "INVALID_AMOUNT",
+        "The amount is not a positive decimal string in the currency's precision.",
+    )
+    UNSUPPORTED_CURRENCY = ("UNSUPPORTED_CURRENCY", "The currency is not supported.")
+    CURRENCY_MISMATCH = (
+        "CURRENCY_MISMATCH",
+        "The accounts or the amount are in different currencies.",
+    )
+    UNAUTHENTICATED = ("UNAUTHENTICATED", "The request needs a valid access token.")
+    PERMISSION_DENIED = ("PERMISSION_DENIED", "The actor's role does not allow this action.")
+    INVALID_CREDENTIALS = ("INVALID_CREDENTIALS", "The email or password is wrong.")
+    EMAIL_TAKEN = ("EMAIL_TAKEN", "An account with this email already exists.")
+    WEAK_PASSWORD = ("WEAK_PASSWORD", "The password is too short.")
+    ACCOUNT_NOT_FOUND = ("ACCOUNT_NOT_FOUND", "No such account, or it is not yours.")
+    ACCOUNT_FROZEN = ("ACCOUNT_FROZEN", "An account of the transfer is frozen or closed.")
+    INVALID_STATE = ("INVALID_STATE", "The account is not in a state that allows this change.")
+    SAME_ACCOUNT = ("SAME_ACCOUNT", "The source and destination accounts are the same.")
+    INSUFFICIENT_FUNDS = (
+        "INSUFFICIENT_FUNDS",
+        "The source account's available balance and overdraft limit do not cover the amount.",
+    )
+    IDEMPOTENCY_KEY_REUSED = (
+        "IDEMPOTENCY_KEY_REUSED",
+        "The idempotency key was already used for a different request.",
+    )
+    IDEMPOTENCY_IN_PROGRESS = (
+        "IDEMPOTENCY_IN_PROGRESS",
+        "A request with this idempotency key is still being processed; retry shortly.",
+    )
+
+
+class DomainError(Exception):
+    """An expected business failure: shown to the caller as a `UserError`."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None, field: str | None = None):
+        super().__init__(message or code.description)
+        self.code = code
+        self.message = message or code.description
+        self.field = field
+
+    def with_field(self, field: str) -> DomainError:
+        """The same error, attributed to an input field path."""
+        return DomainError(self.code, self.message, field)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code.value, "message": self.message, "field": self.field}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str | None]) -> DomainError:
+        return cls(ErrorCode[str(data["code"])], data["message"], data["field"])
+
+
+class NotFound(DomainError):
+    """The object does not exist or the actor may not see it: the two are indistinguishable."""
+
+
+class PermissionDenied(DomainError):
+    def __init__(self, message: str = ErrorCode.PERMISSION_DENIED.description):
+        super().__init__(ErrorCode.PERMISSION_DENIED, message)
+
+
+class Unauthenticated(DomainError):
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.UNAUTHENTICATED)
+
+
+class TransientConflict(Exception):
+    """A serialization failure or deadlock: the whole transaction may be retried."""

@@ -1,0 +1,135 @@
+"""Plain records the domain reads and writes. Money fields are integer minor units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from bff.domain.money import Money
+from bff.domain.rbac import Role
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class AccountKind(StrEnum):
+    CUSTOMER = "customer"
+    # Per currency, the bank's own account through which deposits enter the ledger.
+    SETTLEMENT = "settlement"
+
+
+class TransferKind(StrEnum):
+    TRANSFER = "transfer"
+    DEPOSIT = "deposit"
+
+
+class TransferStatus(StrEnum):
+    COMPLETED = "completed"
+
+
+class EventKind(StrEnum):
+    TRANSACTION_POSTED = "transaction_posted"
+    STATUS_CHANGED = "status_changed"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    email: str
+    display_name: str
+    roles: frozenset[Role]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: UUID
+    user_id: UUID
+    device_name: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: UUID
+    owner_id: UUID | None
+    kind: AccountKind
+    name: str
+    currency: str
+    status: AccountStatus
+    balance: int
+    available_balance: int
+    overdraft_limit: int
+    account_number: str
+    last_sequence: int
+    created_at: datetime
+
+    @property
+    def balance_money(self) -> Money:
+        return Money(self.balance, self.currency)
+
+    @property
+    def available_money(self) -> Money:
+        return Money(self.available_balance, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    id: UUID
+    kind: TransferKind
+    status: TransferStatus
+    amount: int
+    currency: str
+    from_account_id: UUID
+    to_account_id: UUID
+    from_owner_id: UUID | None
+    to_owner_id: UUID | None
+    memo: str | None
+    initiated_by: UUID
+    created_at: datetime
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One leg of a transfer, seen from its account: a signed amount and the balance after it."""
+
+    id: UUID
+    transfer_id: UUID
+    account_id: UUID
+    sequence: int
+    amount: int
+    balance_after: int
+    currency: str
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """A new balance and sequence for a locked account, with the event it emits."""
+
+    account_id: UUID
+    sequence: int
+    balance: int
+    available_balance: int
+    status: AccountStatus
+    event: EventKind
+    entry: Entry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """Everything one transfer writes, applied atomically by the ledger repository."""
+
+    transfer: Transfer
+    changes: tuple[AccountChange, AccountChange]

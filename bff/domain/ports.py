@@ -1,0 +1,80 @@
+"""What the domain needs from storage. `bff.db` implements these on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+from uuid import UUID
+
+from bff.domain.models import Account, AccountChange, Posting, Session, Transfer, User
+from bff.domain.rbac import Role
+
+
+class UserRepository(Protocol):
+    async def add(
+        self, email: str, password_hash: str, display_name: str, roles: frozenset[Role]
+    ) -> User: ...
+    async def credentials(self, email: str) -> tuple[User, str] | None: ...
+
+
+class SessionRepository(Protocol):
+    async def add(
+        self, user_id: UUID, device_name: str, refresh_token_hash: bytes, expires_at: datetime
+    ) -> Session: ...
+
+
+class AccountRepository(Protocol):
+    async def add(
+        self, owner_id: UUID, name: str, currency: str, account_number: str
+    ) -> Account | None: ...
+    async def id_by_number(self, account_number: str) -> UUID | None: ...
+    async def settlement_id(self, currency: str) -> UUID | None: ...
+    async def lock(self, ids: Sequence[UUID]) -> dict[UUID, Account]: ...
+    async def set_status(self, change: AccountChange) -> Account: ...
+
+
+class LedgerRepository(Protocol):
+    async def post(self, posting: Posting) -> None: ...
+    async def transfer(self, transfer_id: UUID) -> Transfer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """The first outcome recorded under an idempotency key, and the request it answered."""
+
+    fingerprint: str
+    result: dict[str, Any]
+
+
+class IdempotencyRepository(Protocol):
+    async def claim(
+        self, actor_id: UUID, key: str, fingerprint: str, ttl_s: int
+    ) -> StoredResult | None: ...
+    async def complete(self, actor_id: UUID, key: str, result: dict[str, Any]) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction. Leaving the block without `commit()` rolls it back."""
+
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...

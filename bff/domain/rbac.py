@@ -1,0 +1,45 @@
+"""Roles and permissions: an explicit table, checked by every domain operation."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    SUPPORT = "support"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+class Permission(StrEnum):
+    ACCOUNT_OPEN_OWN = "account:open_own"
+    ACCOUNT_READ_ANY = "account:read_any"
+    ACCOUNT_FREEZE = "account:freeze"
+    TRANSFER_CREATE_OWN = "transfer:create_own"
+    DEPOSIT_CREATE = "deposit:create"
+    USER_READ_ANY = "user:read_any"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.CUSTOMER: frozenset({Permission.ACCOUNT_OPEN_OWN, Permission.TRANSFER_CREATE_OWN}),
+    Role.SUPPORT: frozenset(
+        {Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY, Permission.ACCOUNT_FREEZE}
+    ),
+    Role.OPERATOR: frozenset({Permission.DEPOSIT_CREATE}),
+    Role.ADMIN: frozenset(
+        {
+            Permission.ACCOUNT_READ_ANY,
+            Permission.USER_READ_ANY,
+            Permission.ACCOUNT_FREEZE,
+            Permission.DEPOSIT_CREATE,
+        }
+    ),
+    Role.AUDITOR: frozenset({Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY}),
+}
+
+
+def permissions_of(roles: frozenset[Role]) -> frozenset[Permission]:
+    """The union of the permissions granted by each role."""
+    return frozenset().union(*(ROLE_PERMISSIONS[role] for role in roles))

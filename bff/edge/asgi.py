@@ -1,0 +1,41 @@
+"""ASGI type aliases and a helper to answer with JSON from a middleware."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def state(scope: Scope) -> dict[str, Any]:
+    """The per-request state dict Starlette exposes as `request.state`."""
+    return scope.setdefault("state", {})  # type: ignore[no-any-return]
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def graphql_error(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    """A GraphQL-shaped error body for failures that happen before GraphQL runs."""
+    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}

@@ -1,0 +1,79 @@
+"""Demo data for development: two funded customers with some history, an operator, an admin."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from bff.db.tables import users as users_table
+from bff.domain import accounts, transfers, users
+from bff.domain.actor import Actor
+from bff.domain.models import Account, User
+from bff.domain.rbac import Role
+from bff.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Credential:
+    email: str
+    password: str
+    roles: str
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.id, user.roles)
+
+
+async def seed_demo(runtime: Runtime) -> list[Credential] | None:
+    """Create the demo world on an empty database; None when users already exist."""
+    async with runtime.read_engine.connect() as connection:
+        if (await connection.execute(select(func.count()).select_from(users_table))).scalar_one():
+            return None
+    ttl = runtime.settings.idempotency_ttl_s
+    credentials: list[Credential] = []
+
+    async def person(email: str, name: str, *roles: Role) -> User:
+        password = secrets.token_urlsafe(12)
+        command = users.SignUp(email, password, name)
+        user = await users.provision_user(runtime.unit_of_work(), command, frozenset(roles))
+        credentials.append(Credential(email, password, ", ".join(roles)))
+        return user
+
+    alice = await person("alice@example.com", "Alice Martin", Role.CUSTOMER)
+    bob = await person("bob@example.com", "Bob Okafor", Role.CUSTOMER)
+    operator = await person("operator@example.com", "Olga Operator", Role.OPERATOR)
+    await person("admin@example.com", "Adam Admin", Role.ADMIN)
+
+    async def open_funded(owner: User, name: str, currency: str, amount: str) -> Account:
+        account = await accounts.open_account(runtime.unit_of_work(), _actor(owner), name, currency)
+        deposit = transfers.DepositRequest(
+            str(uuid.uuid4()), account.id, amount, currency, "Opening deposit"
+        )
+        await transfers.deposit_funds(runtime.unit_of_work(), _actor(operator), deposit, ttl)
+        return account
+
+    alice_usd = await open_funded(alice, "Everyday", "USD", "2500.00")
+    alice_eur = await open_funded(alice, "Travel", "EUR", "800.00")
+    bob_usd = await open_funded(bob, "Main", "USD", "1200.00")
+    bob_eur = await open_funded(bob, "Savings", "EUR", "300.00")
+
+    history = [
+        (alice, alice_usd, bob_usd, "42.50", "Dinner"),
+        (bob, bob_usd, alice_usd, "15.00", "Coffee"),
+        (alice, alice_eur, bob_eur, "20.00", "Museum tickets"),
+        (bob, bob_eur, alice_eur, "7.25", "Postcards"),
+    ]
+    for sender, source, destination, amount, memo in history:
+        request = transfers.TransferRequest(
+            idempotency_key=str(uuid.uuid4()),
+            from_account_id=source.id,
+            to_account_id=destination.id,
+            amount=amount,
+            currency=source.currency,
+            memo=memo,
+        )
+        await transfers.create_transfer(runtime.unit_of_work(), _actor(sender), request, ttl)
+    return credentials

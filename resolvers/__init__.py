@@ -1,0 +1,1 @@
+"""Root Query and Mutation resolvers: thin adapters from GraphQL to the domain."""

@@ -1,0 +1,35 @@
+"""The root Mutation type: assembles one resolver module per mutation."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.mutations.account_status import freeze_account, unfreeze_account
+from resolvers.mutations.create_transfer import create_transfer
+from resolvers.mutations.deposit_funds import deposit_funds
+from resolvers.mutations.login import login
+from resolvers.mutations.open_account import open_account
+from resolvers.mutations.sign_up import sign_up
+
+
+@strawberry.type(
+    description="Change the bank. Every mutation returns `userErrors` for expected failures."
+)
+class Mutation:
+    sign_up = strawberry.mutation(resolver=sign_up, description="Register as a customer.")
+    login = strawberry.mutation(resolver=login, description="Log in on a device and get tokens.")
+    open_account = strawberry.mutation(resolver=open_account, description="Open a new account.")
+    create_transfer = strawberry.mutation(
+        resolver=create_transfer,
+        description="Send money from one of your accounts; idempotent per `idempotencyKey`.",
+    )
+    deposit_funds = strawberry.mutation(
+        resolver=deposit_funds,
+        description="Credit a customer account (operators and admins); idempotent.",
+    )
+    freeze_account = strawberry.mutation(
+        resolver=freeze_account, description="Freeze an account (support and admins)."
+    )
+    unfreeze_account = strawberry.mutation(
+        resolver=unfreeze_account, description="Unfreeze a frozen account (support and admins)."
+    )

@@ -1,0 +1,1 @@
+"""One module per mutation; `resolvers.mutation` assembles them."""

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from bff.api.context import Info
+from bff.domain import users
+from resolvers.boundary import returns_user_errors
+from schema.inputs import SignUpInput
+from schema.payloads import SignUpPayload
+from schema.user import User
+
+
+@returns_user_errors
+async def sign_up(info: Info, input: SignUpInput) -> SignUpPayload:
+    """Register a new customer; log in afterwards to get tokens."""
+    command = users.SignUp(input.email, input.password, input.display_name)
+    user = await users.sign_up(info.context.unit_of_work(), command)
+    return SignUpPayload(user=User.of(user))

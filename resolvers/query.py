@@ -1,0 +1,39 @@
+"""The root Query type."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from bff.api.context import Info
+from resolvers.nodes import fetch_node, fetch_typed
+from schema.account import Account
+from schema.node import Node
+from schema.transfer import Transfer
+from schema.user import User
+
+_ID = Annotated[strawberry.ID, strawberry.argument(description="A global ID.")]
+
+
+@strawberry.type(description="Read the bank: start from `viewer` or fetch an object by ID.")
+class Query:
+    @strawberry.field(description="The logged-in user; null when the request is anonymous.")
+    async def viewer(self, info: Info) -> User | None:
+        actor = info.context.actor
+        if actor is None:
+            return None
+        user = await info.context.loaders.users.load(actor.user_id)
+        return User.of(user) if user else None
+
+    @strawberry.field(description="Any object by global ID; null when missing or not yours.")
+    async def node(self, info: Info, id: _ID) -> Node | None:
+        return await fetch_node(info, id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="An account by ID; null when missing or not yours.")
+    async def account(self, info: Info, id: _ID) -> Account | None:
+        return await fetch_typed(info, id, "Account")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="A transfer by ID; null when missing or not yours.")
+    async def transfer(self, info: Info, id: _ID) -> Transfer | None:
+        return await fetch_typed(info, id, "Transfer")  # type: ignore[no-any-return]

@@ -1,0 +1,89 @@
+"""The Account type."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Self
+
+import strawberry
+
+from bff.api.context import Info
+from bff.domain import models
+from bff.domain.money import Money as DomainMoney
+from dataloaders.loaders import TransactionPageKey
+from schema.enums import AccountStatus, Currency
+from schema.ids import encode_id
+from schema.money import Money
+from schema.node import Node
+from schema.pagination import Connection, check_first, decode_sequence_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from schema.transaction import Transaction
+    from schema.user import User
+
+
+@strawberry.type(description="A money account with its balances and its history of transactions.")
+class Account(Node):
+    name: str = strawberry.field(description="The name the owner gave the account.")
+    currency: Currency = strawberry.field(description="The currency the account holds.")
+    status: AccountStatus = strawberry.field(description="Whether the account can move money.")
+    balance: Money = strawberry.field(
+        description="The ledger balance: the sum of all transactions."
+    )
+    available_balance: Money = strawberry.field(
+        description="What can be spent now: the balance less funds on hold."
+    )
+    overdraft_limit: Money = strawberry.field(
+        description="How far below zero the available balance may go."
+    )
+    account_number: str = strawberry.field(
+        description="The 12-digit number others use to send money to this account."
+    )
+    created_at: datetime = strawberry.field(description="When the account was opened (UTC).")
+    record: strawberry.Private[models.Account]
+
+    @classmethod
+    def of(cls, account: models.Account) -> Self:
+        return cls(
+            id=strawberry.ID(encode_id("Account", account.id)),
+            name=account.name,
+            currency=Currency(account.currency),
+            status=account.status,
+            balance=Money.of(account.balance_money),
+            available_balance=Money.of(account.available_money),
+            overdraft_limit=Money.of(DomainMoney(account.overdraft_limit, account.currency)),
+            account_number=account.account_number,
+            created_at=account.created_at,
+            record=account,
+        )
+
+    @strawberry.field(description="The account's owner; null for the bank's own accounts.")
+    async def owner(self, info: Info) -> Annotated[User, strawberry.lazy("schema.user")] | None:
+        from schema.user import User
+
+        if self.record.owner_id is None:
+            return None
+        user = await info.context.loaders.users.load(self.record.owner_id)
+        return User.of(user) if user else None
+
+    @strawberry.field(description="The account's transactions, newest first.")
+    async def transactions(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="Cursor of the last item of the previous page."),
+        ] = None,
+    ) -> Connection[Annotated[Transaction, strawberry.lazy("schema.transaction")]]:
+        from schema.transaction import Transaction
+
+        key = TransactionPageKey(
+            self.record.id, check_first(first), decode_sequence_cursor(after) if after else None
+        )
+        page = await info.context.loaders.transaction_pages.load(key)
+        return Connection.of(
+            [Transaction.of(entry) for entry in page.items],
+            [encode_cursor(entry.sequence) for entry in page.items],
+            page.has_next,
+        )

@@ -1,0 +1,66 @@
+"""Mutation inputs."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.enums import Currency
+from schema.money import MoneyInput
+
+
+@strawberry.input(description="Register as a customer.")
+class SignUpInput:
+    email: str = strawberry.field(description="The address to log in with.")
+    password: str = strawberry.field(description="At least 12 characters.")
+    display_name: str = strawberry.field(
+        description="The name shown in the app, 1 to 80 characters."
+    )
+
+
+@strawberry.input(description="Log in on a device.")
+class LoginInput:
+    email: str = strawberry.field(description="The address the user signed up with.")
+    password: str = strawberry.field(description="The user's password.")
+    device_name: str = strawberry.field(
+        default="unknown device", description='A name for the session, such as "Ana\'s iPhone".'
+    )
+
+
+@strawberry.input(description="Open a new, empty account.")
+class OpenAccountInput:
+    name: str = strawberry.field(description="A name for the account, 1 to 60 characters.")
+    currency: Currency = strawberry.field(description="The currency the account will hold.")
+
+
+@strawberry.input(description="Send money from one of your accounts. Give exactly one destination.")
+class CreateTransferInput:
+    idempotency_key: str = strawberry.field(
+        description="A unique key per transfer (a UUID): retrying with the same key and input "
+        "returns the first result instead of paying twice. Kept for at least 24 hours."
+    )
+    from_account_id: strawberry.ID = strawberry.field(description="One of your accounts.")
+    to_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The receiving account's ID."
+    )
+    to_account_number: str | None = strawberry.field(
+        default=None, description="Or the receiving account's 12-digit number."
+    )
+    amount: MoneyInput = strawberry.field(description="How much, in the accounts' currency.")
+    memo: str | None = strawberry.field(default=None, description="A note, up to 140 characters.")
+
+
+@strawberry.input(description="Credit a customer account with money that entered the bank.")
+class DepositFundsInput:
+    idempotency_key: str = strawberry.field(
+        description="A unique key per deposit: retries with the same key and input apply once."
+    )
+    account_id: strawberry.ID = strawberry.field(description="The account to credit.")
+    amount: MoneyInput = strawberry.field(description="How much, in the account's currency.")
+    reference: str | None = strawberry.field(
+        default=None, description="The external reference, up to 140 characters."
+    )
+
+
+@strawberry.input(description="Identify an account to freeze or unfreeze.")
+class AccountStatusInput:
+    account_id: strawberry.ID = strawberry.field(description="The account.")

@@ -1,0 +1,49 @@
+"""Mutation payloads: the changed object plus `userErrors`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.account import Account
+from schema.errors import UserError
+from schema.transfer import Transfer
+from schema.user import User
+
+_ERRORS = "Expected failures; empty when the mutation succeeded."
+
+
+@strawberry.type(description="The result of signUp.")
+class SignUpPayload:
+    user: User | None = strawberry.field(default=None, description="The new user.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of login: a token pair for the new session.")
+class LoginPayload:
+    access_token: str | None = strawberry.field(
+        default=None, description="Send as `Authorization: Bearer <token>`; short-lived."
+    )
+    refresh_token: str | None = strawberry.field(
+        default=None, description="Opaque; keep in secure storage to obtain new access tokens."
+    )
+    expires_in: int | None = strawberry.field(
+        default=None, description="Seconds until the access token expires."
+    )
+    user: User | None = strawberry.field(default=None, description="The logged-in user.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of a mutation that changes an account.")
+class AccountPayload:
+    account: Account | None = strawberry.field(
+        default=None, description="The account as it is now."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of a mutation that moves money.")
+class TransferPayload:
+    transfer: Transfer | None = strawberry.field(
+        default=None, description="The posted transfer (the first result, on a retry)."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)

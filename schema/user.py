@@ -1,0 +1,61 @@
+"""The User type."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Self
+
+import strawberry
+
+from bff.api.context import Info
+from bff.domain import models
+from dataloaders.loaders import AccountPageKey
+from schema.enums import Role
+from schema.ids import encode_id
+from schema.node import Node
+from schema.pagination import Connection, check_first, decode_time_id_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from schema.account import Account
+
+
+@strawberry.type(description="A person who uses the bank: a customer or a member of staff.")
+class User(Node):
+    email: str = strawberry.field(description="The normalised email address used to log in.")
+    display_name: str = strawberry.field(description="The name shown in the app.")
+    roles: list[Role] = strawberry.field(description="The roles the user holds.")
+    created_at: datetime = strawberry.field(description="When the user signed up (UTC).")
+    record: strawberry.Private[models.User]
+
+    @classmethod
+    def of(cls, user: models.User) -> Self:
+        return cls(
+            id=strawberry.ID(encode_id("User", user.id)),
+            email=user.email,
+            display_name=user.display_name,
+            roles=sorted(user.roles),
+            created_at=user.created_at,
+            record=user,
+        )
+
+    @strawberry.field(description="The user's accounts, oldest first.")
+    async def accounts(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="Cursor of the last item of the previous page."),
+        ] = None,
+    ) -> Connection[Annotated[Account, strawberry.lazy("schema.account")]]:
+        from schema.account import Account
+
+        key = AccountPageKey(
+            self.record.id, check_first(first), decode_time_id_cursor(after) if after else None
+        )
+        page = await info.context.loaders.account_pages.load(key)
+        return Connection.of(
+            [Account.of(account) for account in page.items],
+            [encode_cursor(account.created_at.isoformat(), account.id) for account in page.items],
+            page.has_next,
+        )

@@ -1,0 +1,158 @@
+"""Shared fixtures: one migrated database per run, the app over ASGI, and a world builder."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from bff.app import create_app
+from bff.config import Settings
+from bff.db import migrate
+from bff.domain import accounts, transfers, users
+from bff.domain.actor import Actor
+from bff.domain.models import Account, User
+from bff.domain.rbac import Role
+from bff.runtime import Runtime, build_runtime
+from tests.database import fresh_database
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with fresh_database(tmp_path_factory.mktemp("pg")) as url:
+        await asyncio.to_thread(migrate.upgrade, url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        db_pool_size=20,
+        db_max_overflow=20,
+    )
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = build_runtime(settings, settings.database_url or "")
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@dataclass
+class Person:
+    user: User
+    token: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user.id, self.user.roles)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+class World:
+    """Builds users, accounts and money through the domain API, for tests to act on."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._operator: Person | None = None
+
+    async def person(self, *roles: Role) -> Person:
+        email = f"{uuid.uuid4().hex[:12]}@example.com"
+        command = users.SignUp(email, PASSWORD, "Test Person")
+        user = await users.provision_user(
+            self.runtime.unit_of_work(), command, frozenset(roles or (Role.CUSTOMER,))
+        )
+        return await self.log_in(user)
+
+    async def log_in(self, user: User) -> Person:
+        from datetime import timedelta
+
+        logged_in = await users.log_in(
+            self.runtime.unit_of_work(), user.email, PASSWORD, "pytest", timedelta(days=1)
+        )
+        return Person(user, self.runtime.tokens.issue(user.id, logged_in.session.id))
+
+    async def account(
+        self, owner: Person, currency: str = "USD", funds: str | None = None
+    ) -> Account:
+        account = await accounts.open_account(
+            self.runtime.unit_of_work(), owner.actor, "Test account", currency
+        )
+        if funds is not None:
+            await self.deposit(account, funds)
+        return account
+
+    async def deposit(self, account: Account, amount: str) -> None:
+        if self._operator is None:
+            self._operator = await self.person(Role.OPERATOR)
+        request = transfers.DepositRequest(str(uuid.uuid4()), account.id, amount, account.currency)
+        await transfers.deposit_funds(
+            self.runtime.unit_of_work(),
+            self._operator.actor,
+            request,
+            self.runtime.settings.idempotency_ttl_s,
+        )
+
+
+@pytest.fixture
+def world(runtime: Runtime) -> World:
+    return World(runtime)
+
+
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    person: Person | None = None,
+) -> dict[str, Any]:
+    """POST a GraphQL document; returns the decoded JSON body (whatever the status)."""
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers=person.headers if person else {},
+    )
+    return response.json()  # type: ignore[no-any-return]
+
+
+class StatementCounter:
+    """Counts SQL statements sent through the runtime's engine while active."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def sql_statements(runtime: Runtime) -> Any:
+    counter = StatementCounter()
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
+
+
+__all__ = ["PASSWORD", "Path", "Person", "World", "graphql"]
