@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -153,6 +152,3 @@ def sql_statements(runtime: Runtime) -> Any:
     event.listen(engine, "before_cursor_execute", counter)
     yield counter
     event.remove(engine, "before_cursor_execute", counter)
-
-
-__all__ = ["PASSWORD", "Path", "Person", "World", "graphql"]
