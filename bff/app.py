@@ -12,13 +12,22 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from bff.api.view import GraphQLView
+from bff.config import Settings
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
-from bff.runtime import Runtime
+from bff.runtime import Runtime, build_runtime
 from schema.root import build_schema
+
+
+def app_from_environment() -> ASGIApp:
+    """The app as configured by the environment: uvicorn's factory in each worker process."""
+    settings = Settings()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL must be set for server workers")
+    return create_app(build_runtime(settings, settings.database_url))
 
 
 def create_app(runtime: Runtime) -> ASGIApp:

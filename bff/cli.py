@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,20 +39,21 @@ def _seed(settings: Settings, url: str) -> None:
 def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from bff.app import create_app
-
     if args.migrate:
         migrate.upgrade(url)
     if args.seed:
         if settings.is_production:
             sys.exit("refusing to seed demo data in production")
         _seed(settings, url)
-    app = create_app(build_runtime(settings, url))
-    print(f"GraphQL API on http://{settings.host}:{settings.port}/graphql")
+    # Worker processes build their own runtime from the environment (see app_from_environment).
+    os.environ["DATABASE_URL"] = url
+    print(f"GraphQL API on http://{settings.host}:{settings.port}/graphql", flush=True)
     uvicorn.run(
-        app,
+        "bff.app:app_from_environment",
+        factory=True,
         host=settings.host,
         port=settings.port,
+        workers=settings.workers,
         access_log=False,
         log_config=None,
         proxy_headers=False,

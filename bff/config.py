@@ -18,11 +18,14 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Every runtime knob of the service. Unknown variables are ignored."""
 
-    model_config = SettingsConfigDict(env_prefix="BFF_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="BFF_", env_file=".env", env_ignore_empty=True, extra="ignore", frozen=True
+    )
 
     env: Environment = Environment.DEVELOPMENT
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
     data_dir: Path = Path(".data")
 
     database_url: str | None = Field(

@@ -41,11 +41,11 @@ class ErrorBoundary(MaskErrors):
             # Parse and validation errors describe the document, not the server.
             error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED", **(error.extensions or {})}
             return error
+        if isinstance(original, GraphQLError):
+            # Variables that fail coercion, such as a JSON number for a Decimal.
+            error.extensions = {"code": ErrorCode.INVALID_INPUT.value}
+            return error
         if isinstance(original, DomainError):
             error.extensions = {"code": original.code.value, "field": original.field}
-            return error
-        if isinstance(original, ValueError) and error.path is None:
-            # Variables that fail scalar parsing (e.g. a float for a Decimal).
-            error.extensions = {"code": ErrorCode.INVALID_INPUT.value}
             return error
         return self.anonymise_error(error)
