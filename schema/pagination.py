@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime
 from typing import Generic, TypeVar
 from uuid import UUID
@@ -12,8 +13,10 @@ from uuid import UUID
 import strawberry
 
 from bff.domain.errors import DomainError, ErrorCode
+from dataloaders.loaders import MAX_SEQUENCE
 
 MAX_PAGE_SIZE = 100
+_SEQUENCE = re.compile(r"[0-9]{1,19}")
 Item = TypeVar("Item")
 
 
@@ -75,7 +78,7 @@ def _decode(cursor: str, size: int) -> list[str]:
 
 def decode_sequence_cursor(cursor: str) -> int:
     (sequence,) = _decode(cursor, 1)
-    if not sequence.isdigit():
+    if not _SEQUENCE.fullmatch(sequence) or int(sequence) > MAX_SEQUENCE:
         raise DomainError(ErrorCode.INVALID_INPUT, "The cursor is not valid.", "after")
     return int(sequence)
 
@@ -83,6 +86,9 @@ def decode_sequence_cursor(cursor: str) -> int:
 def decode_time_id_cursor(cursor: str) -> tuple[datetime, UUID]:
     created_at, raw_id = _decode(cursor, 2)
     try:
-        return datetime.fromisoformat(created_at), UUID(raw_id)
+        after = datetime.fromisoformat(created_at), UUID(raw_id)
     except ValueError:
-        raise DomainError(ErrorCode.INVALID_INPUT, "The cursor is not valid.", "after") from None
+        after = None
+    if after is None or after[0].tzinfo is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "The cursor is not valid.", "after")
+    return after

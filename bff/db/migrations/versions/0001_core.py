@@ -90,28 +90,34 @@ CREATE TABLE ledger_entries (
     CONSTRAINT ledger_entries_one_leg_per_account UNIQUE (transfer_id, account_id)
 );
 
--- Double entry: at commit, every transfer touched in the transaction has legs that sum to zero,
--- at least two of them, all in the transfer's currency.
+-- Double entry: at commit, every transfer touched in the transaction has exactly two legs, the
+-- debit of its amount on its source account and the credit on its destination, each in the
+-- transfer's currency and its account's.
 CREATE FUNCTION check_transfer_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     target uuid;
     legs bigint;
-    total numeric;
-    foreign_legs bigint;
+    matching bigint;
 BEGIN
     IF TG_TABLE_NAME = 'transfers' THEN
         target := NEW.id;
     ELSE
         target := NEW.transfer_id;
     END IF;
-    SELECT count(*), coalesce(sum(e.amount), 0), count(*) FILTER (WHERE e.currency <> t.currency)
-      INTO legs, total, foreign_legs
-      FROM transfers t LEFT JOIN ledger_entries e ON e.transfer_id = t.id
-     WHERE t.id = target
-     GROUP BY t.id;
-    IF legs < 2 OR total <> 0 OR foreign_legs > 0 THEN
-        RAISE EXCEPTION 'transfer % is unbalanced: % legs summing to % (% in another currency)',
-            target, legs, total, foreign_legs
+    SELECT count(e.id),
+           count(e.id) FILTER (
+               WHERE e.currency = t.currency AND a.currency = t.currency
+                 AND ((e.account_id = t.from_account_id AND e.amount = -t.amount)
+                   OR (e.account_id = t.to_account_id AND e.amount = t.amount)))
+      INTO legs, matching
+      FROM transfers t
+      LEFT JOIN ledger_entries e ON e.transfer_id = t.id
+      LEFT JOIN accounts a ON a.id = e.account_id
+     WHERE t.id = target;
+    -- Two matching legs on distinct accounts (one leg per account is a unique key) balance.
+    IF legs <> 2 OR matching <> 2 THEN
+        RAISE EXCEPTION 'transfer % is unbalanced: % legs, % matching its amount, accounts and currency',
+            target, legs, matching
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NULL;
@@ -129,8 +135,11 @@ BEGIN
 END $$;
 CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
     FOR EACH ROW EXECUTE FUNCTION refuse_ledger_change();
+-- Only a transfer's status may change (held transfers will be released or rejected).
 CREATE TRIGGER transfers_append_only
-    BEFORE UPDATE OF amount, currency, from_account_id, to_account_id, kind OR DELETE ON transfers
+    BEFORE UPDATE OF id, kind, amount, currency, from_account_id, to_account_id, memo,
+                     initiated_by, created_at
+    OR DELETE ON transfers
     FOR EACH ROW EXECUTE FUNCTION refuse_ledger_change();
 
 CREATE TABLE idempotency_keys (
