@@ -12,7 +12,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
@@ -22,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from bff.api.errors import ErrorBoundary
 from bff.api.operation_name import OperationName
+from bff.api.parser_cache import DocumentParserCache
 from bff.config import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
@@ -54,7 +54,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
-        partial(ParserCache, maxsize=_DOCUMENT_CACHE_SIZE),
+        partial(DocumentParserCache, maxsize=_DOCUMENT_CACHE_SIZE),
         partial(AddValidationRules, limit_rules),
         partial(ValidationCache, maxsize=_DOCUMENT_CACHE_SIZE),
         ErrorBoundary,

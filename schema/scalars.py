@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NewType
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 Decimal = NewType("Decimal", str)
@@ -12,7 +13,9 @@ Decimal = NewType("Decimal", str)
 
 def _only_strings(value: object) -> Decimal:
     if not isinstance(value, str):
-        raise ValueError('Decimal values are strings such as "12.34", not JSON numbers.')
+        # A GraphQLError (not a ValueError) so that literals and variables both report it as a
+        # client error rather than a server failure.
+        raise GraphQLError('Decimal values are strings such as "12.34", not JSON numbers.')
     return Decimal(value)
 
 

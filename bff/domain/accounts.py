@@ -11,6 +11,7 @@ from bff.domain.models import Account, AccountChange, AccountKind, AccountStatus
 from bff.domain.money import exponent_of
 from bff.domain.ports import UnitOfWork
 from bff.domain.rbac import Permission
+from bff.domain.text import clean_name
 
 MAX_NAME = 60
 ACCOUNT_NUMBER_DIGITS = 12
@@ -23,6 +24,11 @@ def new_account_number() -> str:
     return first + "".join(secrets.choice("0123456789") for _ in range(ACCOUNT_NUMBER_DIGITS - 1))
 
 
+def is_account_number(text: str) -> bool:
+    """Whether `text` has the shape of a customer account number."""
+    return len(text) == ACCOUNT_NUMBER_DIGITS and text.isascii() and text.isdigit()
+
+
 def account_not_found(field: str | None = None) -> NotFound:
     return NotFound(ErrorCode.ACCOUNT_NOT_FOUND, field=field)
 
@@ -30,9 +36,7 @@ def account_not_found(field: str | None = None) -> NotFound:
 async def open_account(uow: UnitOfWork, actor: Actor, name: str, currency: str) -> Account:
     """Open an empty account owned by the actor."""
     actor.require(Permission.ACCOUNT_OPEN_OWN)
-    clean_name = " ".join(name.split())
-    if not clean_name or len(clean_name) > MAX_NAME:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Must be 1 to {MAX_NAME} characters.", "name")
+    account_name = clean_name(name, "name", MAX_NAME)
     try:
         exponent_of(currency)
     except DomainError as error:
@@ -40,7 +44,7 @@ async def open_account(uow: UnitOfWork, actor: Actor, name: str, currency: str) 
     async with uow:
         for _ in range(_NUMBER_ATTEMPTS):
             account = await uow.accounts.add(
-                actor.user_id, clean_name, currency, new_account_number()
+                actor.user_id, account_name, currency, new_account_number()
             )
             if account is not None:
                 await uow.commit()

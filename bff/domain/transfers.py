@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from bff.domain import idempotency
-from bff.domain.accounts import account_not_found
+from bff.domain.accounts import account_not_found, is_account_number
 from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
@@ -25,6 +25,7 @@ from bff.domain.models import (
 from bff.domain.money import Money
 from bff.domain.ports import UnitOfWork
 from bff.domain.rbac import Permission
+from bff.domain.text import clean_text
 
 MAX_MEMO = 140
 
@@ -63,11 +64,8 @@ def _parse_amount(amount: str, currency: str) -> Money:
         raise error.with_field(field) from None
 
 
-def _clean_text(text: str | None, field: str) -> str | None:
-    cleaned = " ".join(text.split()) if text else None
-    if cleaned and len(cleaned) > MAX_MEMO:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_MEMO} characters.", field)
-    return cleaned or None
+def _optional_text(text: str | None, field: str) -> str | None:
+    return (clean_text(text, field, MAX_MEMO) or None) if text else None
 
 
 async def create_transfer(
@@ -83,7 +81,7 @@ async def create_transfer(
             "toAccountId",
         )
     money = _parse_amount(request.amount, request.currency)
-    memo = _clean_text(request.memo, "memo")
+    memo = _optional_text(request.memo, "memo")
     digest = idempotency.fingerprint(
         "transfer",
         source=request.from_account_id,
@@ -97,7 +95,10 @@ async def create_transfer(
     async def write() -> Transfer:
         destination_id = request.to_account_id
         if request.to_account_number is not None:
-            destination_id = await uow.accounts.id_by_number(request.to_account_number)
+            number = request.to_account_number
+            destination_id = (
+                await uow.accounts.id_by_number(number) if is_account_number(number) else None
+            )
             if destination_id is None:
                 raise account_not_found("toAccountNumber")
         assert destination_id is not None
@@ -127,7 +128,7 @@ async def deposit_funds(
     actor.require(Permission.DEPOSIT_CREATE)
     key = idempotency.check_key(request.idempotency_key)
     money = _parse_amount(request.amount, request.currency)
-    reference = _clean_text(request.reference, "reference")
+    reference = _optional_text(request.reference, "reference")
     digest = idempotency.fingerprint(
         "deposit",
         account=request.account_id,

@@ -14,6 +14,7 @@ from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import Session, User
 from bff.domain.ports import UnitOfWork
 from bff.domain.rbac import Role
+from bff.domain.text import clean_name
 
 MAX_DISPLAY_NAME = 80
 MAX_DEVICE_NAME = 80
@@ -42,13 +43,6 @@ def normalise_email(email: str) -> str:
     return checked.normalized.lower()
 
 
-def _clean_name(value: str, field: str, limit: int) -> str:
-    name = " ".join(value.split())
-    if not name or len(name) > limit:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"Must be 1 to {limit} characters.", field)
-    return name
-
-
 def _check_password(password: str) -> None:
     if len(password) < passwords.MIN_LENGTH:
         raise DomainError(
@@ -73,7 +67,7 @@ async def provision_user(uow: UnitOfWork, command: SignUp, roles: frozenset[Role
 
 async def _create(uow: UnitOfWork, command: SignUp, roles: frozenset[Role]) -> User:
     email = normalise_email(command.email)
-    display_name = _clean_name(command.display_name, "displayName", MAX_DISPLAY_NAME)
+    display_name = clean_name(command.display_name, "displayName", MAX_DISPLAY_NAME)
     _check_password(command.password)
     password_hash = await passwords.hash_password(command.password)
     async with uow:
@@ -94,7 +88,7 @@ async def log_in(
 
     Unknown email and wrong password raise the same error after the same hashing work.
     """
-    device = _clean_name(device_name or "unknown device", "deviceName", MAX_DEVICE_NAME)
+    device = clean_name(device_name or "unknown device", "deviceName", MAX_DEVICE_NAME)
     try:
         canonical = normalise_email(email)
     except DomainError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from bff.edge.asgi import ASGIApp, Message, Receive, Scope, Send, graphql_error, send_json
 
 
@@ -23,26 +25,29 @@ class BodySizeLimit:
             await self._refuse(send)
             return
         received = 0
-        started = False
+        started = refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
+                # Answer before raising: the app's own error handling would answer 500 instead.
+                if not started:
+                    await self._refuse(send)
+                refused = True
                 raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
         body = graphql_error(f"Request body is over {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE")

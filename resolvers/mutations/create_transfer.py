@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+import strawberry
+
 from bff.api.context import Info
 from bff.domain import transfers
 from resolvers.boundary import actor_of, returns_user_errors
@@ -10,7 +14,10 @@ from schema.transfer import Transfer
 
 
 @returns_user_errors
-async def create_transfer(info: Info, input: CreateTransferInput) -> TransferPayload:
+async def create_transfer(
+    info: Info,
+    input: Annotated[CreateTransferInput, strawberry.argument(description="The transfer to make.")],
+) -> TransferPayload:
     """Send money; safe to retry with the same idempotency key."""
     actor = actor_of(info)
     request = transfers.TransferRequest(

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+import strawberry
+
 from bff.api.context import Info
 from bff.domain import transfers
 from resolvers.boundary import actor_of, returns_user_errors
@@ -10,7 +14,10 @@ from schema.transfer import Transfer
 
 
 @returns_user_errors
-async def deposit_funds(info: Info, input: DepositFundsInput) -> TransferPayload:
+async def deposit_funds(
+    info: Info,
+    input: Annotated[DepositFundsInput, strawberry.argument(description="The deposit to credit.")],
+) -> TransferPayload:
     """Credit a customer account from the bank's settlement account (operator, admin)."""
     actor = actor_of(info)
     request = transfers.DepositRequest(

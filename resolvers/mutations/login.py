@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
+
+import strawberry
 
 from bff.api.context import Info
 from bff.domain import users
@@ -11,7 +14,12 @@ from schema.user import User
 
 
 @returns_user_errors
-async def login(info: Info, input: LoginInput) -> LoginPayload:
+async def login(
+    info: Info,
+    input: Annotated[
+        LoginInput, strawberry.argument(description="Credentials and a name for this device.")
+    ],
+) -> LoginPayload:
     """Open a device session: an access token and a refresh token."""
     runtime = info.context.runtime
     logged_in = await users.log_in(

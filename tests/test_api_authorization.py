@@ -1,0 +1,549 @@
+"""Who may do what, through GraphQL: a permission-denied test per mutation, anonymous callers,
+and no object of another customer reachable through an argument, `node`, `account` or
+`transfer` (it looks exactly like a missing one)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from bff.domain.models import Account
+from bff.domain.rbac import Role
+from schema.ids import encode_id
+from tests.conftest import Person, World
+
+OPEN_ACCOUNT = """
+mutation OpenAccount($input: OpenAccountInput!) {
+  openAccount(input: $input) { account { id } userErrors { code message field } }
+}
+"""
+
+CREATE_TRANSFER = """
+mutation CreateTransfer($input: CreateTransferInput!) {
+  createTransfer(input: $input) { transfer { id } userErrors { code message field } }
+}
+"""
+
+DEPOSIT_FUNDS = """
+mutation DepositFunds($input: DepositFundsInput!) {
+  depositFunds(input: $input) { transfer { id } userErrors { code message field } }
+}
+"""
+
+FREEZE = """
+mutation Freeze($input: AccountStatusInput!) {
+  freezeAccount(input: $input) { account { id status } userErrors { code message field } }
+}
+"""
+
+UNFREEZE = """
+mutation Unfreeze($input: AccountStatusInput!) {
+  unfreezeAccount(input: $input) { account { id status } userErrors { code message field } }
+}
+"""
+
+ACCOUNT = """
+query Account($id: ID!) {
+  account(id: $id) {
+    id status
+    balance { amount currency }
+    owner { id email }
+    transactions(first: 5) { edges { node { id amount { amount } } } }
+  }
+}
+"""
+
+TRANSFER = """
+query Transfer($id: ID!) {
+  transfer(id: $id) {
+    id kind memo
+    amount { amount currency }
+    fromAccount { id }
+    toAccount { id }
+  }
+}
+"""
+
+NODE = """
+query Node($id: ID!) {
+  node(id: $id) {
+    id
+    __typename
+    ... on Account { balance { amount } accountNumber }
+    ... on User { email }
+    ... on Transfer { amount { amount } memo }
+    ... on Transaction { amount { amount } description }
+  }
+}
+"""
+
+HISTORY = """
+query History($id: ID!) {
+  account(id: $id) { transactions(first: 5) { edges { node { id transfer { id } } } } }
+}
+"""
+
+
+async def call(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Person | None
+) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers=caller.headers if caller else {},
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def data(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Person | None
+) -> dict[str, Any]:
+    body = await call(client, query, variables, caller)
+    assert "errors" not in body, body["errors"]
+    return body["data"]  # type: ignore[no-any-return]
+
+
+def account_id(account: Account) -> str:
+    return encode_id("Account", account.id)
+
+
+def missing(type_name: str) -> str:
+    """A well-formed global ID of an object that does not exist."""
+    return encode_id(type_name, uuid.uuid4())
+
+
+def transfer_input(source: str, destination: str, amount: str = "1.00") -> dict[str, Any]:
+    return {
+        "input": {
+            "idempotencyKey": str(uuid.uuid4()),
+            "fromAccountId": source,
+            "toAccountId": destination,
+            "amount": {"amount": amount, "currency": "USD"},
+        }
+    }
+
+
+def deposit_input(destination: str, amount: str = "1.00") -> dict[str, Any]:
+    return {
+        "input": {
+            "idempotencyKey": str(uuid.uuid4()),
+            "accountId": destination,
+            "amount": {"amount": amount, "currency": "USD"},
+        }
+    }
+
+
+def status_input(account: str) -> dict[str, Any]:
+    return {"input": {"accountId": account}}
+
+
+async def balance_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
+    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
+    return found["balance"]["amount"]  # type: ignore[no-any-return]
+
+
+async def status_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
+    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
+    return found["status"]  # type: ignore[no-any-return]
+
+
+def error_codes(payload: dict[str, Any]) -> list[str]:
+    return [error["code"] for error in payload["userErrors"]]
+
+
+# --- permission denied, per mutation --------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.OPERATOR, Role.SUPPORT, Role.AUDITOR, Role.ADMIN])
+async def test_open_account_without_the_customer_role_is_permission_denied(
+    client: httpx.AsyncClient, world: World, role: Role
+) -> None:
+    # given a member of staff who is not a customer
+    staff = await world.person(role)
+    # when
+    body = await data(client, OPEN_ACCOUNT, {"input": {"name": "Mine", "currency": "USD"}}, staff)
+    # then
+    payload = body["openAccount"]
+    assert payload["account"] is None
+    assert error_codes(payload) == ["PERMISSION_DENIED"]
+    viewer = await data(client, "{ viewer { accounts { edges { node { id } } } } }", {}, staff)
+    assert viewer["viewer"]["accounts"]["edges"] == []
+
+
+@pytest.mark.parametrize("role", [Role.SUPPORT, Role.OPERATOR, Role.AUDITOR, Role.ADMIN])
+async def test_create_transfer_without_the_customer_role_is_permission_denied(
+    client: httpx.AsyncClient, world: World, role: Role
+) -> None:
+    # given a funded customer account and a member of staff
+    ana = await world.person()
+    source = await world.account(ana, funds="50.00")
+    destination = await world.account(await world.person())
+    staff = await world.person(role)
+    # when staff try to move the customer's money
+    variables = transfer_input(account_id(source), account_id(destination))
+    payload = (await data(client, CREATE_TRANSFER, variables, staff))["createTransfer"]
+    # then
+    assert payload["transfer"] is None
+    assert error_codes(payload) == ["PERMISSION_DENIED"]
+    assert await balance_of(client, ana, source) == "50.00"
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.SUPPORT, Role.AUDITOR])
+async def test_deposit_funds_without_the_deposit_permission_is_permission_denied(
+    client: httpx.AsyncClient, world: World, role: Role
+) -> None:
+    # given a customer's own account
+    ana = await world.person()
+    account = await world.account(ana)
+    caller = ana if role is Role.CUSTOMER else await world.person(role)
+    # when
+    payload = (await data(client, DEPOSIT_FUNDS, deposit_input(account_id(account)), caller))[
+        "depositFunds"
+    ]
+    # then
+    assert payload["transfer"] is None
+    assert error_codes(payload) == ["PERMISSION_DENIED"]
+    assert await balance_of(client, ana, account) == "0.00"
+
+
+async def test_an_admin_may_deposit_funds(client: httpx.AsyncClient, world: World) -> None:
+    # given
+    ana = await world.person()
+    account = await world.account(ana)
+    admin = await world.person(Role.ADMIN)
+    # when
+    payload = (
+        await data(client, DEPOSIT_FUNDS, deposit_input(account_id(account), "3.00"), admin)
+    )["depositFunds"]
+    # then
+    assert payload["userErrors"] == []
+    assert await balance_of(client, ana, account) == "3.00"
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.OPERATOR, Role.AUDITOR])
+async def test_freeze_account_without_the_freeze_permission_is_permission_denied(
+    client: httpx.AsyncClient, world: World, role: Role
+) -> None:
+    # given a customer's own account
+    ana = await world.person()
+    account = await world.account(ana)
+    caller = ana if role is Role.CUSTOMER else await world.person(role)
+    # when
+    payload = (await data(client, FREEZE, status_input(account_id(account)), caller))[
+        "freezeAccount"
+    ]
+    # then
+    assert payload["account"] is None
+    assert error_codes(payload) == ["PERMISSION_DENIED"]
+    assert await status_of(client, ana, account) == "ACTIVE"
+
+
+@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.OPERATOR, Role.AUDITOR])
+async def test_unfreeze_account_without_the_freeze_permission_is_permission_denied(
+    client: httpx.AsyncClient, world: World, role: Role
+) -> None:
+    # given a customer's account that support froze
+    ana = await world.person()
+    account = await world.account(ana)
+    support = await world.person(Role.SUPPORT)
+    frozen = (await data(client, FREEZE, status_input(account_id(account)), support))[
+        "freezeAccount"
+    ]
+    assert frozen["userErrors"] == []
+    caller = ana if role is Role.CUSTOMER else await world.person(role)
+    # when
+    payload = (await data(client, UNFREEZE, status_input(account_id(account)), caller))[
+        "unfreezeAccount"
+    ]
+    # then
+    assert payload["account"] is None
+    assert error_codes(payload) == ["PERMISSION_DENIED"]
+    assert await status_of(client, ana, account) == "FROZEN"
+
+
+async def test_an_admin_may_freeze_and_unfreeze(client: httpx.AsyncClient, world: World) -> None:
+    # given
+    ana = await world.person()
+    account = await world.account(ana)
+    admin = await world.person(Role.ADMIN)
+    # when
+    frozen = (await data(client, FREEZE, status_input(account_id(account)), admin))["freezeAccount"]
+    unfrozen = (await data(client, UNFREEZE, status_input(account_id(account)), admin))[
+        "unfreezeAccount"
+    ]
+    # then
+    assert frozen["account"]["status"] == "FROZEN"
+    assert unfrozen["account"]["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "make_variables"),
+    [
+        pytest.param(
+            OPEN_ACCOUNT,
+            "openAccount",
+            lambda _a, _b: {"input": {"name": "Mine", "currency": "USD"}},
+            id="openAccount",
+        ),
+        pytest.param(
+            CREATE_TRANSFER,
+            "createTransfer",
+            lambda a, b: transfer_input(a, b),
+            id="createTransfer",
+        ),
+        pytest.param(
+            DEPOSIT_FUNDS, "depositFunds", lambda a, _b: deposit_input(a), id="depositFunds"
+        ),
+        pytest.param(FREEZE, "freezeAccount", lambda a, _b: status_input(a), id="freezeAccount"),
+        pytest.param(
+            UNFREEZE, "unfreezeAccount", lambda a, _b: status_input(a), id="unfreezeAccount"
+        ),
+    ],
+)
+async def test_an_anonymous_mutation_is_unauthenticated(
+    client: httpx.AsyncClient, world: World, document: str, field: str, make_variables: Any
+) -> None:
+    # given real accounts, and no access token
+    ana = await world.person()
+    source = await world.account(ana, funds="10.00")
+    destination = await world.account(await world.person())
+    variables = make_variables(account_id(source), account_id(destination))
+    # when
+    payload = (await data(client, document, variables, None))[field]
+    # then
+    assert error_codes(payload) == ["UNAUTHENTICATED"]
+    assert all(value is None for key, value in payload.items() if key != "userErrors")
+    assert await balance_of(client, ana, source) == "10.00"
+    assert await status_of(client, ana, source) == "ACTIVE"
+
+
+# --- another customer's objects look exactly like missing ones ------------------------------
+
+
+@dataclass
+class Neighbours:
+    """Ana and Ben, strangers, each with a funded USD account (a deposit in each history)."""
+
+    ana: Person
+    ben: Person
+    ana_account: Account
+    ben_account: Account
+
+
+@pytest.fixture
+async def neighbours(world: World) -> Neighbours:
+    ana, ben = await world.person(), await world.person()
+    ana_account = await world.account(ana, funds="100.00")
+    ben_account = await world.account(ben, funds="100.00")
+    return Neighbours(ana, ben, ana_account, ben_account)
+
+
+async def ben_ids(client: httpx.AsyncClient, n: Neighbours) -> dict[str, str]:
+    """Global IDs of Ben's objects, as Ben sees them."""
+    edge = (await data(client, HISTORY, {"id": account_id(n.ben_account)}, n.ben))["account"][
+        "transactions"
+    ]["edges"][0]
+    return {
+        "User": encode_id("User", n.ben.user.id),
+        "Account": account_id(n.ben_account),
+        "Transfer": edge["node"]["transfer"]["id"],
+        "Transaction": edge["node"]["id"],
+    }
+
+
+async def test_another_customers_account_as_source_looks_like_a_missing_account(
+    client: httpx.AsyncClient, neighbours: Neighbours
+) -> None:
+    # given
+    n = neighbours
+    ana_id, ben_id = account_id(n.ana_account), account_id(n.ben_account)
+    # when Ana tries to pay herself from Ben's account, and from an account that does not exist
+    from_bens = (await data(client, CREATE_TRANSFER, transfer_input(ben_id, ana_id), n.ana))[
+        "createTransfer"
+    ]
+    from_nowhere = (
+        await data(client, CREATE_TRANSFER, transfer_input(missing("Account"), ana_id), n.ana)
+    )["createTransfer"]
+    # then
+    assert from_bens == from_nowhere
+    assert from_bens["transfer"] is None
+    assert [(e["code"], e["field"]) for e in from_bens["userErrors"]] == [
+        ("ACCOUNT_NOT_FOUND", "fromAccountId")
+    ]
+    assert await balance_of(client, n.ben, n.ben_account) == "100.00"
+    assert await balance_of(client, n.ana, n.ana_account) == "100.00"
+
+
+async def test_another_customers_account_by_account_query_is_null_like_a_missing_one(
+    client: httpx.AsyncClient, neighbours: Neighbours
+) -> None:
+    # given
+    n = neighbours
+    # when
+    others = await call(client, ACCOUNT, {"id": account_id(n.ben_account)}, n.ana)
+    nonexistent = await call(client, ACCOUNT, {"id": missing("Account")}, n.ana)
+    # then
+    assert others == nonexistent == {"data": {"account": None}}
+
+
+@pytest.mark.parametrize("type_name", ["Account", "Transfer", "Transaction", "User"])
+async def test_another_customers_object_by_node_is_null_like_a_missing_one(
+    client: httpx.AsyncClient, neighbours: Neighbours, type_name: str
+) -> None:
+    # given
+    n = neighbours
+    bens = (await ben_ids(client, n))[type_name]
+    # when
+    others = await call(client, NODE, {"id": bens}, n.ana)
+    nonexistent = await call(client, NODE, {"id": missing(type_name)}, n.ana)
+    # then
+    assert others == nonexistent == {"data": {"node": None}}
+    # and Ben himself does see it
+    own = await data(client, NODE, {"id": bens}, n.ben)
+    assert own["node"]["id"] == bens
+    assert own["node"]["__typename"] == type_name
+
+
+@pytest.mark.parametrize("type_name", ["Account", "Transfer", "Transaction", "User"])
+async def test_an_anonymous_node_is_null(
+    client: httpx.AsyncClient, neighbours: Neighbours, type_name: str
+) -> None:
+    # given
+    bens = (await ben_ids(client, neighbours))[type_name]
+    # when
+    body = await call(client, NODE, {"id": bens}, None)
+    # then
+    assert body == {"data": {"node": None}}
+
+
+@pytest.mark.parametrize("bad_id", ["", "garbage", encode_id("Nope", uuid.uuid4()), "QWNjb3VudDp4"])
+async def test_a_malformed_node_id_is_null(
+    client: httpx.AsyncClient, world: World, bad_id: str
+) -> None:
+    # given
+    ana = await world.person()
+    # when
+    body = await call(client, NODE, {"id": bad_id}, ana)
+    # then
+    assert body == {"data": {"node": None}}
+
+
+async def test_an_id_of_another_type_is_not_an_account(
+    client: httpx.AsyncClient, neighbours: Neighbours
+) -> None:
+    # given the ID of Ana's own user, not of an account
+    n = neighbours
+    # when
+    body = await call(client, ACCOUNT, {"id": encode_id("User", n.ana.user.id)}, n.ana)
+    # then
+    assert body == {"data": {"account": None}}
+
+
+async def test_another_customers_transfer_is_null_like_a_missing_one(
+    client: httpx.AsyncClient, neighbours: Neighbours
+) -> None:
+    # given Ben's deposit, which Ana has no part in
+    n = neighbours
+    bens_transfer = (await ben_ids(client, n))["Transfer"]
+    # when
+    others = await call(client, TRANSFER, {"id": bens_transfer}, n.ana)
+    nonexistent = await call(client, TRANSFER, {"id": missing("Transfer")}, n.ana)
+    # then
+    assert others == nonexistent == {"data": {"transfer": None}}
+
+
+@pytest.mark.parametrize("role", [Role.SUPPORT, Role.AUDITOR])
+async def test_support_and_auditors_can_read_any_customers_account(
+    client: httpx.AsyncClient, neighbours: Neighbours, world: World, role: Role
+) -> None:
+    # given
+    n = neighbours
+    staff = await world.person(role)
+    # when
+    found = (await data(client, ACCOUNT, {"id": account_id(n.ben_account)}, staff))["account"]
+    # then
+    assert found["id"] == account_id(n.ben_account)
+    assert found["balance"] == {"amount": "100.00", "currency": "USD"}
+    assert found["owner"] == {"id": encode_id("User", n.ben.user.id), "email": n.ben.user.email}
+    assert [edge["node"]["amount"]["amount"] for edge in found["transactions"]["edges"]] == [
+        "100.00"
+    ]
+
+
+async def test_the_receiver_sees_the_transfer_but_not_the_paying_account(
+    client: httpx.AsyncClient, neighbours: Neighbours
+) -> None:
+    # given Ana paid Ben
+    n = neighbours
+    ana_id, ben_id = account_id(n.ana_account), account_id(n.ben_account)
+    variables = transfer_input(ana_id, ben_id, "7.50")
+    variables["input"]["memo"] = "Books"
+    sent = (await data(client, CREATE_TRANSFER, variables, n.ana))["createTransfer"]
+    transfer_id = sent["transfer"]["id"]
+    # when
+    as_receiver = (await data(client, TRANSFER, {"id": transfer_id}, n.ben))["transfer"]
+    as_sender = (await data(client, TRANSFER, {"id": transfer_id}, n.ana))["transfer"]
+    # then
+    assert as_receiver == {
+        "id": transfer_id,
+        "kind": "TRANSFER",
+        "memo": "Books",
+        "amount": {"amount": "7.50", "currency": "USD"},
+        "fromAccount": None,
+        "toAccount": {"id": ben_id},
+    }
+    assert as_sender == {**as_receiver, "fromAccount": {"id": ana_id}, "toAccount": None}
+
+
+async def test_the_receiver_cannot_read_the_senders_leg(
+    client: httpx.AsyncClient, neighbours: Neighbours
+) -> None:
+    # given Ana paid Ben, and her debit is the newest transaction of her account
+    n = neighbours
+    ana_id, ben_id = account_id(n.ana_account), account_id(n.ben_account)
+    await data(client, CREATE_TRANSFER, transfer_input(ana_id, ben_id), n.ana)
+    anas_history = (await data(client, HISTORY, {"id": ana_id}, n.ana))["account"]
+    debit_id = anas_history["transactions"]["edges"][0]["node"]["id"]
+    # when
+    body = await call(client, NODE, {"id": debit_id}, n.ben)
+    # then
+    assert body == {"data": {"node": None}}
+
+
+async def test_a_third_customer_cannot_see_a_transfer_between_two_others(
+    client: httpx.AsyncClient, neighbours: Neighbours, world: World
+) -> None:
+    # given Ana paid Ben
+    n = neighbours
+    variables = transfer_input(account_id(n.ana_account), account_id(n.ben_account))
+    transfer_id = (await data(client, CREATE_TRANSFER, variables, n.ana))["createTransfer"][
+        "transfer"
+    ]["id"]
+    cleo = await world.person()
+    # when
+    by_transfer = await call(client, TRANSFER, {"id": transfer_id}, cleo)
+    by_node = await call(client, NODE, {"id": transfer_id}, cleo)
+    # then
+    assert by_transfer == {"data": {"transfer": None}}
+    assert by_node == {"data": {"node": None}}
+
+
+async def test_support_freezing_a_missing_account_is_account_not_found(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given
+    support = await world.person(Role.SUPPORT)
+    # when
+    payload = (await data(client, FREEZE, status_input(missing("Account")), support))[
+        "freezeAccount"
+    ]
+    # then
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
+        ("ACCOUNT_NOT_FOUND", "accountId")
+    ]
