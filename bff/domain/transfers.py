@@ -92,6 +92,8 @@ async def create_transfer(
         memo=memo,
     )
 
+    destination_field = "toAccountNumber" if request.to_account_number else "toAccountId"
+
     async def write() -> Transfer:
         destination_id = request.to_account_id
         if request.to_account_number is not None:
@@ -100,23 +102,20 @@ async def create_transfer(
                 await uow.accounts.id_by_number(number) if is_account_number(number) else None
             )
             if destination_id is None:
-                raise account_not_found("toAccountNumber")
+                raise account_not_found(destination_field)
         assert destination_id is not None
         if destination_id == request.from_account_id:
-            raise DomainError(ErrorCode.SAME_ACCOUNT, field="toAccountId")
+            raise DomainError(ErrorCode.SAME_ACCOUNT, field=destination_field)
         locked = await uow.accounts.lock([request.from_account_id, destination_id])
         source = locked.get(request.from_account_id)
         if source is None or source.owner_id != actor.user_id:
             raise account_not_found("fromAccountId")
         destination = locked.get(destination_id)
         if destination is None or destination.kind is not AccountKind.CUSTOMER:
-            raise account_not_found(
-                "toAccountNumber" if request.to_account_number else "toAccountId"
-            )
+            raise account_not_found(destination_field)
         # Real-time fraud screening will run here, on the locked accounts, before anything posts.
-        return await _post(
-            uow, actor, TransferKind.TRANSFER, source, destination, money, memo, "fromAccountId"
-        )
+        legs = Legs(source, destination, ("fromAccountId", destination_field))
+        return await _post(uow, actor, TransferKind.TRANSFER, legs, money, memo)
 
     return await idempotency.run_once(uow, actor, key, digest, ttl_s, write)
 
@@ -145,34 +144,33 @@ async def deposit_funds(
         destination = locked.get(request.account_id)
         if destination is None or destination.kind is not AccountKind.CUSTOMER:
             raise account_not_found("accountId")
-        return await _post(
-            uow,
-            actor,
-            TransferKind.DEPOSIT,
-            locked[settlement_id],
-            destination,
-            money,
-            reference,
-            "accountId",
-        )
+        legs = Legs(locked[settlement_id], destination, ("accountId", "accountId"))
+        return await _post(uow, actor, TransferKind.DEPOSIT, legs, money, reference)
 
     return await idempotency.run_once(uow, actor, key, digest, ttl_s, write)
+
+
+@dataclass(frozen=True, slots=True)
+class Legs:
+    """The two locked accounts of a movement, and the input fields that named them."""
+
+    source: Account
+    destination: Account
+    fields: tuple[str, str]
 
 
 async def _post(
     uow: UnitOfWork,
     actor: Actor,
     kind: TransferKind,
-    source: Account,
-    destination: Account,
+    legs: Legs,
     money: Money,
     memo: str | None,
-    source_field: str,
 ) -> Transfer:
     """Check both locked accounts, then write the transfer, its two entries and both events."""
-    for account, field in ((source, source_field), (destination, "toAccountId")):
+    source, destination = legs.source, legs.destination
+    for account, field in zip((source, destination), legs.fields, strict=True):
         if account.status is not AccountStatus.ACTIVE:
-            field = "accountId" if kind is TransferKind.DEPOSIT else field
             raise DomainError(
                 ErrorCode.ACCOUNT_FROZEN, f"The account is {account.status.value}.", field
             )

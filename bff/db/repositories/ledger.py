@@ -19,16 +19,16 @@ _POST = text("""
                                memo, initiated_by, created_at)
         VALUES (:transfer_id, :kind, :status, :amount, :currency, :from_id, :to_id,
                 :memo, :initiated_by, :now)
-    ), legs (entry_id, account_id, sequence, amount, balance, available, status) AS (
+    ), legs (entry_id, account_id, sequence, amount, balance, available, status, description) AS (
         VALUES (CAST(:e1 AS uuid), CAST(:a1 AS uuid), CAST(:s1 AS bigint), CAST(:m1 AS bigint),
-                CAST(:b1 AS bigint), CAST(:v1 AS bigint), CAST(:st1 AS text)),
+                CAST(:b1 AS bigint), CAST(:v1 AS bigint), CAST(:st1 AS text), CAST(:d1 AS text)),
                (CAST(:e2 AS uuid), CAST(:a2 AS uuid), CAST(:s2 AS bigint), CAST(:m2 AS bigint),
-                CAST(:b2 AS bigint), CAST(:v2 AS bigint), CAST(:st2 AS text))
+                CAST(:b2 AS bigint), CAST(:v2 AS bigint), CAST(:st2 AS text), CAST(:d2 AS text))
     ), new_entries AS (
         INSERT INTO ledger_entries (id, transfer_id, account_id, sequence, amount, balance_after,
                                     currency, description, created_at)
         SELECT entry_id, :transfer_id, account_id, sequence, amount, balance, :currency,
-               :description, :now
+               description, :now
           FROM legs
     ), moved AS (
         UPDATE accounts a
@@ -75,10 +75,8 @@ class SqlLedger:
                 f"b{index}": change.balance,
                 f"v{index}": change.available_balance,
                 f"st{index}": change.status.value,
+                f"d{index}": change.entry.description,
             }
-        params["description"] = (
-            posting.changes[0].entry.description if posting.changes[0].entry else ""
-        )
         await self._connection.execute(_POST, params)
 
     async def transfer(self, transfer_id: UUID) -> Transfer:

@@ -1,0 +1,478 @@
+"""`python -m bench`: three ratios, each measured side by side in one run.
+
+1. Home query: req/s of the BFF over req/s of a hand-written Starlette + asyncpg endpoint.
+2. createTransfer/s through GraphQL over `pgbench -b tpcb-like` tps, same server, same clients.
+3. Transfers/s when every transfer touches one hot account over transfers/s between uniformly
+   random accounts.
+
+Knobs (environment): BENCH_WORKERS (server processes on each side: BFF_WORKERS for `bff serve`,
+`--workers` for the baseline's uvicorn; 1),
+BENCH_HOME_CONCURRENCY (16), BENCH_TRANSFER_CONCURRENCY (16), BENCH_WARMUP_S (2, per measured
+run), BENCH_DURATION_S (16, measured seconds per side, split over the rounds), BENCH_ROUNDS (2; the
+sides are alternated round by round so that drift hits every side alike), BENCH_POSTGRES_URL
+(postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import asyncpg
+
+from bench import pgbench
+from bench.database import Postgres, open_postgres
+from bench.loadgen import TRANSFER_MUTATION
+from bench.processes import (
+    BenchError,
+    Processes,
+    bff_argv,
+    free_port,
+    run_loadgen,
+    uvicorn_argv,
+    wait_until_ready,
+)
+from bench.world import Population, build
+from bff.config import Settings
+from bff.db import migrate
+from bff.runtime import build_runtime
+
+HOME_QUERY = (
+    "query Home { viewer { accounts(first: 20) { edges { node { id name "
+    "balance { amount currency } availableBalance { amount } "
+    "transactions(first: 20) { edges { node { id amount { amount } direction "
+    "balanceAfter { amount } description createdAt transfer { id memo } } } } } } } } }"
+)
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Config:
+    workers: int
+    home_concurrency: int
+    transfer_concurrency: int
+    warmup_s: float
+    duration_s: float  # measured seconds per side, over all rounds
+    rounds: int
+    viewers: int = 8
+    customers: int = 32
+    strict: bool = False
+
+    @classmethod
+    def from_env(cls) -> Config:
+        return cls(
+            workers=int(_env_number("BENCH_WORKERS", 1)),
+            home_concurrency=int(_env_number("BENCH_HOME_CONCURRENCY", 16)),
+            transfer_concurrency=int(_env_number("BENCH_TRANSFER_CONCURRENCY", 16)),
+            warmup_s=_env_number("BENCH_WARMUP_S", 2),
+            duration_s=_env_number("BENCH_DURATION_S", 16),
+            rounds=max(1, int(_env_number("BENCH_ROUNDS", 2))),
+            strict=os.environ.get("BENCH_STRICT", "") in ("1", "true", "yes"),
+        )
+
+    @property
+    def round_s(self) -> float:
+        return self.duration_s / self.rounds
+
+
+@dataclass
+class Side:
+    """One side of a comparison, merged over its rounds."""
+
+    label: str
+    requests: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+    error_sample: str | None = None
+    ok_total: int = 0
+    latencies: list[float] | None = None
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.requests += result["requests"]
+        self.seconds += result["seconds"]
+        self.errors += result["errors"]
+        self.ok_total += result.get("ok_total", 0)
+        self.error_sample = self.error_sample or result.get("error_sample")
+        self.latencies = sorted([*(self.latencies or []), *result["latencies_ms"]])
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        ordered = self.latencies or []
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def alternate(rounds: int, sides: list[tuple[Side, Callable[[int], dict[str, Any]]]]) -> None:
+    """Run every side once per round, rotating the order so that no side always goes first."""
+    for number in range(rounds):
+        shift = number % len(sides)
+        for side, measure in sides[shift:] + sides[:shift]:
+            print(f"  round {number + 1}/{rounds}: {side.label} ...", end="", flush=True)
+            result = measure(number)
+            side.add(result)
+            print(f" {result['rps']:.1f}/s", flush=True)
+            if result["errors"]:
+                print(f"    {result['errors']} errors, e.g. {result['error_sample']}")
+
+
+def _post(port: int, path: str, body: dict[str, Any], token: str) -> Any:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
+
+
+async def _prepare(settings: Settings, url: str, config: Config) -> Population:
+    runtime = build_runtime(settings, url)  # also writes the JWT key ring the servers will load
+    try:
+        return await build(runtime, viewers=config.viewers, customers=config.customers)
+    finally:
+        await runtime.close()
+
+
+async def _ledger_check(url: str, expected_transfers: int) -> str:
+    connection = await asyncpg.connect(url)
+    try:
+        total = await connection.fetchval("SELECT COALESCE(sum(balance), 0) FROM accounts")
+        mismatched = await connection.fetchval("""
+            SELECT count(*) FROM accounts a
+             WHERE a.balance <> (SELECT COALESCE(sum(amount), 0) FROM ledger_entries e
+                                  WHERE e.account_id = a.id)""")
+        negative = await connection.fetchval(
+            "SELECT count(*) FROM accounts WHERE kind = 'customer' AND balance < 0"
+        )
+        transfers = await connection.fetchval(
+            "SELECT count(*) FROM transfers WHERE kind = 'transfer' AND memo = 'bench'"
+        )
+    finally:
+        await connection.close()
+    problems = []
+    if total != 0:
+        problems.append(f"balances sum to {total}, not 0")
+    if mismatched:
+        problems.append(f"{mismatched} accounts whose balance differs from their entries")
+    if negative:
+        problems.append(f"{negative} negative customer balances")
+    if transfers != expected_transfers:
+        problems.append(f"{transfers} transfers posted but {expected_transfers} acknowledged")
+    if problems:
+        return "; ".join(problems)
+    return (
+        f"OK: balances sum to 0 and match their entries; {transfers} transfers posted, "
+        "exactly the number acknowledged"
+    )
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(
+        cell.ljust(width) if index == 0 else cell.rjust(width)
+        for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def _report(sides: list[Side], ratios: list[tuple[str, Side, Side, float]]) -> bool:
+    print()
+    widths = [48, 9, 8, 8, 9, 6]
+    print(_row(["side", "req/s", "p50 ms", "p95 ms", "requests", "errors"], widths))
+    print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    for side in sides:
+        print(
+            _row(
+                [
+                    side.label,
+                    f"{side.rps:.1f}",
+                    f"{side.percentile(0.50):.2f}",
+                    f"{side.percentile(0.95):.2f}",
+                    str(side.requests),
+                    str(side.errors),
+                ],
+                widths,
+            )
+        )
+    print()
+    widths = [58, 7, 8, 6]
+    print(_row(["ratio", "value", "target", "result"], widths))
+    print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    passed = True
+    for label, numerator, denominator, target in ratios:
+        value = numerator.rps / denominator.rps if denominator.rps else 0.0
+        clean = not numerator.errors and not denominator.errors
+        ok = clean and value >= target
+        passed = passed and ok
+        verdict = "PASS" if ok else "FAIL" if clean else "FAIL (errors)"
+        print(_row([label, f"{value:.3f}", f">= {target}", verdict], widths))
+    return passed
+
+
+def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
+    scratch = processes.scratch
+    version = asyncio.run(postgres.version())
+    app_url = asyncio.run(postgres.create_database("bff_bench"))
+    print(f"machine   : {_machine()}")
+    print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
+
+    # Both servers, and the runtime that issues the tokens, read the same environment.
+    bff_port, base_port = free_port(), free_port()
+    data_dir = scratch / "data"
+    os.environ.update(
+        {
+            "DATABASE_URL": app_url,
+            "BFF_DATA_DIR": str(data_dir),
+            "BFF_ENV": "development",
+            "BFF_HOST": "127.0.0.1",
+            "BFF_PORT": str(bff_port),
+            "BFF_WORKERS": str(config.workers),
+            "BFF_DB_POOL_SIZE": str(POOL_SIZE),
+            "BFF_DB_MAX_OVERFLOW": str(MAX_OVERFLOW),
+        }
+    )
+    settings = Settings()
+    print(
+        f"servers   : `bff serve` and uvicorn serving bench.baseline_app, 127.0.0.1, "
+        f"{settings.workers} worker process(es) each, pools of {settings.db_pool_size}"
+        f"+{settings.db_max_overflow} connections per worker, BFF pre-ping "
+        f"{'on' if settings.db_pool_pre_ping else 'off'}, {settings.env.value} mode"
+    )
+    print(
+        f"load      : closed loop, {config.home_concurrency} connections (home), "
+        f"{config.transfer_concurrency} clients (transfers); per side {config.rounds} round(s) "
+        f"x {config.round_s:.1f} s measured after {config.warmup_s:.1f} s warm-up, alternated"
+    )
+
+    started = time.monotonic()
+    migrate.upgrade(app_url)
+    population = asyncio.run(_prepare(settings, app_url, config))
+    print(
+        f"data      : {len(population.viewers)} home viewers (3 accounts, 20+ transactions each), "
+        f"{len(population.customers)} paying customers (2 funded accounts each), built in "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+    bff, bff_log = processes.start("bff-server", bff_argv())
+    base, base_log = processes.start(
+        "baseline-server",
+        uvicorn_argv("bench.baseline_app:create_app", base_port, settings.workers),
+    )
+    wait_until_ready(bff, bff_log, bff_port)
+    wait_until_ready(base, base_log, base_port)
+
+    # The two sides must answer the same thing, or the ratio means nothing.
+    token = population.viewers[0].token
+    from_bff = _post(bff_port, "/graphql", {"query": HOME_QUERY}, token)
+    from_base = _post(base_port, "/home", {"query": HOME_QUERY}, token)
+    if from_bff != from_base:
+        (scratch / "home-bff.json").write_text(json.dumps(from_bff, indent=1))
+        (scratch / "home-baseline.json").write_text(json.dumps(from_base, indent=1))
+        raise BenchError(f"the baseline's answer differs from the BFF's; see {scratch}")
+    accounts = from_bff["data"]["viewer"]["accounts"]["edges"]
+    shown = sum(len(edge["node"]["transactions"]["edges"]) for edge in accounts)
+    print(
+        f"home query: {len(accounts)} accounts, {shown} transactions per response, "
+        "BFF and baseline answers identical"
+    )
+
+    tokens = [viewer.token for viewer in population.viewers]
+    body = json.dumps({"query": HOME_QUERY})
+
+    def home(port: int, path: str, name: str) -> Callable[[int], dict[str, Any]]:
+        def measure(number: int) -> dict[str, Any]:
+            spec = {
+                "kind": "home",
+                "host": "127.0.0.1",
+                "port": port,
+                "path": path,
+                "body": body,
+                "tokens": tokens,
+                "concurrency": config.home_concurrency,
+                "warmup_s": config.warmup_s,
+                "duration_s": config.round_s,
+            }
+            return run_loadgen(processes, f"{name}-{number}", spec)
+
+        return measure
+
+    print("\n[1] home query")
+    home_bff = Side("home query: BFF (GraphQL)")
+    home_base = Side("home query: baseline (Starlette + asyncpg)")
+    alternate(
+        config.rounds,
+        [
+            (home_bff, home(bff_port, "/graphql", "loadgen-home-bff")),
+            (home_base, home(base_port, "/home", "loadgen-home-baseline")),
+        ],
+    )
+    processes.stop(base)
+
+    # The transfer benchmarks.
+    pgbench_bin = postgres.pgbench()
+    pgbench_url = asyncio.run(postgres.create_database("bff_bench_pgbench"))
+    pgbench.initialise(processes, pgbench_bin, pgbench_url)
+
+    customers = population.customers
+    account_list = [
+        [account_id, owner]
+        for owner, customer in enumerate(customers)
+        for account_id in customer.account_ids
+    ]
+    hot_id = customers[population.hot_owner].account_ids[0]
+    first = customers[0]
+    probe = _post(
+        bff_port,
+        "/graphql",
+        {
+            "query": TRANSFER_MUTATION,
+            "variables": {
+                "input": {
+                    "idempotencyKey": "bench-probe",
+                    "fromAccountId": first.account_ids[0],
+                    "toAccountId": customers[1].account_ids[0],
+                    "amount": {"amount": "0.01", "currency": "USD"},
+                    "memo": "bench",
+                }
+            },
+        },
+        first.token,
+    )
+    if probe.get("errors") or probe["data"]["createTransfer"]["userErrors"]:
+        raise BenchError(f"a probe transfer failed: {probe}")
+
+    def transfers(mode: str) -> Callable[[int], dict[str, Any]]:
+        def measure(number: int) -> dict[str, Any]:
+            spec = {
+                "kind": "transfer",
+                "mode": mode,
+                "host": "127.0.0.1",
+                "port": bff_port,
+                "path": "/graphql",
+                "tokens": [customer.token for customer in customers],
+                "accounts": account_list,
+                "hot": [hot_id, population.hot_owner],
+                "concurrency": config.transfer_concurrency,
+                "warmup_s": config.warmup_s,
+                "duration_s": config.round_s,
+            }
+            return run_loadgen(processes, f"loadgen-transfers-{mode}-{number}", spec)
+
+        return measure
+
+    def tpcb(number: int) -> dict[str, Any]:
+        return pgbench.run(
+            processes,
+            pgbench_bin,
+            pgbench_url,
+            config.transfer_concurrency,
+            config.warmup_s,
+            config.round_s,
+            f"pgbench-{number}",
+        )
+
+    print(
+        f"\n[2, 3] transfers: createTransfer uniform and hot account, pgbench tpcb-like "
+        f"({Path(pgbench_bin)})"
+    )
+    uniform = Side("createTransfer: uniform random accounts")
+    hot = Side("createTransfer: every transfer touches 1 account")
+    tpcb_side = Side("pgbench -b tpcb-like (same server, -s 1)")
+    alternate(
+        config.rounds,
+        [(uniform, transfers("uniform")), (hot, transfers("hot")), (tpcb_side, tpcb)],
+    )
+    processes.stop(bff)
+    expected = 1 + uniform.ok_total + hot.ok_total  # the probe, warm-ups included
+    print(f"\nledger check: {asyncio.run(_ledger_check(app_url, expected))}")
+
+    return _report(
+        [home_bff, home_base, uniform, hot, tpcb_side],
+        [
+            ("1 home query req/s: BFF / hand-written baseline", home_bff, home_base, 0.5),
+            ("2 createTransfer/s (uniform) / pgbench tpcb-like tps", uniform, tpcb_side, 0.4),
+            ("3 transfers/s: one hot account / uniform accounts", hot, uniform, 0.4),
+        ],
+    )
+
+
+def _interrupt(signum: int, _: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> None:
+    config = Config.from_env()
+    # Also when started in the background, where SIGINT may arrive ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    scratch = Path(tempfile.mkdtemp(prefix="bff-bench-"))
+    started = time.monotonic()
+    code = 0
+
+    def remove_scratch() -> None:
+        if code in (0, 130):
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            print(f"logs kept in {scratch}", file=sys.stderr)
+
+    with ExitStack() as stack:
+        # Unwound in reverse: processes first, then databases, the embedded server, the files.
+        stack.callback(remove_scratch)
+        try:
+            postgres = open_postgres(stack, scratch)
+            stack.callback(lambda: asyncio.run(postgres.drop_databases()))
+            processes = Processes(scratch)
+            stack.callback(processes.stop_all)
+            passed = run(config, processes, postgres)
+            print(f"\ntotal time {time.monotonic() - started:.0f} s")
+            if config.strict and not passed:
+                code = 1
+        except BenchError as error:
+            print(f"\nbenchmark failed: {error}", file=sys.stderr)
+            code = 1
+        except KeyboardInterrupt:
+            print(
+                "\ninterrupted; stopping servers and dropping the benchmark databases",
+                file=sys.stderr,
+            )
+            code = 130
+    sys.exit(code)
