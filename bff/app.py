@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from bff import logging as bff_logging
 from bff.api.view import GraphQLView
 from bff.config import Settings
 from bff.edge.asgi import ASGIApp
@@ -18,6 +19,7 @@ from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
+from bff.gc import tune_garbage_collector
 from bff.runtime import Runtime, build_runtime
 from schema.root import build_schema
 
@@ -25,6 +27,7 @@ from schema.root import build_schema
 def app_from_environment() -> ASGIApp:
     """The app as configured by the environment: uvicorn's factory in each worker process."""
     settings = Settings()
+    bff_logging.configure(json_lines=settings.json_logs)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL must be set for server workers")
     return create_app(build_runtime(settings, settings.database_url))
@@ -49,6 +52,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        tune_garbage_collector()
         yield
         await runtime.close()
 

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_lock_timeout_ms: int = Field(default=5_000, ge=0)
-    db_pool_pre_ping: bool = True
+    db_pool_pre_ping: bool = False
 
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "BFF_REDIS_URL")
