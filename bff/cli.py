@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from bff import logging as bff_logging
 from bff.config import Settings
@@ -36,6 +38,10 @@ def _seed(settings: Settings, url: str) -> None:
     asyncio.run(run())
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -47,6 +53,9 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         _seed(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
+    # Uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so that
+    # the embedded PostgreSQL is stopped on the way out, as it is for Ctrl-C.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     print(f"GraphQL API on http://{settings.host}:{settings.port}/graphql", flush=True)
     uvicorn.run(
         "bff.app:app_from_environment",

@@ -9,12 +9,20 @@ from pathlib import Path
 
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """Start PostgreSQL in `data_dir/pgdata`, yield its URL, stop it on exit."""
-    import pgserver  # imported lazily: only development without DATABASE_URL needs it
+    """Start PostgreSQL in `data_dir/pgdata`, yield its URL, and stop it on exit unless another
+    process (say, a `bff serve` in another terminal) had already started it."""
+    # Imported lazily: only development without DATABASE_URL needs them.
+    import pgserver
+    from pgserver._commands import pg_ctl
 
+    pgdata = data_dir.resolve() / "pgdata"
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode="stop")
+    already_running = (pgdata / "postmaster.pid").exists()
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
     try:
         yield str(server.get_uri())
     finally:
-        server.cleanup()
+        # pgserver's own "stop with the last handle" bookkeeping does not stop it reliably, so
+        # the process that started the server stops it.
+        if not already_running:
+            pg_ctl(["-w", "stop"], pgdata=pgdata, user=server.system_user)
