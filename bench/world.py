@@ -8,7 +8,6 @@ import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from bff.domain import accounts, transfers, users
 from bff.domain.actor import Actor
@@ -54,8 +53,12 @@ class World:
             user = await users.provision_user(
                 self.runtime.unit_of_work(), command, frozenset(roles or (Role.CUSTOMER,))
             )
+            settings = self.runtime.settings
             logged_in = await users.log_in(
-                self.runtime.unit_of_work(), email, self.password, "bench", timedelta(days=1)
+                self.runtime.unit_of_work(),
+                users.LogIn(email, self.password, "bench", "127.0.0.1"),
+                settings.session_policy,
+                settings.throttle_policy,
             )
         return Person(user, self.runtime.tokens.issue(user.id, logged_in.session.id))
 

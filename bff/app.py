@@ -37,6 +37,12 @@ def create_app(runtime: Runtime) -> ASGIApp:
     """The whole service for one process; disposes the runtime's pools on shutdown."""
     view = GraphQLView(build_schema(runtime.settings), runtime)
 
+    async def jwks(_: Request) -> JSONResponse:
+        # Public keys only; caches may keep them briefly (a rotated-in key appears within 5 min).
+        return JSONResponse(
+            runtime.tokens.keys.jwks(), headers={"cache-control": "public, max-age=300"}
+        )
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -60,12 +66,13 @@ def create_app(runtime: Runtime) -> ASGIApp:
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
+            Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
         lifespan=lifespan,
     )
-    app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.resolve_actor)
+    app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
     app = BodySizeLimit(app, runtime.settings.max_body_bytes)
     app = SecurityHeaders(app, hsts=runtime.settings.is_production)
     return RequestLog(app)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from bff import logging as bff_logging
+from bff.auth.keys import rotate_key_ring_file
 from bff.config import Settings
 from bff.db import migrate
 from bff.db.provision import database
@@ -88,6 +89,13 @@ def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None
         sys.exit(f"{error.code.value}: {error.message}")
 
 
+def _rotate_keys(settings: Settings) -> None:
+    if settings.jwt_keys:
+        sys.exit("BFF_JWT_KEYS holds the ring: rotate it where that secret is kept")
+    kid = rotate_key_ring_file(settings.keys_file, production=settings.is_production)
+    print(f"added signing key {kid} to {settings.keys_file}; servers pick it up within 30 s")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bff", description="Fintech GraphQL BFF")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("seed", help="seed demo data into an empty database (development)")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    keys = commands.add_parser("keys", help="manage the JWT key ring")
+    keys.add_subparsers(dest="action", required=True).add_parser(
+        "rotate", help="add a new signing key; older keys keep verifying"
+    )
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -125,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     settings = Settings()
     bff_logging.configure(json_lines=settings.json_logs)
+    if args.command == "keys":
+        _rotate_keys(settings)
+        return
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bff.domain.sessions import SessionPolicy
+from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
 
 
 class Environment(StrEnum):
@@ -45,8 +49,20 @@ class Settings(BaseSettings):
     jwt_issuer: str = "fintech-bff"
     jwt_audience: str = "fintech-app"
     jwt_keys_file: Path | None = None
+    # The key ring's JSON itself, for platforms that hand secrets over as variables.
+    jwt_keys: str | None = None
     access_token_ttl_s: int = Field(default=900, ge=60, le=3600)
-    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=3600)
+    session_idle_timeout_s: int = Field(default=30 * 24 * 3600, ge=3600)
+    session_max_lifetime_s: int = Field(default=90 * 24 * 3600, ge=3600)
+    # How long a process may trust its answer to "is this session live, with which roles".
+    session_cache_ttl_s: float = Field(default=1.0, ge=0, le=1.0)
+    login_free_failures: int = Field(default=3, ge=1)
+    login_lockout_failures: int = Field(default=10, ge=2)
+    login_address_free_failures: int = Field(default=20, ge=1)
+    login_address_lockout_failures: int = Field(default=100, ge=2)
+    login_lockout_s: int = Field(default=15 * 60, ge=1)
+    # Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).
+    forwarded_allow_ips: str | None = None
 
     introspection: bool | None = None
     graphql_max_depth: int = Field(default=12, ge=2)
@@ -64,7 +80,7 @@ class Settings(BaseSettings):
                 name
                 for name, value in (
                     ("DATABASE_URL", self.database_url),
-                    ("BFF_JWT_KEYS_FILE", self.jwt_keys_file),
+                    ("BFF_JWT_KEYS_FILE or BFF_JWT_KEYS", self.jwt_keys_file or self.jwt_keys),
                 )
                 if not value
             ]
@@ -88,6 +104,28 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.log_json if self.log_json is not None else self.is_production
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            idle_timeout=timedelta(seconds=self.session_idle_timeout_s),
+            max_lifetime=timedelta(seconds=self.session_max_lifetime_s),
+        )
+
+    @property
+    def throttle_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            limits={
+                ThrottleScope.ACCOUNT: Limits(
+                    self.login_free_failures, self.login_lockout_failures
+                ),
+                ThrottleScope.ADDRESS: Limits(
+                    self.login_address_free_failures, self.login_address_lockout_failures
+                ),
+            },
+            lockout_s=self.login_lockout_s,
+            forget_after_s=self.login_lockout_s,
+        )
 
     @cached_property
     def keys_file(self) -> Path:

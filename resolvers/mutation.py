@@ -5,10 +5,14 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
+from resolvers.mutations.change_password import change_password
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
+from resolvers.mutations.end_sessions import logout, logout_everywhere, revoke_session
 from resolvers.mutations.login import login
 from resolvers.mutations.open_account import open_account
+from resolvers.mutations.refresh_session import refresh_session
+from resolvers.mutations.roles import assign_role, revoke_role
 from resolvers.mutations.sign_up import sign_up
 
 
@@ -18,6 +22,27 @@ from resolvers.mutations.sign_up import sign_up
 class Mutation:
     sign_up = strawberry.mutation(resolver=sign_up, description="Register as a customer.")
     login = strawberry.mutation(resolver=login, description="Log in on a device and get tokens.")
+    refresh_session = strawberry.mutation(
+        resolver=refresh_session,
+        description="Trade a refresh token for a new token pair; reusing a spent one ends the "
+        "session.",
+    )
+    logout = strawberry.mutation(resolver=logout, description="End the current session.")
+    logout_everywhere = strawberry.mutation(
+        resolver=logout_everywhere, description="End every session of the user."
+    )
+    revoke_session = strawberry.mutation(
+        resolver=revoke_session, description="End one of the user's sessions."
+    )
+    change_password = strawberry.mutation(
+        resolver=change_password, description="Replace the password; other sessions end."
+    )
+    assign_role = strawberry.mutation(
+        resolver=assign_role, description="Give a user a role (admins, never themselves)."
+    )
+    revoke_role = strawberry.mutation(
+        resolver=revoke_role, description="Take a role from a user (admins, never themselves)."
+    )
     open_account = strawberry.mutation(resolver=open_account, description="Open a new account.")
     create_transfer = strawberry.mutation(
         resolver=create_transfer,

@@ -30,6 +30,10 @@ class Query:
     async def node(self, info: Info, id: _ID) -> Node | None:
         return await fetch_node(info, id)  # type: ignore[no-any-return]
 
+    @strawberry.field(description="A user by ID: yourself, or anyone for staff; else null.")
+    async def user(self, info: Info, id: _ID) -> User | None:
+        return await fetch_typed(info, id, "User")  # type: ignore[no-any-return]
+
     @strawberry.field(description="An account by ID; null when missing or not yours.")
     async def account(self, info: Info, id: _ID) -> Account | None:
         return await fetch_typed(info, id, "Account")  # type: ignore[no-any-return]

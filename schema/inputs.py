@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.enums import Currency
+from schema.enums import Currency, Role
 from schema.money import MoneyInput
 
 
@@ -64,3 +64,27 @@ class DepositFundsInput:
 @strawberry.input(description="Identify an account to freeze or unfreeze.")
 class AccountStatusInput:
     account_id: strawberry.ID = strawberry.field(description="The account.")
+
+
+@strawberry.input(description="Trade a refresh token for a new token pair.")
+class RefreshSessionInput:
+    refresh_token: str = strawberry.field(
+        description="The refresh token from login or the last refresh; it works once."
+    )
+
+
+@strawberry.input(description="End one of your sessions, such as a lost phone's.")
+class RevokeSessionInput:
+    session_id: strawberry.ID = strawberry.field(description="The session's ID.")
+
+
+@strawberry.input(description="Replace your password; every other session ends.")
+class ChangePasswordInput:
+    current_password: str = strawberry.field(description="The password in use now.")
+    new_password: str = strawberry.field(description="At least 12 characters.")
+
+
+@strawberry.input(description="A role to give to or take from a user.")
+class RoleInput:
+    user_id: strawberry.ID = strawberry.field(description="The user (never yourself).")
+    role: Role = strawberry.field(description="The role.")

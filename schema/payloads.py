@@ -12,14 +12,22 @@ from schema.user import User
 _ERRORS = "Expected failures; empty when the mutation succeeded."
 
 
-@strawberry.type(description="The result of signUp.")
-class SignUpPayload:
-    user: User | None = strawberry.field(default=None, description="The new user.")
+@strawberry.type(description="The result of a mutation that changes a user.")
+class UserPayload:
+    user: User | None = strawberry.field(default=None, description="The user as it is now.")
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
 
 
-@strawberry.type(description="The result of login: a token pair for the new session.")
-class LoginPayload:
+@strawberry.type(description="The result of a mutation that ends sessions.")
+class EndSessionsPayload:
+    sessions_ended: int = strawberry.field(
+        default=0, description="How many live sessions were ended."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of login or refreshSession: a session's token pair.")
+class AuthPayload:
     access_token: str | None = strawberry.field(
         default=None, description="Send as `Authorization: Bearer <token>`; short-lived."
     )
@@ -30,6 +38,9 @@ class LoginPayload:
         default=None, description="Seconds until the access token expires."
     )
     user: User | None = strawberry.field(default=None, description="The logged-in user.")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With LOGIN_THROTTLED: seconds to wait before trying again."
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
 
 

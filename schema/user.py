@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Self
 import strawberry
 
 from bff.api.context import Info
-from bff.domain import models
+from bff.domain import models, sessions
 from dataloaders.loaders import AccountPageKey
 from schema.enums import Role
 from schema.ids import encode_id
 from schema.node import Node
 from schema.pagination import Connection, check_first, decode_time_id_cursor, encode_cursor
+from schema.session import Session
 
 if TYPE_CHECKING:
     from schema.account import Account
@@ -37,6 +38,17 @@ class User(Node):
             created_at=user.created_at,
             record=user,
         )
+
+    @strawberry.field(
+        description="Where the user is logged in, most recently used first; only the user "
+        "themself sees this (null for anyone else)."
+    )
+    async def sessions(self, info: Info) -> list[Session] | None:
+        actor = info.context.actor
+        if actor is None or actor.user_id != self.record.id:
+            return None
+        live = await sessions.active_sessions(info.context.unit_of_work(), actor)
+        return [Session.of(session, actor.session_id) for session in live]
 
     @strawberry.field(description="The user's accounts, oldest first.")
     async def accounts(

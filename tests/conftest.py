@@ -86,10 +86,12 @@ class World:
         return await self.log_in(user)
 
     async def log_in(self, user: User) -> Person:
-        from datetime import timedelta
-
+        settings = self.runtime.settings
         logged_in = await users.log_in(
-            self.runtime.unit_of_work(), user.email, PASSWORD, "pytest", timedelta(days=1)
+            self.runtime.unit_of_work(),
+            users.LogIn(user.email, PASSWORD, "pytest", "127.0.0.1"),
+            settings.session_policy,
+            settings.throttle_policy,
         )
         return Person(user, self.runtime.tokens.issue(user.id, logged_in.session.id))
 

@@ -28,6 +28,12 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.runtime.read_engine, self.actor)
 
+    @property
+    def client(self) -> str:
+        """The client's address (from a trusted proxy's X-Forwarded-For when configured)."""
+        client = self.request.client
+        return client.host if client else "unknown"
+
     def unit_of_work(self) -> SqlUnitOfWork:
         return self.runtime.unit_of_work()
 

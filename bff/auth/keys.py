@@ -1,7 +1,8 @@
 """The JWT key ring: Ed25519 keys named by their RFC 7638 thumbprint (`kid`).
 
-The newest key signs; every key in the ring verifies, so adding a key never invalidates tokens
-that are still within their lifetime.
+The newest key signs; every key in the ring verifies, so adding a key (`bff keys rotate`) never
+invalidates tokens that are still within their lifetime. Running servers re-read the ring, so a
+rotation reaches them without a restart.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import base64
 import hashlib
 import json
 import os
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +30,7 @@ from jwt.algorithms import OKPAlgorithm
 
 
 class KeyRingError(Exception):
-    """The key ring file is missing, malformed, or not acceptable in this environment."""
+    """The key ring is missing, malformed, or not acceptable in this environment."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +45,17 @@ class KeyRing:
     public_keys: dict[str, Ed25519PublicKey]
     development: bool
 
-    def public_key(self, kid: str) -> Ed25519PublicKey | None:
-        return self.public_keys.get(kid)
-
 
 def thumbprint(public_key: Ed25519PublicKey) -> str:
     """The RFC 7638 JWK thumbprint: SHA-256 of the key's required members, canonically ordered."""
-    jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
+    jwk = _jwk(public_key)
     canonical = json.dumps({name: jwk[name] for name in ("crv", "kty", "x")}, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode()).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _jwk(public_key: Ed25519PublicKey) -> dict[str, Any]:
+    return OKPAlgorithm.to_jwk(public_key, as_dict=True)
 
 
 def _new_key_entry() -> dict[str, Any]:
@@ -63,37 +68,49 @@ def _new_key_entry() -> dict[str, Any]:
     }
 
 
-def _parse(data: dict[str, Any]) -> KeyRing:
+def parse_key_ring(data: Any, *, production: bool) -> KeyRing:
+    """A ring from its JSON form: `{"keys": [{"kid", "private_key_pem", "created_at"}, ...]}`."""
     try:
-        entries = data["keys"]
         signing: list[SigningKey] = []
-        for entry in entries:
+        for entry in data["keys"]:
             private_key = load_pem_private_key(entry["private_key_pem"].encode(), password=None)
             if not isinstance(private_key, Ed25519PrivateKey):
                 raise KeyRingError("only Ed25519 keys are accepted")
+            if entry["kid"] != thumbprint(private_key.public_key()):
+                raise KeyRingError(f"kid {entry['kid']!r} is not the key's thumbprint")
             signing.append(SigningKey(entry["kid"], private_key))
     except (KeyError, TypeError, ValueError) as error:
         raise KeyRingError(f"malformed key ring: {error}") from error
     if not signing:
         raise KeyRingError("the key ring holds no key")
-    return KeyRing(
+    ring = KeyRing(
         current=signing[-1],
         public_keys={key.kid: key.private_key.public_key() for key in signing},
         development=bool(data.get("development", False)),
     )
+    if production and ring.development:
+        raise KeyRingError("refusing a development key ring in production")
+    return ring
 
 
-def load_key_ring(path: Path, *, production: bool) -> KeyRing:
-    """Read the ring; in development a missing ring is generated (and marked as such)."""
+def load_key_ring_file(path: Path, *, production: bool) -> KeyRing:
+    """Read the ring file; in development a missing ring is generated (and marked as such)."""
     if not path.exists():
         if production:
             raise KeyRingError(f"key ring {path} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
         _write(path, {"development": True, "keys": [_new_key_entry()]})
-    ring = _parse(json.loads(path.read_text()))
-    if production and ring.development:
-        raise KeyRingError("refusing a development key ring in production")
-    return ring
+    return parse_key_ring(json.loads(path.read_text()), production=production)
+
+
+def rotate_key_ring_file(path: Path, *, production: bool) -> str:
+    """Append a new signing key to the ring file; older keys keep verifying. Returns its kid."""
+    load_key_ring_file(path, production=production)  # refuses a missing or malformed ring
+    data = json.loads(path.read_text())
+    entry = _new_key_entry()
+    data["keys"].append(entry)
+    _write(path, data)
+    return str(entry["kid"])
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -102,3 +119,43 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2)
     temporary.replace(path)
+
+
+class KeyStore:
+    """The live ring. It is re-read every `refresh_s` seconds (so a rotated-in key starts
+    signing) and when a token names an unknown key, at most once a second (so tokens signed by
+    a server that already rotated verify here too)."""
+
+    def __init__(self, load: Callable[[], KeyRing], refresh_s: float = 30.0) -> None:
+        self._load = load
+        self._refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._ring = load()
+        self._loaded_at = time.monotonic()
+
+    def _reload_if_older_than(self, age_s: float) -> KeyRing:
+        with self._lock:
+            if time.monotonic() - self._loaded_at >= age_s:
+                self._ring = self._load()
+                self._loaded_at = time.monotonic()
+            return self._ring
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return self._reload_if_older_than(self._refresh_s).current
+
+    def public_key(self, kid: str) -> Ed25519PublicKey | None:
+        key = self._ring.public_keys.get(kid)
+        if key is None:
+            key = self._reload_if_older_than(1.0).public_keys.get(kid)
+        return key
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys as a JWK Set, for `/.well-known/jwks.json`."""
+        ring = self._reload_if_older_than(self._refresh_s)
+        return {
+            "keys": [
+                {**_jwk(key), "kid": kid, "alg": "EdDSA", "use": "sig"}
+                for kid, key in ring.public_keys.items()
+            ]
+        }

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import jwt
 
-from bff.auth.keys import KeyRing
+from bff.auth.keys import KeyStore
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JOSE media type, not a secret)
 _ALGORITHMS = ["EdDSA"]
@@ -28,7 +28,7 @@ class AccessClaims:
 
 @dataclass(frozen=True, slots=True)
 class TokenIssuer:
-    keys: KeyRing
+    keys: KeyStore
     issuer: str
     audience: str
     ttl: timedelta
@@ -46,8 +46,9 @@ class TokenIssuer:
             "nbf": now,
             "exp": now + self.ttl,
         }
-        headers = {"kid": self.keys.current.kid, "typ": ACCESS_TOKEN_TYPE}
-        return jwt.encode(claims, self.keys.current.private_key, algorithm="EdDSA", headers=headers)
+        signing = self.keys.signing_key
+        headers = {"kid": signing.kid, "typ": ACCESS_TOKEN_TYPE}
+        return jwt.encode(claims, signing.private_key, algorithm="EdDSA", headers=headers)
 
     def verify(self, token: str) -> AccessClaims:
         """The claims of a valid access token, or InvalidToken."""

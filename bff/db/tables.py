@@ -35,11 +35,11 @@ sessions = Table(
     Column("id", Uuid, primary_key=True, server_default=_NEW_UUID),
     Column("user_id", Uuid, nullable=False),
     Column("device_name", Text, nullable=False),
-    Column("refresh_token_hash", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_reason", Text),
 )
 
 accounts = Table(
@@ -112,4 +112,35 @@ account_events = Table(
     Column("status", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("published_at", DateTime(timezone=True)),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("session_id", Uuid, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+login_throttles = Table(
+    "login_throttles",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("failures", BigInteger, nullable=False),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
+security_events = Table(
+    "security_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("user_id", Uuid),
+    Column("actor_id", Uuid),
+    Column("session_id", Uuid),
+    Column("detail", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.idempotency import SqlIdempotency
 from bff.db.repositories.ledger import SqlLedger
+from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
+from bff.db.repositories.throttles import SqlThrottles
 from bff.db.repositories.users import SqlUsers
 from bff.db.sqlstate import TRANSIENT, sqlstate_of
 from bff.domain.errors import TransientConflict
@@ -28,6 +30,8 @@ class SqlUnitOfWork:
     accounts: SqlAccounts
     ledger: SqlLedger
     idempotency: SqlIdempotency
+    throttles: SqlThrottles
+    security_events: SqlSecurityEvents
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -44,6 +48,8 @@ class SqlUnitOfWork:
         self.accounts = SqlAccounts(connection)
         self.ledger = SqlLedger(connection)
         self.idempotency = SqlIdempotency(connection)
+        self.throttles = SqlThrottles(connection)
+        self.security_events = SqlSecurityEvents(connection)
         return self
 
     async def __aexit__(

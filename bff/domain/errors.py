@@ -32,6 +32,20 @@ class ErrorCode(Enum):
     INVALID_CREDENTIALS = ("INVALID_CREDENTIALS", "The email or password is wrong.")
     EMAIL_TAKEN = ("EMAIL_TAKEN", "An account with this email already exists.")
     WEAK_PASSWORD = ("WEAK_PASSWORD", "The password is too short.")
+    LOGIN_THROTTLED = (
+        "LOGIN_THROTTLED",
+        "Too many failed logins for this account or address; retry after the given delay.",
+    )
+    INVALID_REFRESH_TOKEN = (
+        "INVALID_REFRESH_TOKEN",
+        "The refresh token is unknown, used, expired or revoked: log in again.",
+    )
+    REFRESH_IN_PROGRESS = (
+        "REFRESH_IN_PROGRESS",
+        "Another refresh with this token is in flight; use the tokens it returns.",
+    )
+    SESSION_NOT_FOUND = ("SESSION_NOT_FOUND", "No such session, or it is not yours.")
+    USER_NOT_FOUND = ("USER_NOT_FOUND", "No such user.")
     ACCOUNT_NOT_FOUND = ("ACCOUNT_NOT_FOUND", "No such account, or it is not yours.")
     ACCOUNT_FROZEN = ("ACCOUNT_FROZEN", "An account of the transfer is frozen or closed.")
     INVALID_STATE = ("INVALID_STATE", "The account is not in a state that allows this change.")
@@ -83,6 +97,16 @@ class PermissionDenied(DomainError):
 class Unauthenticated(DomainError):
     def __init__(self) -> None:
         super().__init__(ErrorCode.UNAUTHENTICATED)
+
+
+class Throttled(DomainError):
+    """Refused for now; the caller may retry after `retry_after_s` seconds."""
+
+    def __init__(self, retry_after_s: int):
+        super().__init__(
+            ErrorCode.LOGIN_THROTTLED, f"Too many attempts; retry in {retry_after_s} seconds."
+        )
+        self.retry_after_s = retry_after_s
 
 
 class TransientConflict(Exception):

@@ -46,13 +46,40 @@ class User:
     created_at: datetime
 
 
+class RevocationReason(StrEnum):
+    LOGOUT = "logout"
+    LOGOUT_EVERYWHERE = "logout_everywhere"
+    REVOKED = "revoked"
+    PASSWORD_CHANGED = "password_changed"
+    REFRESH_TOKEN_REUSE = "refresh_token_reuse"
+
+
+class SecurityEventKind(StrEnum):
+    REFRESH_TOKEN_REUSE = "refresh_token_reuse"
+    ROLE_ASSIGNED = "role_assigned"
+    ROLE_REVOKED = "role_revoked"
+    PASSWORD_CHANGED = "password_changed"
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
+    """A device's login: it lives until logout, revocation, idleness or its absolute expiry."""
+
     id: UUID
     user_id: UUID
     device_name: str
     created_at: datetime
+    last_used_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGrant:
+    """A presented refresh token, locked, with the session it belongs to."""
+
+    session: Session
+    used: bool
+    revoked: bool
 
 
 @dataclass(frozen=True, slots=True)

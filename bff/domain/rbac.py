@@ -20,6 +20,7 @@ class Permission(StrEnum):
     TRANSFER_CREATE_OWN = "transfer:create_own"
     DEPOSIT_CREATE = "deposit:create"
     USER_READ_ANY = "user:read_any"
+    ROLE_MANAGE = "role:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -34,6 +35,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.USER_READ_ANY,
             Permission.ACCOUNT_FREEZE,
             Permission.DEPOSIT_CREATE,
+            Permission.ROLE_MANAGE,
         }
     ),
     Role.AUDITOR: frozenset({Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY}),

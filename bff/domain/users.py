@@ -1,20 +1,21 @@
-"""Sign-up, log-in and the sessions they open."""
+"""Sign-up, log-in and passwords."""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
-from bff.domain import passwords
-from bff.domain.errors import DomainError, ErrorCode
-from bff.domain.models import Session, User
+from bff.domain import passwords, sessions
+from bff.domain.actor import Actor, authenticated
+from bff.domain.errors import DomainError, ErrorCode, Throttled
+from bff.domain.models import RevocationReason, SecurityEventKind, User
 from bff.domain.ports import UnitOfWork
 from bff.domain.rbac import Role
 from bff.domain.text import clean_name
+from bff.domain.throttle import ThrottlePolicy, ThrottleScope
 
 MAX_DISPLAY_NAME = 80
 MAX_DEVICE_NAME = 80
@@ -28,10 +29,11 @@ class SignUp:
 
 
 @dataclass(frozen=True, slots=True)
-class LoggedIn:
-    user: User
-    session: Session
-    refresh_token: str
+class LogIn:
+    email: str
+    password: str
+    device_name: str
+    client_address: str
 
 
 def normalise_email(email: str) -> str:
@@ -43,15 +45,15 @@ def normalise_email(email: str) -> str:
     return checked.normalized.lower()
 
 
-def _check_password(password: str) -> None:
+def _check_password(password: str, field: str = "password") -> None:
     if len(password) < passwords.MIN_LENGTH:
         raise DomainError(
             ErrorCode.WEAK_PASSWORD,
             f"Passwords have at least {passwords.MIN_LENGTH} characters.",
-            "password",
+            field,
         )
     if len(password) > passwords.MAX_LENGTH:
-        raise DomainError(ErrorCode.INVALID_INPUT, "The password is too long.", "password")
+        raise DomainError(ErrorCode.INVALID_INPUT, "The password is too long.", field)
 
 
 async def sign_up(uow: UnitOfWork, command: SignUp) -> User:
@@ -76,33 +78,72 @@ async def _create(uow: UnitOfWork, command: SignUp, roles: frozenset[Role]) -> U
     return user
 
 
-def hash_refresh_token(token: str) -> bytes:
-    """Refresh tokens are stored only as SHA-256 digests (they are 256-bit random strings)."""
-    return hashlib.sha256(token.encode()).digest()
+def _throttle_keys(email: str, client_address: str) -> list[tuple[ThrottleScope, str]]:
+    # The account key is a digest, so the throttle table holds no email addresses.
+    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return [(ThrottleScope.ACCOUNT, account), (ThrottleScope.ADDRESS, client_address)]
 
 
 async def log_in(
-    uow: UnitOfWork, email: str, password: str, device_name: str, session_ttl: timedelta
-) -> LoggedIn:
+    uow: UnitOfWork,
+    command: LogIn,
+    session_policy: sessions.SessionPolicy,
+    throttle: ThrottlePolicy,
+) -> sessions.Opened:
     """Check the credentials and open a session for this device.
 
-    Unknown email and wrong password raise the same error after the same hashing work.
+    Every attempt first counts against the account and the client address (so parallel
+    attempts all count) and is refused while either must wait. Unknown email and wrong
+    password raise the same error after the same hashing work.
     """
-    device = clean_name(device_name or "unknown device", "deviceName", MAX_DEVICE_NAME)
+    device = clean_name(command.device_name or "unknown device", "deviceName", MAX_DEVICE_NAME)
     try:
-        canonical = normalise_email(email)
+        canonical: str | None = normalise_email(command.email)
     except DomainError:
         canonical = None
+    keys = _throttle_keys(canonical or command.email, command.client_address)
+    now = datetime.now(UTC)
     async with uow:
+        states = await uow.throttles.lock(keys)
+        current = {key: throttle.current(state, now) for key, state in states.items()}
+        wait = max(throttle.wait_s(key[0], state, now) for key, state in current.items())
+        if wait:
+            raise Throttled(wait)
+        for key, state in current.items():
+            await uow.throttles.save(key, throttle.attempted(key[0], state, now))
         found = await uow.users.credentials(canonical) if canonical else None
+        await uow.commit()
     user, password_hash = found if found else (None, None)
     # Hash outside the transaction: no connection is held during the deliberate slowness.
-    if not await passwords.verify_password(password_hash, password) or user is None:
+    if not await passwords.verify_password(password_hash, command.password) or user is None:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS)
-    refresh_token = secrets.token_urlsafe(32)
     async with uow:
-        session = await uow.sessions.add(
-            user.id, device, hash_refresh_token(refresh_token), datetime.now(UTC) + session_ttl
+        for key, state in (await uow.throttles.lock(keys)).items():
+            await uow.throttles.save(key, throttle.succeeded(key[0], state))
+        opened = await sessions.open_session(uow, user, device, session_policy)
+        await uow.commit()
+    return opened
+
+
+async def change_password(
+    uow: UnitOfWork, actor: Actor | None, current_password: str, new_password: str
+) -> tuple[User, int]:
+    """Replace the password and end every other session (a thief's included)."""
+    actor = authenticated(actor)
+    _check_password(new_password, "newPassword")
+    async with uow:
+        found = await uow.users.credentials_of(actor.user_id)
+    user, password_hash = found if found else (None, None)
+    if not await passwords.verify_password(password_hash, current_password) or user is None:
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, field="currentPassword")
+    new_hash = await passwords.hash_password(new_password)
+    async with uow:
+        await uow.users.set_password(user.id, new_hash)
+        ended = await uow.sessions.revoke_all(
+            user.id, RevocationReason.PASSWORD_CHANGED, keep=actor.session_id
+        )
+        await uow.security_events.record(
+            SecurityEventKind.PASSWORD_CHANGED, user.id, actor.user_id, actor.session_id
         )
         await uow.commit()
-    return LoggedIn(user, session, refresh_token)
+    return user, ended

@@ -1,16 +1,28 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import strawberry
 
 from bff.api.context import Info
-from bff.domain import users
+from bff.domain import sessions, users
+from bff.domain.errors import Throttled
 from resolvers.boundary import returns_user_errors
+from schema.errors import UserError
 from schema.inputs import LoginInput
-from schema.payloads import LoginPayload
+from schema.payloads import AuthPayload
 from schema.user import User
+
+
+def tokens_of(info: Info, opened: sessions.Opened) -> AuthPayload:
+    """The payload handing a session's new token pair to the client."""
+    runtime = info.context.runtime
+    return AuthPayload(
+        access_token=runtime.tokens.issue(opened.user.id, opened.session.id),
+        refresh_token=opened.refresh_token,
+        expires_in=runtime.settings.access_token_ttl_s,
+        user=User.of(opened.user),
+    )
 
 
 @returns_user_errors
@@ -19,19 +31,16 @@ async def login(
     input: Annotated[
         LoginInput, strawberry.argument(description="Credentials and a name for this device.")
     ],
-) -> LoginPayload:
+) -> AuthPayload:
     """Open a device session: an access token and a refresh token."""
-    runtime = info.context.runtime
-    logged_in = await users.log_in(
-        info.context.unit_of_work(),
-        input.email,
-        input.password,
-        input.device_name,
-        timedelta(seconds=runtime.settings.refresh_token_ttl_s),
-    )
-    return LoginPayload(
-        access_token=runtime.tokens.issue(logged_in.user.id, logged_in.session.id),
-        refresh_token=logged_in.refresh_token,
-        expires_in=runtime.settings.access_token_ttl_s,
-        user=User.of(logged_in.user),
-    )
+    settings = info.context.runtime.settings
+    command = users.LogIn(input.email, input.password, input.device_name, info.context.client)
+    try:
+        opened = await users.log_in(
+            info.context.unit_of_work(), command, settings.session_policy, settings.throttle_policy
+        )
+    except Throttled as throttled:
+        return AuthPayload(
+            retry_after_seconds=throttled.retry_after_s, user_errors=[UserError.of(throttled)]
+        )
+    return tokens_of(info, opened)

@@ -1,15 +1,70 @@
-"""Device sessions (refresh tokens stored as hashes) on PostgreSQL."""
+"""Device sessions and their refresh tokens (stored only as hashes) on PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import insert
+from sqlalchemy import RowMapping, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bff.db.tables import sessions
-from bff.domain.models import Session
+from bff.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate_of
+from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.models import RefreshGrant, RevocationReason, Session
+
+_ADD = text("""
+    WITH s AS (
+        INSERT INTO sessions (user_id, device_name, expires_at)
+        VALUES (:user_id, :device_name, :expires_at)
+        RETURNING *
+    ), token AS (
+        INSERT INTO refresh_tokens (token_hash, session_id) SELECT :token_hash, id FROM s
+    )
+    SELECT * FROM s
+""")
+# NOWAIT: a second refresh racing the first with the same token is told so at once, instead of
+# waiting and then looking like a replay of a stolen token.
+_LOCK_TOKEN = text("""
+    SELECT s.*, t.used_at IS NOT NULL AS used, s.revoked_at IS NOT NULL AS revoked
+      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+     WHERE t.token_hash = :token_hash
+       FOR UPDATE NOWAIT
+""")
+_ROTATE = text("""
+    WITH used AS (
+        UPDATE refresh_tokens SET used_at = now() WHERE token_hash = :used_hash
+    ), fresh AS (
+        INSERT INTO refresh_tokens (token_hash, session_id) VALUES (:new_hash, :session_id)
+    )
+    UPDATE sessions s SET last_used_at = now() WHERE s.id = :session_id RETURNING s.*
+""")
+_GET = text("SELECT s.* FROM sessions s WHERE s.id = :session_id")
+_ACTIVE = text("""
+    SELECT s.* FROM sessions s
+     WHERE s.user_id = :user_id AND s.revoked_at IS NULL AND s.expires_at > now()
+     ORDER BY s.last_used_at DESC, s.id
+""")
+_REVOKE = text("""
+    UPDATE sessions SET revoked_at = now(), revoked_reason = :reason
+     WHERE id = :session_id AND revoked_at IS NULL
+""")
+_REVOKE_ALL = text("""
+    UPDATE sessions SET revoked_at = now(), revoked_reason = :reason
+     WHERE user_id = :user_id AND revoked_at IS NULL
+       AND id IS DISTINCT FROM CAST(:keep AS uuid)
+""")
+
+
+def _session(row: RowMapping) -> Session:
+    return Session(
+        id=row["id"],
+        user_id=row["user_id"],
+        device_name=row["device_name"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        expires_at=row["expires_at"],
+    )
 
 
 class SqlSessions:
@@ -19,15 +74,48 @@ class SqlSessions:
     async def add(
         self, user_id: UUID, device_name: str, refresh_token_hash: bytes, expires_at: datetime
     ) -> Session:
-        statement = (
-            insert(sessions)
-            .values(
-                user_id=user_id,
-                device_name=device_name,
-                refresh_token_hash=refresh_token_hash,
-                expires_at=expires_at,
-            )
-            .returning(sessions.c.id, sessions.c.created_at)
+        params = {
+            "user_id": user_id,
+            "device_name": device_name,
+            "expires_at": expires_at,
+            "token_hash": refresh_token_hash,
+        }
+        return _session((await self._connection.execute(_ADD, params)).mappings().one())
+
+    async def get(self, session_id: UUID) -> Session | None:
+        row = (
+            (await self._connection.execute(_GET, {"session_id": session_id}))
+            .mappings()
+            .one_or_none()
         )
-        row = (await self._connection.execute(statement)).one()
-        return Session(row.id, user_id, device_name, row.created_at, expires_at)
+        return _session(row) if row else None
+
+    async def active(self, user_id: UUID) -> list[Session]:
+        rows = (await self._connection.execute(_ACTIVE, {"user_id": user_id})).mappings()
+        return [_session(row) for row in rows]
+
+    async def lock_refresh_token(self, token_hash: bytes) -> RefreshGrant | None:
+        try:
+            result = await self._connection.execute(_LOCK_TOKEN, {"token_hash": token_hash})
+        except DBAPIError as error:
+            if sqlstate_of(error) == LOCK_NOT_AVAILABLE:
+                raise DomainError(ErrorCode.REFRESH_IN_PROGRESS, field="refreshToken") from None
+            raise
+        row = result.mappings().one_or_none()
+        return RefreshGrant(_session(row), row["used"], row["revoked"]) if row else None
+
+    async def rotate(self, session_id: UUID, used_hash: bytes, new_hash: bytes) -> Session:
+        params = {"session_id": session_id, "used_hash": used_hash, "new_hash": new_hash}
+        return _session((await self._connection.execute(_ROTATE, params)).mappings().one())
+
+    async def revoke(self, session_id: UUID, reason: RevocationReason) -> bool:
+        params = {"session_id": session_id, "reason": reason.value}
+        result = await self._connection.execute(_REVOKE, params)
+        return bool(result.rowcount)
+
+    async def revoke_all(
+        self, user_id: UUID, reason: RevocationReason, keep: UUID | None = None
+    ) -> int:
+        params = {"user_id": user_id, "reason": reason.value, "keep": keep}
+        result = await self._connection.execute(_REVOKE_ALL, params)
+        return int(result.rowcount)

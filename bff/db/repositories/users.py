@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from uuid import UUID
+
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -12,6 +14,10 @@ from bff.db.tables import users
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import User
 from bff.domain.rbac import Role
+
+
+def _role_values(roles: frozenset[Role]) -> list[str]:
+    return sorted(role.value for role in roles)
 
 
 class SqlUsers:
@@ -27,7 +33,7 @@ class SqlUsers:
                 email=email,
                 password_hash=password_hash,
                 display_name=display_name,
-                roles=sorted(role.value for role in roles),
+                roles=_role_values(roles),
             )
             .returning(users)
         )
@@ -39,7 +45,38 @@ class SqlUsers:
             raise
         return to_user(row)
 
+    async def get(self, user_id: UUID) -> User | None:
+        row = (
+            (await self._connection.execute(select(users).where(users.c.id == user_id)))
+            .mappings()
+            .one_or_none()
+        )
+        return to_user(row) if row else None
+
+    async def lock(self, user_id: UUID) -> User | None:
+        statement = select(users).where(users.c.id == user_id).with_for_update()
+        row = (await self._connection.execute(statement)).mappings().one_or_none()
+        return to_user(row) if row else None
+
     async def credentials(self, email: str) -> tuple[User, str] | None:
         statement = select(users).where(users.c.email == email)
         row = (await self._connection.execute(statement)).mappings().one_or_none()
         return (to_user(row), row["password_hash"]) if row else None
+
+    async def credentials_of(self, user_id: UUID) -> tuple[User, str] | None:
+        statement = select(users).where(users.c.id == user_id)
+        row = (await self._connection.execute(statement)).mappings().one_or_none()
+        return (to_user(row), row["password_hash"]) if row else None
+
+    async def set_password(self, user_id: UUID, password_hash: str) -> None:
+        statement = update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+        await self._connection.execute(statement)
+
+    async def set_roles(self, user_id: UUID, roles: frozenset[Role]) -> User:
+        statement = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(roles=_role_values(roles))
+            .returning(users)
+        )
+        return to_user((await self._connection.execute(statement)).mappings().one())
