@@ -66,7 +66,9 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         workers=settings.workers,
         access_log=False,
         log_config=None,
-        proxy_headers=False,
+        # Only trusted load balancers may name the client (login throttling keys on it).
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         ws="websockets-sansio",
         lifespan="on",
     )
