@@ -17,6 +17,7 @@ from bff.config import Settings
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
+from bff.edge.origin import WebSocketOrigin
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.gc import tune_garbage_collector
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         tune_garbage_collector()
+        await runtime.start()
         yield
         await runtime.close()
 
@@ -73,6 +75,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         lifespan=lifespan,
     )
     app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
+    app = WebSocketOrigin(app, runtime.settings.websocket_origins)
     app = BodySizeLimit(app, runtime.settings.max_body_bytes)
     app = SecurityHeaders(app, hsts=runtime.settings.is_production)
     return RequestLog(app)

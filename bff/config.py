@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).
     forwarded_allow_ips: str | None = None
 
+    # Browser origins allowed to open WebSockets (comma-separated); apps send no Origin.
+    allowed_origins: str = ""
+    ws_max_subscriptions: int = Field(default=20, ge=1)
+    ws_init_timeout_s: float = Field(default=10.0, gt=0)
     introspection: bool | None = None
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
@@ -104,6 +108,14 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.log_json if self.log_json is not None else self.is_production
+
+    @property
+    def websocket_origins(self) -> frozenset[str]:
+        """Allowed browser origins; development adds the server's own, for GraphiQL."""
+        origins = {origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()}
+        if not self.is_production:
+            origins |= {f"http://{host}:{self.port}" for host in ("127.0.0.1", "localhost")}
+        return frozenset(origins)
 
     @property
     def session_policy(self) -> SessionPolicy:

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from uuid import UUID
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bff.auth.actors import ActorResolver
 from bff.auth.keys import KeyRing, KeyStore, load_key_ring_file, parse_key_ring
 from bff.auth.tokens import TokenIssuer
+from bff.broker import Broker, user_channel
+from bff.broker.memory import MemoryBroker
+from bff.broker.redis import RedisBroker
 from bff.config import Settings
-from bff.db.engine import create_engine
+from bff.db.engine import create_engine, plain_postgres_url
 from bff.db.uow import SqlUnitOfWork
+from bff.redis import connect_redis, connect_redis_listener
+from bff.relay import OutboxRelay
+
+log = logging.getLogger("bff.runtime")
 
 
 @dataclass(frozen=True)
@@ -25,11 +36,32 @@ class Runtime:
     read_engine: AsyncEngine
     tokens: TokenIssuer
     actors: ActorResolver
+    broker: Broker
+    relay: OutboxRelay
+    redis: Redis | None
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
 
+    async def user_changed(self, user_id: UUID) -> None:
+        """A user's sessions or roles changed: forget this process's cached answers at once and
+        tell live streams in every process to re-check."""
+        self.actors.forget_user(user_id)
+        try:
+            await self.broker.publish(user_channel(user_id), b"")
+        except (RedisError, OSError) as error:
+            # Streams still end when their token expires; requests are not affected.
+            log.warning("could not announce a user change", extra={"error": str(error)})
+
+    async def start(self) -> None:
+        """Start the background work of a serving process (the outbox relay)."""
+        self.relay.start()
+
     async def close(self) -> None:
+        await self.relay.stop()
+        await self.broker.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
 
 
@@ -47,6 +79,12 @@ def _parse_json(raw: str, production: bool) -> KeyRing:
 def build_runtime(settings: Settings, database_url: str) -> Runtime:
     engine = create_engine(settings, database_url)
     read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    broker: Broker = (
+        RedisBroker(redis, connect_redis_listener(settings.redis_url))
+        if redis is not None and settings.redis_url
+        else MemoryBroker()
+    )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -58,4 +96,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
             ttl=timedelta(seconds=settings.access_token_ttl_s),
         ),
         actors=ActorResolver(read_engine, settings.session_cache_ttl_s),
+        broker=broker,
+        relay=OutboxRelay(plain_postgres_url(database_url), broker),
+        redis=redis,
     )

@@ -46,16 +46,18 @@ class TransactionPageKey:
 class Loaders:
     """Created per request; results are cached for the request only."""
 
-    def __init__(self, engine: AsyncEngine, actor: Actor | None) -> None:
+    def __init__(self, engine: AsyncEngine, actor: Actor | None, cache: bool = True) -> None:
         self._engine = engine
         self._actor = actor
-        self.users = DataLoader[UUID, User | None](self._load_users)
-        self.accounts = DataLoader[UUID, Account | None](self._load_accounts)
-        self.transfers = DataLoader[UUID, Transfer | None](self._load_transfers)
-        self.entries = DataLoader[UUID, Entry | None](self._load_entries)
-        self.account_pages = DataLoader[AccountPageKey, Page[Account]](self._load_account_pages)
+        self.users = DataLoader[UUID, User | None](self._load_users, cache=cache)
+        self.accounts = DataLoader[UUID, Account | None](self._load_accounts, cache=cache)
+        self.transfers = DataLoader[UUID, Transfer | None](self._load_transfers, cache=cache)
+        self.entries = DataLoader[UUID, Entry | None](self._load_entries, cache=cache)
+        self.account_pages = DataLoader[AccountPageKey, Page[Account]](
+            self._load_account_pages, cache=cache
+        )
         self.transaction_pages = DataLoader[TransactionPageKey, Page[Entry]](
-            self._load_transaction_pages
+            self._load_transaction_pages, cache=cache
         )
 
     async def _rows(self, statement: TextClause, params: Mapping[str, Any]) -> list[Any]:

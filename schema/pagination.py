@@ -78,8 +78,13 @@ def _decode(cursor: str, size: int) -> list[str]:
 
 def decode_sequence_cursor(cursor: str) -> int:
     (sequence,) = _decode(cursor, 1)
+    return decode_sequence(sequence, "after")
+
+
+def decode_sequence(sequence: str, field: str) -> int:
+    """A sequence number given as a decimal string (0 to 2^63 - 1)."""
     if not _SEQUENCE.fullmatch(sequence) or int(sequence) > MAX_SEQUENCE:
-        raise DomainError(ErrorCode.INVALID_INPUT, "The cursor is not valid.", "after")
+        raise DomainError(ErrorCode.INVALID_INPUT, "Not a valid sequence.", field)
     return int(sequence)
 
 

@@ -25,6 +25,7 @@ from bff.api.parser_cache import DocumentParserCache
 from bff.config import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
+from resolvers.subscription import Subscription
 from schema.account import Account
 from schema.scalars import SCALARS
 from schema.transaction import Transaction
@@ -65,6 +66,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return BankSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=_NODE_TYPES,
         extensions=extensions,
         config=StrawberryConfig(

@@ -490,15 +490,16 @@ def test_a_websocket_without_graphql_transport_ws_is_refused(
     assert refused.value.code == 4406
 
 
-def test_a_websocket_with_graphql_transport_ws_is_accepted(runtime: Runtime) -> None:
-    # given
+def test_graphql_transport_ws_is_accepted_and_needs_a_token(runtime: Runtime) -> None:
+    # given a client offering the right subprotocol among others
     client = websocket_client(runtime)
-    # when
+    # when it initialises the connection without an access token
     with client.websocket_connect(
         "/graphql", subprotocols=["graphql-ws", "graphql-transport-ws"]
     ) as websocket:
         websocket.send_json({"type": "connection_init"})
-        reply = websocket.receive_json()
-        # then
+        with pytest.raises(WebSocketDisconnect) as refused:
+            websocket.receive_json()
+        # then the subprotocol was accepted, and the connection closed as forbidden
         assert websocket.accepted_subprotocol == "graphql-transport-ws"
-        assert reply["type"] == "connection_ack"
+    assert refused.value.code == 4403

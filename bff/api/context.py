@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from bff.auth.tokens import AccessClaims
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.actor import Actor
 from bff.runtime import Runtime
@@ -23,10 +24,21 @@ class Context:
     runtime: Runtime
     actor: Actor | None
     request_id: str
+    # Set on WebSocket connections once `connection_init` carried a valid access token.
+    claims: AccessClaims | None = None
+    connection_params: Any = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.runtime.read_engine, self.actor)
+        self.authenticate(self.actor)
+
+    def authenticate(self, actor: Actor | None) -> None:
+        """Act as `actor` from now on, with loaders that apply its read policies."""
+        self.actor = actor
+        # A WebSocket connection lives for hours: its loaders batch but never cache.
+        self.loaders = Loaders(
+            self.runtime.read_engine, actor, cache=not isinstance(self.request, WebSocket)
+        )
 
     @property
     def client(self) -> str:

@@ -3,6 +3,7 @@ only the graphql-transport-ws subprotocol, queries (never mutations) over GET.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import strawberry
@@ -10,21 +11,46 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from bff.api.context import Context
+from bff.auth.tokens import InvalidToken
 from bff.runtime import Runtime
 
 
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: strawberry.Schema, runtime: Runtime) -> None:
+        settings = runtime.settings
         super().__init__(
             schema,
-            graphql_ide="graphiql" if not runtime.settings.is_production else None,
+            graphql_ide="graphiql" if not settings.is_production else None,
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
         )
+        self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        """Authenticate a WebSocket from its `connection_init` payload
+        (`{"authorization": "Bearer <access token>"}`); anything else closes it with 4403."""
+        params = context.connection_params
+        header = params.get("authorization") if isinstance(params, dict) else None
+        scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ConnectionRejectionError()
+        try:
+            claims = self.runtime.tokens.verify(token.strip())
+        except InvalidToken:
+            raise ConnectionRejectionError() from None
+        resolved = await self.runtime.actors.resolve(claims)
+        if resolved is None:
+            raise ConnectionRejectionError()
+        context.claims = claims
+        context.authenticate(resolved[0])
+        return UNSET  # type: ignore[no-any-return]
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None

@@ -79,7 +79,7 @@ def parse_key_ring(data: Any, *, production: bool) -> KeyRing:
             if entry["kid"] != thumbprint(private_key.public_key()):
                 raise KeyRingError(f"kid {entry['kid']!r} is not the key's thumbprint")
             signing.append(SigningKey(entry["kid"], private_key))
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise KeyRingError(f"malformed key ring: {error}") from error
     if not signing:
         raise KeyRingError("the key ring holds no key")

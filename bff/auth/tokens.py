@@ -24,6 +24,7 @@ class InvalidToken(Exception):
 class AccessClaims:
     user_id: UUID
     session_id: UUID
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,10 @@ class TokenIssuer:
                 options={"require": _REQUIRED_CLAIMS},
                 leeway=5,
             )
-            return AccessClaims(UUID(claims["sub"]), UUID(claims["sid"]))
+            return AccessClaims(
+                UUID(claims["sub"]),
+                UUID(claims["sid"]),
+                datetime.fromtimestamp(claims["exp"], UTC),
+            )
         except (jwt.PyJWTError, ValueError, TypeError) as error:
             raise InvalidToken(str(error)) from error

@@ -14,6 +14,11 @@ def asyncpg_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def plain_postgres_url(url: str) -> str:
+    """The URL for asyncpg itself (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
     """A pooled engine whose connections carry the statement and lock timeouts."""
     return create_async_engine(

@@ -47,6 +47,22 @@ class ErrorCode(Enum):
     SESSION_NOT_FOUND = ("SESSION_NOT_FOUND", "No such session, or it is not yours.")
     USER_NOT_FOUND = ("USER_NOT_FOUND", "No such user.")
     ACCOUNT_NOT_FOUND = ("ACCOUNT_NOT_FOUND", "No such account, or it is not yours.")
+    RESUME_TOO_OLD = (
+        "RESUME_TOO_OLD",
+        "The events after this sequence are no longer kept: reload the account, then subscribe.",
+    )
+    SESSION_ENDED = (
+        "SESSION_ENDED",
+        "The session was ended: log in again, then resume from the last sequence received.",
+    )
+    TOKEN_EXPIRED = (
+        "TOKEN_EXPIRED",
+        "The access token expired: refresh it, reconnect, and resume from the last sequence.",
+    )
+    SUBSCRIBER_TOO_SLOW = (
+        "SUBSCRIBER_TOO_SLOW",
+        "The client fell too far behind: resume from the last sequence received.",
+    )
     ACCOUNT_FROZEN = ("ACCOUNT_FROZEN", "An account of the transfer is frozen or closed.")
     INVALID_STATE = ("INVALID_STATE", "The account is not in a state that allows this change.")
     SAME_ACCOUNT = ("SAME_ACCOUNT", "The source and destination accounts are the same.")

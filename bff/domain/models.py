@@ -33,6 +33,8 @@ class TransferStatus(StrEnum):
 
 
 class EventKind(StrEnum):
+    # The account as it is now: the first event of a stream that does not resume.
+    SNAPSHOT = "snapshot"
     TRANSACTION_POSTED = "transaction_posted"
     STATUS_CHANGED = "status_changed"
 
@@ -160,3 +162,17 @@ class Posting:
 
     transfer: Transfer
     changes: tuple[AccountChange, AccountChange]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvent:
+    """A change of an account, numbered by the account's sequence, as subscribers receive it."""
+
+    account_id: UUID
+    sequence: int
+    kind: EventKind
+    balance: int
+    available_balance: int
+    status: AccountStatus
+    currency: str
+    entry: Entry | None = None

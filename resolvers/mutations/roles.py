@@ -24,7 +24,7 @@ async def assign_role(info: Info, input: Annotated[RoleInput, _INPUT]) -> UserPa
         decode_id(input.user_id, "User", "userId"),
         input.role,
     )
-    info.context.runtime.actors.forget_user(user.id)
+    await info.context.runtime.user_changed(user.id)
     return UserPayload(user=User.of(user))
 
 
@@ -37,5 +37,5 @@ async def revoke_role(info: Info, input: Annotated[RoleInput, _INPUT]) -> UserPa
         decode_id(input.user_id, "User", "userId"),
         input.role,
     )
-    info.context.runtime.actors.forget_user(user.id)
+    await info.context.runtime.user_changed(user.id)
     return UserPayload(user=User.of(user))

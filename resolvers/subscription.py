@@ -1,0 +1,46 @@
+"""The root Subscription type: live account events over graphql-transport-ws."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+
+from bff import streams
+from bff.api.context import Info
+from bff.domain.actor import authenticated
+from bff.domain.errors import DomainError, ErrorCode
+from schema.account_event import AccountEvent
+from schema.ids import decode_id
+from schema.pagination import decode_sequence
+
+_ACCOUNT_ID = strawberry.argument(description="The account to watch.")
+_AFTER = strawberry.argument(
+    description="Resume after this sequence: missed events are replayed first. Omit to start "
+    "with a snapshot of the account."
+)
+
+
+@strawberry.type(description="Live updates. Authenticate in `connection_init`.")
+class Subscription:
+    @strawberry.subscription(
+        description="The account's changes as they commit, in sequence order, with no gap and "
+        "no duplicate; for anyone who may not read the account it is ACCOUNT_NOT_FOUND."
+    )
+    async def account_events(
+        self,
+        info: Info,
+        account_id: Annotated[strawberry.ID, _ACCOUNT_ID],
+        after_sequence: Annotated[str | None, _AFTER] = None,
+    ) -> AsyncGenerator[AccountEvent, None]:
+        context = info.context
+        actor = authenticated(context.actor)
+        if context.claims is None:
+            raise DomainError(ErrorCode.UNAUTHENTICATED)
+        after = decode_sequence(after_sequence, "afterSequence") if after_sequence else None
+        account = decode_id(account_id, "Account", "accountId")
+        async for event in streams.account_events(
+            context.runtime, actor, context.claims, account, after
+        ):
+            yield AccountEvent.of(event)
