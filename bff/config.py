@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     log_json: bool | None = None
 
     @model_validator(mode="after")
+    def _workers_share_a_broker(self) -> Settings:
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                "BFF_WORKERS > 1 needs REDIS_URL: without it, live events and caches are per process"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_is_explicit(self) -> Settings:
         if self.is_production:
             missing = [
