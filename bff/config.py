@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     def _workers_share_a_broker(self) -> Settings:
         if self.workers > 1 and not self.redis_url:
             raise ValueError(
-                "BFF_WORKERS > 1 needs REDIS_URL: without it, live events and caches are per process"
+                "BFF_WORKERS > 1 needs REDIS_URL: without it live events are per process"
             )
         return self
 

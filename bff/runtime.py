@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,12 +67,8 @@ class Runtime:
 def key_ring_loader(settings: Settings) -> partial[KeyRing]:
     """How to (re)read the key ring: from BFF_JWT_KEYS when set, else from the ring file."""
     if settings.jwt_keys:
-        return partial(_parse_json, settings.jwt_keys, settings.is_production)
+        return partial(parse_key_ring, settings.jwt_keys, production=settings.is_production)
     return partial(load_key_ring_file, settings.keys_file, production=settings.is_production)
-
-
-def _parse_json(raw: str, production: bool) -> KeyRing:
-    return parse_key_ring(json.loads(raw), production=production)
 
 
 def build_runtime(settings: Settings, database_url: str) -> Runtime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 from jwt.algorithms import OKPAlgorithm
+
+log = logging.getLogger("bff.keys")
 
 
 class KeyRingError(Exception):
@@ -68,9 +71,10 @@ def _new_key_entry() -> dict[str, Any]:
     }
 
 
-def parse_key_ring(data: Any, *, production: bool) -> KeyRing:
+def parse_key_ring(raw: str, *, production: bool) -> KeyRing:
     """A ring from its JSON form: `{"keys": [{"kid", "private_key_pem", "created_at"}, ...]}`."""
     try:
+        data = json.loads(raw)
         signing: list[SigningKey] = []
         for entry in data["keys"]:
             private_key = load_pem_private_key(entry["private_key_pem"].encode(), password=None)
@@ -100,7 +104,7 @@ def load_key_ring_file(path: Path, *, production: bool) -> KeyRing:
             raise KeyRingError(f"key ring {path} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
         _write(path, {"development": True, "keys": [_new_key_entry()]})
-    return parse_key_ring(json.loads(path.read_text()), production=production)
+    return parse_key_ring(path.read_text(), production=production)
 
 
 def rotate_key_ring_file(path: Path, *, production: bool) -> str:
@@ -136,8 +140,13 @@ class KeyStore:
     def _reload_if_older_than(self, age_s: float) -> KeyRing:
         with self._lock:
             if time.monotonic() - self._loaded_at >= age_s:
-                self._ring = self._load()
                 self._loaded_at = time.monotonic()
+                try:
+                    self._ring = self._load()
+                except (KeyRingError, OSError) as error:
+                    # A broken edit of the ring must not take the service down: keep the last
+                    # good ring until the file is fixed.
+                    log.error("key ring reload failed, keeping the loaded ring: %s", error)
             return self._ring
 
     @property

@@ -14,6 +14,7 @@ from bff.auth.keys import KeyStore
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JOSE media type, not a secret)
 _ALGORITHMS = ["EdDSA"]
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid"]
+_LEEWAY_S = 5
 
 
 class InvalidToken(Exception):
@@ -68,12 +69,19 @@ class TokenIssuer:
                 audience=self.audience,
                 issuer=self.issuer,
                 options={"require": _REQUIRED_CLAIMS},
-                leeway=5,
+                leeway=_LEEWAY_S,
             )
-            return AccessClaims(
-                UUID(claims["sub"]),
-                UUID(claims["sid"]),
-                datetime.fromtimestamp(claims["exp"], UTC),
-            )
-        except (jwt.PyJWTError, ValueError, TypeError) as error:
+            return self._claims(claims)
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError, OSError) as error:
             raise InvalidToken(str(error)) from error
+
+    def _claims(self, claims: dict[str, object]) -> AccessClaims:
+        subject, session, issued, expires = (claims[name] for name in ("sub", "sid", "iat", "exp"))
+        if not (isinstance(subject, str) and isinstance(session, str)):
+            raise InvalidToken("sub and sid must be strings")
+        if not (isinstance(issued, int | float) and isinstance(expires, int | float)):
+            raise InvalidToken("iat and exp must be numbers")
+        # Even a correctly signed token may not outlive what this server would issue.
+        if expires - issued > self.ttl.total_seconds() + _LEEWAY_S:
+            raise InvalidToken("the token lives longer than access tokens may")
+        return AccessClaims(UUID(subject), UUID(session), datetime.fromtimestamp(expires, UTC))
