@@ -47,7 +47,9 @@ class User(Node):
         actor = info.context.actor
         if actor is None or actor.user_id != self.record.id:
             return None
-        live = await sessions.active_sessions(info.context.unit_of_work(), actor)
+        live = await sessions.active_sessions(
+            info.context.unit_of_work(), actor, info.context.runtime.settings.session_policy
+        )
         return [Session.of(session, actor.session_id) for session in live]
 
     @strawberry.field(description="The user's accounts, oldest first.")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from bff.domain.actor import Actor
-from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.errors import DomainError, ErrorCode, RefreshTokenReused
 from bff.domain.models import RevocationReason, SecurityEventKind, Session, User
 from bff.domain.ports import UnitOfWork
 
@@ -66,7 +66,7 @@ async def refresh(uow: UnitOfWork, refresh_token: str, policy: SessionPolicy) ->
                 SecurityEventKind.REFRESH_TOKEN_REUSE, session.user_id, None, session.id
             )
             await uow.commit()
-            raise DomainError(ErrorCode.INVALID_REFRESH_TOKEN, field="refreshToken")
+            raise RefreshTokenReused(session.user_id, session.id)
         if session.expires_at <= now or now - session.last_used_at > policy.idle_timeout:
             raise DomainError(ErrorCode.INVALID_REFRESH_TOKEN, field="refreshToken")
         user = await uow.users.get(session.user_id)
@@ -107,7 +107,9 @@ async def revoke_session(uow: UnitOfWork, actor: Actor, session_id: UUID) -> int
     return int(ended)
 
 
-async def active_sessions(uow: UnitOfWork, actor: Actor) -> list[Session]:
-    """The actor's live sessions, most recently used first."""
+async def active_sessions(uow: UnitOfWork, actor: Actor, policy: SessionPolicy) -> list[Session]:
+    """The actor's live sessions (not ended, expired or idle), most recently used first."""
     async with uow:
-        return await uow.sessions.active(actor.user_id)
+        live = await uow.sessions.active(actor.user_id)
+    now = datetime.now(UTC)
+    return [s for s in live if now - s.last_used_at <= policy.idle_timeout]
