@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "BFF_REDIS_URL")
     )
+    # The read-through cache of the dataloaders (Redis with REDIS_URL, else process memory).
+    cache_enabled: bool = True
+    cache_ttl_s: int = Field(default=300, ge=1)
 
     jwt_issuer: str = "fintech-bff"
     jwt_audience: str = "fintech-app"

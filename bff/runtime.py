@@ -18,6 +18,10 @@ from bff.auth.tokens import TokenIssuer
 from bff.broker import Broker, user_channel
 from bff.broker.memory import MemoryBroker
 from bff.broker.redis import RedisBroker
+from bff.cache import CacheStore
+from bff.cache.memory import MemoryStore
+from bff.cache.read_through import ReadThrough
+from bff.cache.redis import RedisStore
 from bff.config import Settings
 from bff.db.engine import create_engine, plain_postgres_url
 from bff.db.uow import SqlUnitOfWork
@@ -38,9 +42,10 @@ class Runtime:
     broker: Broker
     relay: OutboxRelay
     redis: Redis | None
+    cache: ReadThrough | None
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, self.cache)
 
     async def user_changed(self, user_id: UUID) -> None:
         """A user's sessions or roles changed: forget this process's cached answers at once and
@@ -94,4 +99,14 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         broker=broker,
         relay=OutboxRelay(plain_postgres_url(database_url), broker),
         redis=redis,
+        cache=_cache(settings, redis),
     )
+
+
+def _cache(settings: Settings, redis: Redis | None) -> ReadThrough | None:
+    if not settings.cache_enabled:
+        return None
+    store: CacheStore = (
+        RedisStore(redis) if redis is not None else MemoryStore(settings.cache_ttl_s)
+    )
+    return ReadThrough(store, settings.cache_ttl_s)

@@ -1,7 +1,10 @@
-"""The loaders of one request."""
+"""The loaders of one request: batched SQL behind the read-through cache, and every result
+passed through the domain's read policy for the request's actor, cached or not."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -9,10 +12,13 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import TextClause
+from sqlalchemy import RowMapping, TextClause
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from bff.cache import keys
+from bff.cache.codec import decoder, dumps, encode
+from bff.cache.read_through import Fetched, ReadThrough
 from bff.db.rows import to_account, to_entry, to_transfer, to_user
 from bff.domain import policies
 from bff.domain.actor import Actor
@@ -21,6 +27,9 @@ from dataloaders import queries
 
 T = TypeVar("T")
 MAX_SEQUENCE = 2**63 - 1
+_account = decoder(Account)
+_entry = decoder(Entry)
+_transfer = decoder(Transfer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,109 +53,185 @@ class TransactionPageKey:
 
 
 class Loaders:
-    """Created per request; results are cached for the request only."""
+    """Created per request; results are cached for the request only (and across requests in
+    `cache`, when there is one)."""
 
-    def __init__(self, engine: AsyncEngine, actor: Actor | None, cache: bool = True) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        actor: Actor | None,
+        cache: ReadThrough | None = None,
+        per_request_cache: bool = True,
+    ) -> None:
         self._engine = engine
         self._actor = actor
-        self.users = DataLoader[UUID, User | None](self._load_users, cache=cache)
-        self.accounts = DataLoader[UUID, Account | None](self._load_accounts, cache=cache)
-        self.transfers = DataLoader[UUID, Transfer | None](self._load_transfers, cache=cache)
-        self.entries = DataLoader[UUID, Entry | None](self._load_entries, cache=cache)
+        self._cache = cache
+        memo = per_request_cache
+        self.users = DataLoader[UUID, User | None](self._load_users, cache=memo)
+        self.accounts = DataLoader[UUID, Account | None](self._load_accounts, cache=memo)
+        self.transfers = DataLoader[UUID, Transfer | None](self._load_transfers, cache=memo)
+        self.entries = DataLoader[UUID, Entry | None](self._load_entries, cache=memo)
         self.account_pages = DataLoader[AccountPageKey, Page[Account]](
-            self._load_account_pages, cache=cache
+            self._load_account_pages, cache=memo
         )
         self.transaction_pages = DataLoader[TransactionPageKey, Page[Entry]](
-            self._load_transaction_pages, cache=cache
+            self._load_transaction_pages, cache=memo
         )
 
-    async def _rows(self, statement: TextClause, params: Mapping[str, Any]) -> list[Any]:
+    async def _rows(self, statement: TextClause, params: Mapping[str, Any]) -> list[RowMapping]:
         async with self._engine.connect() as connection:
             return list((await connection.execute(statement, params)).mappings())
 
-    async def _by_id(
+    async def _through_cache(
+        self, cache_keys: list[str], fetch: Callable[[list[str]], Any]
+    ) -> list[bytes | None]:
+        if self._cache is None:
+            fetched: Fetched = await fetch(cache_keys)
+            return [fetched[key][1] if key in fetched else None for key in cache_keys]
+        return await self._cache.load(cache_keys, fetch)
+
+    async def _records(
         self,
-        statement: TextClause,
         ids: Sequence[UUID],
-        convert: Callable[[Any], T],
-        visible: Callable[[T], bool],
+        key_of: Callable[[UUID], str],
+        statement: TextClause,
+        convert: Callable[[RowMapping], T],
+        version_of: Callable[[T], int],
+        decode: Callable[[dict[str, Any]], T],
     ) -> list[T | None]:
-        found = {row["id"]: convert(row) for row in await self._rows(statement, {"ids": list(ids)})}
-        return [
-            item if (item := found.get(key)) is not None and visible(item) else None for key in ids
-        ]
+        by_key = {key_of(record_id): record_id for record_id in ids}
+
+        async def fetch(missing: list[str]) -> Fetched:
+            rows = await self._rows(statement, {"ids": [by_key[key] for key in missing]})
+            records = [convert(row) for row in rows]
+            return {
+                key_of(row["id"]): (version_of(record), dumps(encode(record)))
+                for row, record in zip(rows, records, strict=True)
+            }
+
+        payloads = await self._through_cache(list(by_key), fetch)
+        return [decode(json.loads(payload)) if payload else None for payload in payloads]
 
     async def _load_users(self, ids: Sequence[UUID]) -> list[User | None]:
-        return await self._by_id(
-            queries.USERS, ids, to_user, lambda user: policies.can_read_user(self._actor, user)
-        )
+        # Not cached across requests: the viewer's row comes with authentication anyway.
+        found = {row["id"]: to_user(row) for row in await self._rows(queries.USERS, {"ids": ids})}
+        return [self._visible(found.get(key), policies.can_read_user) for key in ids]
 
     async def _load_accounts(self, ids: Sequence[UUID]) -> list[Account | None]:
-        return await self._by_id(
-            queries.ACCOUNTS,
-            ids,
-            to_account,
-            lambda account: policies.can_read_account(self._actor, account),
+        records = await self._records(
+            ids, keys.account, queries.ACCOUNTS, to_account, _sequence, _account
         )
+        return [self._visible(record, policies.can_read_account) for record in records]
 
     async def _load_transfers(self, ids: Sequence[UUID]) -> list[Transfer | None]:
-        return await self._by_id(
-            queries.TRANSFERS,
-            ids,
-            to_transfer,
-            lambda transfer: policies.can_read_transfer(self._actor, transfer),
+        records = await self._records(
+            ids, keys.transfer, queries.TRANSFERS, to_transfer, _immutable, _transfer
         )
+        return [self._visible(record, policies.can_read_transfer) for record in records]
 
     async def _load_entries(self, ids: Sequence[UUID]) -> list[Entry | None]:
-        entries = await self._by_id(queries.ENTRIES, ids, to_entry, lambda _: True)
+        entries = await self._records(
+            ids, keys.entry, queries.ENTRIES, to_entry, _immutable, _entry
+        )
         # An entry is visible exactly when its account is.
         accounts = await self.accounts.load_many([e.account_id for e in entries if e is not None])
         readable = {account.id for account in accounts if account is not None}
         return [e if e is not None and e.account_id in readable else None for e in entries]
 
-    async def _load_account_pages(self, keys: Sequence[AccountPageKey]) -> list[Page[Account]]:
-        rows = await self._rows(
-            queries.ACCOUNT_PAGES,
-            {
-                "owners": [key.owner_id for key in keys],
-                "after_times": [key.after[0] if key.after else None for key in keys],
-                "after_ids": [key.after[1] if key.after else None for key in keys],
-                "limits": [key.first + 1 for key in keys],
-            },
-        )
-        grouped: dict[int, list[Account]] = defaultdict(list)
-        for row in rows:
-            account = to_account(row)
-            if policies.can_read_account(self._actor, account):
-                self.accounts.prime(account.id, account)
-                grouped[row["ord"]].append(account)
-        return [_page(grouped[index], key.first) for index, key in enumerate(keys, start=1)]
+    def _visible(self, record: T | None, policy: Callable[[Actor | None, T], bool]) -> T | None:
+        return record if record is not None and policy(self._actor, record) else None
+
+    async def _load_account_pages(self, keys_: Sequence[AccountPageKey]) -> list[Page[Account]]:
+        owners = list(dict.fromkeys(key.owner_id for key in keys_))
+        by_key = {keys.account_list(owner): owner for owner in owners}
+
+        async def fetch(missing: list[str]) -> Fetched:
+            rows = await self._rows(
+                queries.ACCOUNT_LISTS, {"owners": [by_key[key] for key in missing]}
+            )
+            lists: dict[UUID, list[list[str]]] = defaultdict(list)
+            versions: dict[UUID, int] = {}
+            for row in rows:
+                versions[row["owner_id"]] = row["accounts_version"]
+                if row["id"] is not None:
+                    lists[row["owner_id"]].append([row["created_at"].isoformat(), str(row["id"])])
+            return {
+                keys.account_list(owner): (version, dumps(lists[owner]))
+                for owner, version in versions.items()
+            }
+
+        payloads = await self._through_cache(list(by_key), fetch)
+        listed = {
+            owner: [(datetime.fromisoformat(at), UUID(raw)) for at, raw in json.loads(payload)]
+            for owner, payload in zip(owners, payloads, strict=True)
+            if payload
+        }
+
+        async def page(key: AccountPageKey) -> Page[Account]:
+            later = [
+                item for item in listed.get(key.owner_id, []) if not key.after or item > key.after
+            ]
+            accounts = await self.accounts.load_many(
+                [account_id for _, account_id in later[: key.first + 1]]
+            )
+            return _page([account for account in accounts if account is not None], key.first)
+
+        # Gathered, so that the accounts of every page load in one batch.
+        return list(await asyncio.gather(*(page(key) for key in keys_)))
 
     async def _load_transaction_pages(
-        self, keys: Sequence[TransactionPageKey]
+        self, keys_: Sequence[TransactionPageKey]
     ) -> list[Page[Entry]]:
         # Only pages of accounts the actor may read (usually already loaded in this request).
-        accounts = await self.accounts.load_many([key.account_id for key in keys])
-        readable = [key for key, account in zip(keys, accounts, strict=True) if account is not None]
-        rows = (
-            await self._rows(
+        accounts = await self.accounts.load_many([key.account_id for key in keys_])
+        readable = {
+            keys.transaction_page(
+                key.account_id, account.last_sequence, key.first, key.before_sequence
+            ): key
+            for key, account in zip(keys_, accounts, strict=True)
+            if account is not None
+        }
+
+        async def fetch(missing: list[str]) -> Fetched:
+            wanted = [readable[cache_key] for cache_key in missing]
+            rows = await self._rows(
                 queries.TRANSACTION_PAGES,
                 {
-                    "accounts": [key.account_id for key in readable],
-                    "befores": [key.before_sequence or MAX_SEQUENCE for key in readable],
-                    "limits": [key.first + 1 for key in readable],
+                    "accounts": [key.account_id for key in wanted],
+                    "befores": [key.before_sequence or MAX_SEQUENCE for key in wanted],
+                    "limits": [key.first + 1 for key in wanted],
                 },
             )
-            if readable
-            else []
-        )
-        grouped: dict[int, list[Entry]] = defaultdict(list)
-        for row in rows:
-            grouped[row["ord"]].append(to_entry(row))
+            grouped: dict[int, list[Entry]] = defaultdict(list)
+            for row in rows:
+                grouped[row["ord"]].append(to_entry(row))
+            fetched: Fetched = {}
+            for index, cache_key in enumerate(missing, start=1):
+                page = _page(grouped[index], wanted[index - 1].first)
+                body = {"items": [encode(entry) for entry in page.items], "next": page.has_next}
+                fetched[cache_key] = (0, dumps(body))
+            return fetched
+
+        payloads = await self._through_cache(list(readable), fetch)
         pages = {
-            key: _page(grouped[index], key.first) for index, key in enumerate(readable, start=1)
+            readable[cache_key]: _decode_page(payload)
+            for cache_key, payload in zip(readable, payloads, strict=True)
+            if payload
         }
-        return [pages.get(key, Page([], False)) for key in keys]
+        return [pages.get(key, Page([], False)) for key in keys_]
+
+
+def _sequence(account: Account) -> int:
+    return account.last_sequence
+
+
+def _immutable(_: object) -> int:
+    return 0
+
+
+def _decode_page(payload: bytes) -> Page[Entry]:
+    body = json.loads(payload)
+    return Page([_entry(item) for item in body["items"]], body["next"])
 
 
 def _page(items: list[T], first: int) -> Page[T]:

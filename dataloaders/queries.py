@@ -14,19 +14,12 @@ TRANSFERS = text(TRANSFER_WITH_OWNERS + " WHERE t.id = ANY(CAST(:ids AS uuid[]))
 
 ENTRIES = text("SELECT * FROM ledger_entries WHERE id = ANY(CAST(:ids AS uuid[]))")
 
-# One page per owner, ordered by (created_at, id), after an optional cursor: keyset pagination.
-ACCOUNT_PAGES = text("""
-    SELECT k.ord, a.*
-      FROM unnest(CAST(:owners AS uuid[]), CAST(:after_times AS timestamptz[]),
-                  CAST(:after_ids AS uuid[]), CAST(:limits AS int[]))
-           WITH ORDINALITY AS k(owner_id, after_time, after_id, lim, ord)
-     CROSS JOIN LATERAL (
-            SELECT * FROM accounts a
-             WHERE a.owner_id = k.owner_id
-               AND (k.after_time IS NULL OR (a.created_at, a.id) > (k.after_time, k.after_id))
-             ORDER BY a.created_at, a.id
-             LIMIT k.lim) a
-     ORDER BY k.ord, a.created_at, a.id
+# Every owner's whole list of account ids (oldest first), with the list's version for the cache.
+ACCOUNT_LISTS = text("""
+    SELECT u.id AS owner_id, u.accounts_version, a.id, a.created_at
+      FROM users u LEFT JOIN accounts a ON a.owner_id = u.id
+     WHERE u.id = ANY(CAST(:owners AS uuid[]))
+     ORDER BY u.id, a.created_at, a.id
 """)
 
 # One page per account, newest first, before an optional sequence: keyset pagination.

@@ -37,7 +37,10 @@ class Context:
         self.actor = actor
         # A WebSocket connection lives for hours: its loaders batch but never cache.
         self.loaders = Loaders(
-            self.runtime.read_engine, actor, cache=not isinstance(self.request, WebSocket)
+            self.runtime.read_engine,
+            actor,
+            self.runtime.cache,
+            per_request_cache=not isinstance(self.request, WebSocket),
         )
 
     @property

@@ -8,6 +8,8 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bff.cache import keys as cache_keys
+from bff.cache.read_through import ReadThrough
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.idempotency import SqlIdempotency
 from bff.db.repositories.ledger import SqlLedger
@@ -33,9 +35,11 @@ class SqlUnitOfWork:
     throttles: SqlThrottles
     security_events: SqlSecurityEvents
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, cache: ReadThrough | None) -> None:
         self._engine = engine
+        self._cache = cache
         self._connection: AsyncConnection | None = None
+        self._fences: cache_keys.Fences = []
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
@@ -43,10 +47,11 @@ class SqlUnitOfWork:
         connection = await self._engine.connect()
         await connection.begin()
         self._connection = connection
+        self._fences = []
         self.users = SqlUsers(connection)
         self.sessions = SqlSessions(connection)
-        self.accounts = SqlAccounts(connection)
-        self.ledger = SqlLedger(connection)
+        self.accounts = SqlAccounts(connection, self._fences)
+        self.ledger = SqlLedger(connection, self._fences)
         self.idempotency = SqlIdempotency(connection)
         self.throttles = SqlThrottles(connection)
         self.security_events = SqlSecurityEvents(connection)
@@ -71,3 +76,7 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._connection is not None, "commit() outside of the unit of work"
         await self._connection.commit()
+        # After commit, not before: a reader must not re-cache what the commit replaces.
+        if self._cache is not None and self._fences:
+            fences, self._fences[:] = list(self._fences), []
+            await self._cache.fence(fences)

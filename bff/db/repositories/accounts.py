@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bff.cache import keys as cache_keys
 from bff.db.rows import to_account
 from bff.db.tables import accounts
 from bff.domain.models import Account, AccountChange, AccountKind
@@ -26,28 +26,39 @@ _SET_STATUS = text("""
 """)
 
 
+# The owner's list of accounts gets a new version with every account opened.
+_ADD = text("""
+    WITH listed AS (
+        UPDATE users SET accounts_version = accounts_version + 1 WHERE id = :owner_id
+     RETURNING accounts_version
+    )
+    INSERT INTO accounts (owner_id, kind, name, currency, account_number)
+    VALUES (:owner_id, 'customer', :name, :currency, :account_number)
+    ON CONFLICT (account_number) DO NOTHING
+    RETURNING *, (SELECT accounts_version FROM listed) AS list_version
+""")
+
+
 class SqlAccounts:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, fences: cache_keys.Fences) -> None:
         self._connection = connection
+        self._fences = fences
 
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
     ) -> Account | None:
         """The new account, or None when the account number is already taken."""
-        statement = (
-            pg_insert(accounts)
-            .values(
-                owner_id=owner_id,
-                kind=AccountKind.CUSTOMER.value,
-                name=name,
-                currency=currency,
-                account_number=account_number,
-            )
-            .on_conflict_do_nothing(index_elements=[accounts.c.account_number])
-            .returning(accounts)
-        )
-        row = (await self._connection.execute(statement)).mappings().one_or_none()
-        return to_account(row) if row else None
+        params = {
+            "owner_id": owner_id,
+            "name": name,
+            "currency": currency,
+            "account_number": account_number,
+        }
+        row = (await self._connection.execute(_ADD, params)).mappings().one_or_none()
+        if row is None:
+            return None
+        self._fences.append((cache_keys.account_list(owner_id), row["list_version"]))
+        return to_account(row)
 
     async def id_by_number(self, account_number: str) -> UUID | None:
         statement = select(accounts.c.id).where(
@@ -91,4 +102,5 @@ class SqlAccounts:
             .mappings()
             .one()
         )
+        self._fences.append((cache_keys.account(change.account_id), change.sequence))
         return to_account(row)

@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bff.cache import keys as cache_keys
 from bff.db.rows import TRANSFER_WITH_OWNERS, to_transfer
 from bff.domain.models import Posting, Transfer
 
@@ -47,8 +48,9 @@ _TRANSFER = text(TRANSFER_WITH_OWNERS + " WHERE t.id = :transfer_id")
 
 
 class SqlLedger:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, fences: cache_keys.Fences) -> None:
         self._connection = connection
+        self._fences = fences
 
     async def post(self, posting: Posting) -> None:
         """Write a transfer whose accounts the caller holds locked."""
@@ -78,6 +80,9 @@ class SqlLedger:
                 f"d{index}": change.entry.description,
             }
         await self._connection.execute(_POST, params)
+        self._fences += [
+            (cache_keys.account(change.account_id), change.sequence) for change in posting.changes
+        ]
 
     async def transfer(self, transfer_id: UUID) -> Transfer:
         row = (

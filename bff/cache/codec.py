@@ -1,0 +1,59 @@
+"""JSON encoding of the domain records kept in the cache (never pickle: the cache is shared)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+from uuid import UUID
+
+T = TypeVar("T")
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, UUID | datetime):
+        return str(value) if isinstance(value, UUID) else value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def encode(record: object) -> dict[str, object]:
+    """A record as JSON-ready values."""
+    return {
+        field.name: _plain(getattr(record, field.name))
+        for field in dataclasses.fields(record)  # type: ignore[arg-type]
+    }
+
+
+def dumps(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _parser(annotation: Any) -> Callable[[Any], Any]:
+    if get_origin(annotation) in (types.UnionType,):
+        (inner,) = [arg for arg in get_args(annotation) if arg is not type(None)]
+        parse = _parser(inner)
+        return lambda value: None if value is None else parse(value)
+    if annotation is UUID:
+        return UUID
+    if annotation is datetime:
+        return datetime.fromisoformat
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation
+    return lambda value: value
+
+
+def decoder(cls: type[T]) -> Callable[[dict[str, Any]], T]:
+    """Rebuild a `cls` record from `encode`'s output."""
+    parsers = {name: _parser(hint) for name, hint in get_type_hints(cls).items()}
+    field_names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    def decode(data: dict[str, Any]) -> T:
+        return cls(**{name: parsers[name](data[name]) for name in field_names})
+
+    return decode

@@ -1,0 +1,160 @@
+"""The dataloaders read through the cache: warm reads cost no SQL, writes are seen at once,
+authorization applies to cached rows, and a stampede costs one load."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from bff.app import create_app
+from bff.config import Settings
+from bff.domain import transfers
+from bff.runtime import Runtime, build_runtime
+from schema.ids import encode_id
+from tests.conftest import StatementCounter, World, graphql
+
+REDIS_URL = "redis://127.0.0.1:6379/11"
+HOME = (
+    "{ viewer { accounts { edges { node { id balance { amount } "
+    "transactions(first: 5) { edges { node { amount { amount } transfer { id memo } } } } } } } } }"
+)
+BALANCE = "query($id: ID!) { account(id: $id) { balance { amount } } }"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cached_runtime(
+    request: pytest.FixtureRequest, settings: Settings
+) -> AsyncIterator[Runtime]:
+    """A runtime whose cache is process memory or a real Redis (flushed first)."""
+    redis_url = REDIS_URL if request.param == "redis" else None
+    if redis_url:
+        client = Redis.from_url(redis_url)
+        await client.flushdb()
+        await client.aclose()
+    runtime = build_runtime(
+        settings.model_copy(update={"redis_url": redis_url}), settings.database_url or ""
+    )
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture
+async def cached_client(cached_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(cached_runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+def count_statements(runtime: Runtime) -> StatementCounter:
+    from sqlalchemy import event
+
+    counter = StatementCounter()
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", counter)
+    return counter
+
+
+async def pay(runtime: Runtime, sender: Any, source: Any, destination: Any, amount: str) -> None:
+    request = transfers.TransferRequest(
+        str(uuid.uuid4()), source.id, amount, "USD", to_account_id=destination.id, memo="rent"
+    )
+    await transfers.create_transfer(
+        runtime.unit_of_work(), sender.actor, request, runtime.settings.idempotency_ttl_s
+    )
+
+
+async def test_a_warm_home_query_issues_no_sql(
+    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+) -> None:
+    # given a customer with history, whose home screen was loaded once
+    world = World(cached_runtime)
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="50.00")
+    await pay(cached_runtime, alice, source, await world.account(bob, "USD"), "5.00")
+    first = await graphql(cached_client, HOME, person=alice)
+    counter = count_statements(cached_runtime)
+    # when it is loaded again
+    second = await graphql(cached_client, HOME, person=alice)
+    # then the same answer came without a single SQL statement
+    assert second == first
+    assert counter.statements == []
+
+
+async def test_a_transfer_is_seen_on_the_next_read(
+    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+) -> None:
+    # given both balances cached
+    world = World(cached_runtime)
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="50.00")
+    target = await world.account(bob, "USD")
+    variables = {"id": encode_id("Account", source.id)}
+    assert (await graphql(cached_client, BALANCE, variables, alice))["data"]["account"]["balance"][
+        "amount"
+    ] == "50.00"
+    # when alice pays bob
+    await pay(cached_runtime, alice, source, target, "12.50")
+    # then the next reads show the new balances, and the new transaction
+    body = await graphql(cached_client, BALANCE, variables, alice)
+    assert body["data"]["account"]["balance"]["amount"] == "37.50"
+    home = await graphql(cached_client, HOME, person=bob)
+    [edge] = home["data"]["viewer"]["accounts"]["edges"]
+    assert edge["node"]["balance"]["amount"] == "12.50"
+    assert edge["node"]["transactions"]["edges"][0]["node"]["transfer"]["memo"] == "rent"
+
+
+async def test_a_cached_account_is_not_shown_to_another_user(
+    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+) -> None:
+    # given alice's account in the cache
+    world = World(cached_runtime)
+    alice, mallory = await world.person(), await world.person()
+    account = await world.account(alice, "USD", funds="10.00")
+    variables = {"id": encode_id("Account", account.id)}
+    assert (await graphql(cached_client, BALANCE, variables, alice))["data"]["account"]
+    # when mallory asks for it
+    body = await graphql(cached_client, BALANCE, variables, mallory)
+    # then the cached row still goes through the read policy
+    assert body["data"]["account"] is None
+
+
+async def test_a_stampede_on_a_cold_account_loads_it_once(
+    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+) -> None:
+    # given an account nobody has read yet
+    world = World(cached_runtime)
+    alice = await world.person()
+    account = await world.account(alice, "USD", funds="10.00")
+    variables = {"id": encode_id("Account", account.id)}
+    counter = count_statements(cached_runtime)
+    # when twenty requests ask for it at once
+    bodies = await asyncio.gather(
+        *(graphql(cached_client, BALANCE, variables, alice) for _ in range(20))
+    )
+    # then all get it, from one database load
+    assert {body["data"]["account"]["balance"]["amount"] for body in bodies} == {"10.00"}
+    account_loads = [s for s in counter.statements if "FROM accounts WHERE id = ANY" in s]
+    assert len(account_loads) == 1
+
+
+async def test_hits_and_misses_are_counted(
+    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+) -> None:
+    # given a cold account
+    world = World(cached_runtime)
+    alice = await world.person()
+    account = await world.account(alice, "USD", funds="10.00")
+    variables = {"id": encode_id("Account", account.id)}
+    assert cached_runtime.cache is not None
+    before = (cached_runtime.cache.stats.hits, cached_runtime.cache.stats.misses)
+    # when it is read twice
+    await graphql(cached_client, BALANCE, variables, alice)
+    await graphql(cached_client, BALANCE, variables, alice)
+    # then one miss and one hit were counted
+    after = (cached_runtime.cache.stats.hits, cached_runtime.cache.stats.misses)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
