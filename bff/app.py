@@ -55,7 +55,10 @@ def create_app(runtime: Runtime) -> ASGIApp:
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"}, status_code=503
             )
-        return JSONResponse({"status": "ok", "database": "ok"})
+        body: dict[str, object] = {"status": "ok", "database": "ok"}
+        if runtime.cache is not None:
+            body["cache"] = vars(runtime.cache.stats)
+        return JSONResponse(body)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

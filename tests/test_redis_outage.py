@@ -1,0 +1,157 @@
+"""Stopping Redis under load costs no failed request, and the cache comes back by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+
+from bff.app import create_app
+from bff.config import Settings
+from bff.runtime import build_runtime
+from schema.ids import encode_id
+from tests.conftest import World, graphql
+
+LOAD_S = 30.0
+STOP_AT_S = 8.0
+RESTART_AT_S = 20.0
+HOME = "{ viewer { accounts { edges { node { id balance { amount } } } } } }"
+PAY = """
+mutation($input: CreateTransferInput!) { createTransfer(input: $input) {
+  transfer { id } userErrors { code } } }
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server of the test's own, on a free port of 127.0.0.1."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [
+                executable,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if Redis.from_url(self.url, socket_timeout=0.2).ping():
+                    return
+            except (OSError, RedisError):
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(5)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not (shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")):
+        pytest.fail("redis-server is needed for the outage test")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_stopping_redis_under_load_fails_no_request(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    # given a server on our own Redis, and customers with money
+    runtime = build_runtime(
+        settings.model_copy(update={"redis_url": redis_server.url}), settings.database_url or ""
+    )
+    world = World(runtime)
+    people = [await world.person() for _ in range(4)]
+    accounts = [await world.account(person, "USD", funds="1000.00") for person in people]
+    failures: list[str] = []
+    started = time.monotonic()
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+
+        async def customer(index: int) -> None:
+            person, source = people[index], accounts[index]
+            target = accounts[(index + 1) % len(accounts)]
+            while time.monotonic() - started < LOAD_S:
+                home = await graphql(client, HOME, person=person)
+                if "errors" in home:
+                    failures.append(str(home["errors"]))
+                payment = await graphql(
+                    client,
+                    PAY,
+                    {
+                        "input": {
+                            "idempotencyKey": str(uuid.uuid4()),
+                            "fromAccountId": encode_id("Account", source.id),
+                            "toAccountId": encode_id("Account", target.id),
+                            "amount": {"amount": "0.01", "currency": "USD"},
+                        }
+                    },
+                    person,
+                )
+                if "errors" in payment or payment["data"]["createTransfer"]["userErrors"]:
+                    failures.append(str(payment))
+
+        async def outage() -> None:
+            await asyncio.sleep(STOP_AT_S)
+            redis_server.stop()
+            await asyncio.sleep(RESTART_AT_S - STOP_AT_S)
+            redis_server.start()
+
+        assert runtime.cache is not None
+        # when Redis is killed in the middle of 30 s of reads and writes, then restarted
+        await asyncio.gather(outage(), *(customer(index) for index in range(len(people))))
+        hits_before = runtime.cache.stats.hits
+        final = [await graphql(client, HOME, person=person) for person in people]
+    await runtime.close()
+    # then no request failed, the cache was in use again after the restart, and the balances
+    # the cache serves are the database's
+    assert failures == []
+    assert runtime.cache.stats.errors > 0
+    assert runtime.cache.stats.hits > hits_before
+    total = sum(
+        float(body["data"]["viewer"]["accounts"]["edges"][0]["node"]["balance"]["amount"])
+        for body in final
+    )
+    assert round(total, 2) == 4000.00
