@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bff.domain.sessions import SessionPolicy
 from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
+from bff.ratelimit import Budgets, OperationClass
 
 
 class Environment(StrEnum):
@@ -45,6 +46,14 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "BFF_REDIS_URL")
     )
+    # Rate limits: budgets per window, per actor (an address gets `address_factor` times more).
+    rate_limits_enabled: bool = True
+    rate_limit_window_s: int = Field(default=60, ge=1)
+    rate_limit_login: int = Field(default=20, ge=1)
+    rate_limit_money: int = Field(default=60, ge=1)
+    rate_limit_mutations: int = Field(default=120, ge=1)
+    rate_limit_query_fields: int = Field(default=60_000, ge=1)
+    rate_limit_address_factor: int = Field(default=5, ge=1)
     # The read-through cache of the dataloaders (Redis with REDIS_URL, else process memory).
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=300, ge=1)
@@ -127,6 +136,19 @@ class Settings(BaseSettings):
         if not self.is_production:
             origins |= {f"http://{host}:{self.port}" for host in ("127.0.0.1", "localhost")}
         return frozenset(origins)
+
+    @property
+    def rate_limit_budgets(self) -> Budgets:
+        return Budgets(
+            window_s=self.rate_limit_window_s,
+            per_class={
+                OperationClass.LOGIN: self.rate_limit_login,
+                OperationClass.MONEY: self.rate_limit_money,
+                OperationClass.MUTATION: self.rate_limit_mutations,
+                OperationClass.QUERY: self.rate_limit_query_fields,
+            },
+            address_factor=self.rate_limit_address_factor,
+        )
 
     @property
     def session_policy(self) -> SessionPolicy:

@@ -25,6 +25,8 @@ from bff.cache.redis import RedisStore
 from bff.config import Settings
 from bff.db.engine import create_engine, plain_postgres_url
 from bff.db.uow import SqlUnitOfWork
+from bff.ratelimit import Limiter
+from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
 from bff.redis import connect_redis, connect_redis_listener
 from bff.relay import OutboxRelay
 
@@ -43,6 +45,7 @@ class Runtime:
     relay: OutboxRelay
     redis: Redis | None
     cache: ReadThrough | None
+    limiter: Limiter | None
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.cache)
@@ -100,7 +103,14 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         relay=OutboxRelay(plain_postgres_url(database_url), broker),
         redis=redis,
         cache=_cache(settings, redis),
+        limiter=_limiter(settings, redis),
     )
+
+
+def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:
+    if not settings.rate_limits_enabled:
+        return None
+    return RedisLimiter(redis) if redis is not None else MemoryLimiter()
 
 
 def _cache(settings: Settings, redis: Redis | None) -> ReadThrough | None:

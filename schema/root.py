@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 from bff.api.errors import ErrorBoundary
 from bff.api.operation_name import OperationName
 from bff.api.parser_cache import DocumentParserCache
+from bff.api.rate_limits import RateLimits
 from bff.config import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
@@ -60,6 +61,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         partial(ValidationCache, maxsize=_DOCUMENT_CACHE_SIZE),
         ErrorBoundary,
         OperationName,
+        RateLimits,
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)

@@ -39,6 +39,10 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         data_dir=tmp_path_factory.mktemp("data"),
         db_pool_size=20,
         db_max_overflow=20,
+        # The whole suite comes from one address: budgets that only the rate-limit tests reach.
+        rate_limit_login=100_000,
+        rate_limit_money=100_000,
+        rate_limit_mutations=100_000,
     )
 
 

@@ -341,7 +341,10 @@ async def test_readyz_answers_ok_when_the_database_is_reachable(
     # then
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == {"status": "ok", "database": "ok"}
+    body = response.json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    # and the cache's counters are reported for operators
+    assert set(body["cache"]) == {"hits", "misses", "errors"}
 
 
 # --- security headers and request ids -------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Applies the rate limits to every GraphQL operation, before it executes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
+from strawberry.extensions import SchemaExtension
+
+from bff.ratelimit import LimiterUnavailable, OperationClass
+
+log = logging.getLogger("bff.ratelimit")
+
+_LOGIN_FIELDS = frozenset({"signUp", "login", "refreshSession"})
+_MONEY_FIELDS = frozenset({"createTransfer", "depositFunds"})
+
+
+class RateLimits(SchemaExtension):
+    async def on_execute(self) -> Any:  # an async generator hook
+        context: Any = self.execution_context.context
+        runtime = getattr(context, "runtime", None)  # None when the schema runs outside HTTP/WS
+        operation = self._operation()
+        if runtime is None or runtime.limiter is None or operation is None:
+            yield
+            return
+        budgets = runtime.settings.rate_limit_budgets
+        for operation_class, weight in _spending(operation, self._fragments()):
+            budget = budgets.per_class[operation_class]
+            keys = [(f"address:{context.client}", budget * budgets.address_factor)]
+            if context.actor is not None:
+                keys.append((f"actor:{context.actor.user_id}", budget))
+            for key, limit in keys:
+                try:
+                    wait = await runtime.limiter.spend(
+                        f"{operation_class.value}:{key}", weight, limit, budgets.window_s
+                    )
+                except LimiterUnavailable as error:
+                    log.warning("rate limiter unavailable", extra={"error": str(error)})
+                    wait = 5 if operation_class in budgets.fail_closed else 0
+                if wait:
+                    self._refuse(context, operation_class, wait)
+                    yield
+                    return
+        yield
+
+    def _operation(self) -> OperationDefinitionNode | None:
+        document = self.execution_context.graphql_document
+        if document is None:
+            return None
+        name = self.execution_context.operation_name
+        operations = [
+            definition
+            for definition in document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+            and (name is None or (definition.name and definition.name.value == name))
+        ]
+        return operations[0] if len(operations) == 1 else None
+
+    def _fragments(self) -> dict[str, SelectionSetNode]:
+        document = self.execution_context.graphql_document
+        assert document is not None
+        return {
+            definition.name.value: definition.selection_set
+            for definition in document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+
+    def _refuse(self, context: Any, operation_class: OperationClass, wait: int) -> None:
+        error = GraphQLError(
+            f"Too many {operation_class.value} requests; retry in {wait} seconds.",
+            extensions={"code": "RATE_LIMITED", "retryAfter": wait},
+        )
+        self.execution_context.result = ExecutionResult(data=None, errors=[error])
+        if context.response is not None:
+            context.response.status_code = 429
+            context.response.headers["retry-after"] = str(wait)
+
+
+def _spending(
+    operation: OperationDefinitionNode, fragments: dict[str, SelectionSetNode]
+) -> Iterator[tuple[OperationClass, int]]:
+    """What an operation spends from which budget."""
+    if operation.operation is OperationType.QUERY:
+        yield OperationClass.QUERY, max(1, _field_count(operation.selection_set, fragments))
+        return
+    if operation.operation is not OperationType.MUTATION:
+        return  # subscriptions are bounded per connection instead
+    roots = [s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+    counts = {
+        OperationClass.LOGIN: sum(name in _LOGIN_FIELDS for name in roots),
+        OperationClass.MONEY: sum(name in _MONEY_FIELDS for name in roots),
+    }
+    counts[OperationClass.MUTATION] = len(roots) - sum(counts.values())
+    yield from ((kind, count) for kind, count in counts.items() if count)
+
+
+def _field_count(
+    selection_set: SelectionSetNode | None, fragments: dict[str, SelectionSetNode]
+) -> int:
+    """Fields selected, fragments expanded (validation has already refused fragment cycles)."""
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            total += 1 + _field_count(selection.selection_set, fragments)
+        elif isinstance(selection, InlineFragmentNode):
+            total += _field_count(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            total += _field_count(fragments.get(selection.name.value), fragments)
+    return total
