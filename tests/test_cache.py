@@ -158,3 +158,76 @@ async def test_hits_and_misses_are_counted(
     # then one miss and one hit were counted
     after = (cached_runtime.cache.stats.hits, cached_runtime.cache.stats.misses)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+async def test_a_write_in_one_process_is_read_in_another(settings: Settings) -> None:
+    # given two server processes' runtimes sharing Redis, and a balance cached by the first
+    one, two = (
+        build_runtime(
+            settings.model_copy(update={"redis_url": REDIS_URL}), settings.database_url or ""
+        )
+        for _ in range(2)
+    )
+    try:
+        world = World(one)
+        alice, bob = await world.person(), await world.person()
+        source = await world.account(alice, "USD", funds="30.00")
+        target = await world.account(bob, "USD")
+        variables = {"id": encode_id("Account", source.id)}
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(one)), base_url="http://one"
+            ) as first,
+        ):
+            assert (await graphql(first, BALANCE, variables, alice))["data"]["account"]
+            # when the second process moves money out of it
+            await pay(two, alice, source, target, "10.00")
+            # then the first process's next read shows it
+            body = await graphql(first, BALANCE, variables, alice)
+    finally:
+        await one.close()
+        await two.close()
+    assert body["data"]["account"]["balance"]["amount"] == "20.00"
+
+
+async def redis_calls(command: str) -> int:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("accounts", [1, 3])
+async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
+    settings: Settings, accounts: int
+) -> None:
+    # given a customer with 1 or 3 accounts with history, nothing cached
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    await client.aclose()
+    runtime = build_runtime(
+        settings.model_copy(update={"redis_url": REDIS_URL}), settings.database_url or ""
+    )
+    try:
+        world = World(runtime)
+        alice, bob = await world.person(), await world.person()
+        target = await world.account(bob, "USD")
+        for _ in range(accounts):
+            source = await world.account(alice, "USD", funds="10.00")
+            await pay(runtime, alice, source, target, "1.00")
+        counter = count_statements(runtime)
+        mgets = await redis_calls("mget")
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            # when the home screen loads
+            body = await graphql(http, HOME, person=alice)
+    finally:
+        await runtime.close()
+    # then each kind of object cost one MGET and, for the misses, one statement, however many
+    # accounts there are: accounts list, accounts, history pages, transfers (and the session)
+    assert len(body["data"]["viewer"]["accounts"]["edges"]) == accounts
+    assert await redis_calls("mget") - mgets == 4
+    reads = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 5
