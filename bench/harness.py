@@ -1,4 +1,5 @@
-"""`python -m bench`: three ratios, each measured side by side in one run.
+"""`python -m bench`: three ratios, each measured side by side in one run, then two live-
+subscription figures.
 
 1. Home query: req/s of the BFF over req/s of a hand-written Starlette + asyncpg endpoint.
 2. createTransfer/s through GraphQL over `pgbench -b tpcb-like` tps, same server, same clients.
@@ -10,7 +11,12 @@ Knobs (environment): BENCH_WORKERS (server processes on each side: BFF_WORKERS f
 BENCH_HOME_CONCURRENCY (16), BENCH_TRANSFER_CONCURRENCY (16), BENCH_WARMUP_S (2, per measured
 run), BENCH_DURATION_S (16, measured seconds per side, split over the rounds), BENCH_ROUNDS (2; the
 sides are alternated round by round so that drift hits every side alike), BENCH_POSTGRES_URL
-(postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed).
+(postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed),
+BENCH_ONLY (ratios or ws: run one part only).
+
+Then live subscriptions (bench/ws.py, its own knobs there): 4. server memory per idle
+subscription with 10,000 subscriptions on one process; 5. commit-to-receipt latency p99 of account
+events with 1,000 and 10,000 subscribers under a steady transfer load.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import pgbench
+from bench import pgbench, ws
 from bench.database import Postgres, open_postgres
 from bench.loadgen import TRANSFER_MUTATION
 from bench.processes import (
@@ -250,10 +256,7 @@ def _report(sides: list[Side], ratios: list[tuple[str, Side, Side, float]]) -> b
 
 def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
     scratch = processes.scratch
-    version = asyncio.run(postgres.version())
     app_url = asyncio.run(postgres.create_database("bff_bench"))
-    print(f"machine   : {_machine()}")
-    print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
 
     # Both servers, and the runtime that issues the tokens, read the same environment.
     bff_port, base_port = free_port(), free_port()
@@ -441,6 +444,13 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 
 def main() -> None:
     config = Config.from_env()
+    only = os.environ.get("BENCH_ONLY", "")
+    if only not in ("", "ratios", "ws"):
+        sys.exit("BENCH_ONLY must be ratios or ws")
+    try:
+        ws_config = ws.WsConfig.from_env()
+    except BenchError as error:
+        sys.exit(str(error))
     # Also when started in the background, where SIGINT may arrive ignored.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
@@ -462,7 +472,14 @@ def main() -> None:
             stack.callback(lambda: asyncio.run(postgres.drop_databases()))
             processes = Processes(scratch)
             stack.callback(processes.stop_all)
-            passed = run(config, processes, postgres)
+            print(f"machine   : {_machine()}")
+            version = asyncio.run(postgres.version())
+            print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
+            passed = True
+            if only in ("", "ratios"):
+                passed = run(config, processes, postgres)
+            if only in ("", "ws"):
+                passed = ws.run(ws_config, processes, postgres) and passed
             print(f"\ntotal time {time.monotonic() - started:.0f} s")
             if config.strict and not passed:
                 code = 1
