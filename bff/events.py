@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import RowMapping
 
+from bff.cache.codec import decoder, dumps
+from bff.cache.codec import encode as encode_record
 from bff.domain.models import AccountEvent, AccountStatus, Entry, EventKind
 
 # Outbox rows with what subscribers need: the account's currency and the posted entry.
@@ -48,56 +48,12 @@ def event_from_row(row: RowMapping | dict[str, Any]) -> AccountEvent:
     )
 
 
+_decode = decoder(AccountEvent)
+
+
 def encode(event: AccountEvent) -> bytes:
-    entry = event.entry
-    return json.dumps(
-        {
-            "account_id": str(event.account_id),
-            "sequence": event.sequence,
-            "kind": event.kind.value,
-            "balance": event.balance,
-            "available_balance": event.available_balance,
-            "status": event.status.value,
-            "currency": event.currency,
-            "entry": None
-            if entry is None
-            else {
-                "id": str(entry.id),
-                "transfer_id": str(entry.transfer_id),
-                "amount": entry.amount,
-                "balance_after": entry.balance_after,
-                "description": entry.description,
-                "created_at": entry.created_at.isoformat(),
-            },
-        },
-        separators=(",", ":"),
-    ).encode()
+    return dumps(encode_record(event))
 
 
 def decode(message: bytes) -> AccountEvent:
-    data = json.loads(message)
-    account_id = UUID(data["account_id"])
-    raw_entry = data["entry"]
-    entry = None
-    if raw_entry is not None:
-        entry = Entry(
-            id=UUID(raw_entry["id"]),
-            transfer_id=UUID(raw_entry["transfer_id"]),
-            account_id=account_id,
-            sequence=data["sequence"],
-            amount=raw_entry["amount"],
-            balance_after=raw_entry["balance_after"],
-            currency=data["currency"],
-            description=raw_entry["description"],
-            created_at=datetime.fromisoformat(raw_entry["created_at"]),
-        )
-    return AccountEvent(
-        account_id=account_id,
-        sequence=data["sequence"],
-        kind=EventKind(data["kind"]),
-        balance=data["balance"],
-        available_balance=data["available_balance"],
-        status=AccountStatus(data["status"]),
-        currency=data["currency"],
-        entry=entry,
-    )
+    return _decode(json.loads(message))

@@ -15,7 +15,14 @@ from schema.enums import AccountStatus, Currency
 from schema.ids import encode_id
 from schema.money import Money
 from schema.node import Node
-from schema.pagination import Connection, check_first, decode_sequence_cursor, encode_cursor
+from schema.pagination import (
+    After,
+    Connection,
+    First,
+    check_first,
+    decode_sequence_cursor,
+    encode_cursor,
+)
 
 if TYPE_CHECKING:
     from schema.transaction import Transaction
@@ -70,11 +77,8 @@ class Account(Node):
     async def transactions(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(description="Cursor of the last item of the previous page."),
-        ] = None,
+        first: First = 20,
+        after: After = None,
     ) -> Connection[Annotated[Transaction, strawberry.lazy("schema.transaction")]]:
         from schema.transaction import Transaction
 

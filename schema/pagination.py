@@ -7,7 +7,7 @@ import binascii
 import json
 import re
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -16,6 +16,11 @@ from bff.domain.errors import DomainError, ErrorCode
 from dataloaders.loaders import MAX_SEQUENCE
 
 MAX_PAGE_SIZE = 100
+# The arguments of every connection field.
+First = Annotated[int, strawberry.argument(description="Page size, 1 to 100.")]
+After = Annotated[
+    str | None, strawberry.argument(description="Cursor of the last item of the previous page.")
+]
 _SEQUENCE = re.compile(r"[0-9]{1,19}")
 Item = TypeVar("Item")
 

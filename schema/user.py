@@ -13,7 +13,14 @@ from dataloaders.loaders import AccountPageKey
 from schema.enums import Role
 from schema.ids import encode_id
 from schema.node import Node
-from schema.pagination import Connection, check_first, decode_time_id_cursor, encode_cursor
+from schema.pagination import (
+    After,
+    Connection,
+    First,
+    check_first,
+    decode_time_id_cursor,
+    encode_cursor,
+)
 from schema.session import Session
 
 if TYPE_CHECKING:
@@ -56,11 +63,8 @@ class User(Node):
     async def accounts(
         self,
         info: Info,
-        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(description="Cursor of the last item of the previous page."),
-        ] = None,
+        first: First = 20,
+        after: After = None,
     ) -> Connection[Annotated[Account, strawberry.lazy("schema.account")]]:
         from schema.account import Account
 

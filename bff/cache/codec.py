@@ -1,4 +1,5 @@
-"""JSON encoding of the domain records kept in the cache (never pickle: the cache is shared)."""
+"""JSON encoding of domain records for the cache and the broker (never pickle: both are shared
+with other processes)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ T = TypeVar("T")
 
 
 def _plain(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return encode(value)
     if isinstance(value, UUID | datetime):
         return str(value) if isinstance(value, UUID) else value.isoformat()
     if isinstance(value, Enum):
@@ -39,6 +42,8 @@ def _parser(annotation: Any) -> Callable[[Any], Any]:
         (inner,) = [arg for arg in get_args(annotation) if arg is not type(None)]
         parse = _parser(inner)
         return lambda value: None if value is None else parse(value)
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        return decoder(annotation)
     if annotation is UUID:
         return UUID
     if annotation is datetime:
