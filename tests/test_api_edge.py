@@ -344,7 +344,7 @@ async def test_readyz_answers_ok_when_the_database_is_reachable(
     body = response.json()
     assert (body["status"], body["database"]) == ("ok", "ok")
     # and the cache's counters are reported for operators
-    assert set(body["cache"]) == {"hits", "misses", "errors"}
+    assert set(body["cache"]) == {"hits", "misses", "errors", "reads"}
 
 
 # --- security headers and request ids -------------------------------------------------------

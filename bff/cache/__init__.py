@@ -40,6 +40,7 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     errors: int = 0
+    reads: int = 0  # round trips to the store (one MGET each with Redis)
 
 
 def encode_entry(version: int, payload: bytes) -> bytes:
