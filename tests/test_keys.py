@@ -107,7 +107,7 @@ def run_bff(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProce
         for name, value in os.environ.items()
         if not name.startswith("BFF_") and name not in ("DATABASE_URL", "REDIS_URL")
     }
-    return subprocess.run(  # noqa: S603 (a fixed command line built by the test)
+    return subprocess.run(
         [bff_command(), *args],
         cwd=cwd,
         env={**clean, **env},
