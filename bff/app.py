@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +21,7 @@ from bff.edge.body_limit import BodySizeLimit
 from bff.edge.origin import WebSocketOrigin
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
-from bff.gc import tune_garbage_collector
+from bff.gc import freeze_long_lived_objects, tune_garbage_collector
 from bff.runtime import Runtime, build_runtime
 from schema.root import build_schema
 
@@ -63,8 +64,10 @@ def create_app(runtime: Runtime) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         tune_garbage_collector()
+        freezer = asyncio.create_task(freeze_long_lived_objects(), name="gc-freeze")
         await runtime.start()
         yield
+        freezer.cancel()
         await runtime.close()
 
     starlette = Starlette(

@@ -54,8 +54,10 @@ class OutboxRelay:
                 await self._relay(connection)
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("relay connection failed, retrying", extra={"error": str(error)})
+            except Exception:
+                # Whatever failed (PostgreSQL, the broker, a timeout), the relay must outlive it:
+                # unpublished events stay in the outbox and go out on the next attempt.
+                log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(self._poll_s)
             finally:
                 self.active = False

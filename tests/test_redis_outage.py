@@ -18,7 +18,10 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from bff.app import create_app
+from bff.broker import account_channel
 from bff.config import Settings
+from bff.domain import transfers
+from bff.events import decode
 from bff.runtime import build_runtime
 from schema.ids import encode_id
 from tests.conftest import World, graphql
@@ -155,3 +158,45 @@ async def test_stopping_redis_under_load_fails_no_request(
         for body in final
     )
     assert round(total, 2) == 4000.00
+
+
+async def test_the_relay_survives_a_redis_outage(
+    settings: Settings, redis_server: RedisServer
+) -> None:
+    # given a serving process (relay running) on our own Redis, and a subscriber to an account
+    runtime = build_runtime(
+        settings.model_copy(update={"redis_url": redis_server.url}), settings.database_url or ""
+    )
+    await runtime.start()
+    world = World(runtime)
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="10.00")
+    target = await world.account(bob, "USD")
+    received: list[int] = []
+    try:
+        async with runtime.broker.subscribe(account_channel(source.id)) as subscription:
+
+            async def pay_one() -> None:
+                request = transfers.TransferRequest(
+                    str(uuid.uuid4()), source.id, "1.00", "USD", to_account_id=target.id
+                )
+                await transfers.create_transfer(
+                    runtime.unit_of_work(), alice.actor, request, settings.idempotency_ttl_s
+                )
+
+            async def next_sequence() -> int:
+                _, message = await asyncio.wait_for(subscription.get(), 20)
+                return decode(message).sequence
+
+            await pay_one()
+            received.append(await next_sequence())
+            # when Redis dies, a transfer commits meanwhile, and Redis comes back
+            redis_server.stop()
+            await pay_one()
+            await asyncio.sleep(2)
+            redis_server.start()
+            received.append(await next_sequence())
+    finally:
+        await runtime.close()
+    # then the relay published the event committed during the outage (deposit was sequence 1)
+    assert received == [2, 3]
