@@ -302,11 +302,20 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
     )
 
     bff, bff_log = processes.start("bff-server", bff_argv())
+    # The same server with its read cache off: the hand-written endpoint has no cache either, so
+    # ratio 1 compares like with like; ratio 6 measures what the cache adds.
+    uncached_port = free_port()
+    uncached, uncached_log = processes.start(
+        "bff-server-uncached",
+        bff_argv(),
+        {**os.environ, "BFF_PORT": str(uncached_port), "BFF_CACHE_ENABLED": "false"},
+    )
     base, base_log = processes.start(
         "baseline-server",
         uvicorn_argv("bench.baseline_app:create_app", base_port, settings.workers),
     )
     wait_until_ready(bff, bff_log, bff_port)
+    wait_until_ready(uncached, uncached_log, uncached_port)
     wait_until_ready(base, base_log, base_port)
 
     # The two sides must answer the same thing, or the ratio means nothing.
@@ -344,17 +353,22 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
 
         return measure
 
-    print("\n[1] home query")
-    home_bff = Side("home query: BFF (GraphQL)")
+    print("\n[1, 6] home query")
+    home_bff = Side("home query: BFF, cache off (GraphQL)")
+    home_cached = Side("home query: BFF, warm cache (GraphQL)")
     home_base = Side("home query: baseline (Starlette + asyncpg)")
     alternate(
         config.rounds,
         [
-            (home_bff, home(bff_port, "/graphql", "loadgen-home-bff")),
+            (home_bff, home(uncached_port, "/graphql", "loadgen-home-bff")),
+            (home_cached, home(bff_port, "/graphql", "loadgen-home-cached")),
             (home_base, home(base_port, "/home", "loadgen-home-baseline")),
         ],
     )
     processes.stop(base)
+    processes.stop(uncached)
+    warm_statements = asyncio.run(_warm_home_statements(settings, app_url, population))
+    print(f"SQL statements per warm home query (counted in-process): {warm_statements}")
 
     # The transfer benchmarks.
     pgbench_bin = postgres.pgbench()
@@ -434,14 +448,51 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
     expected = 1 + uniform.ok_total + hot.ok_total  # the probe, warm-ups included
     print(f"\nledger check: {asyncio.run(_ledger_check(app_url, expected))}")
 
-    return _report(
-        [home_bff, home_base, uniform, hot, tpcb_side],
+    passed = _report(
+        [home_bff, home_cached, home_base, uniform, hot, tpcb_side],
         [
             ("1 home query req/s: BFF / hand-written baseline", home_bff, home_base, 0.5),
             ("2 createTransfer/s (uniform) / pgbench tpcb-like tps", uniform, tpcb_side, 0.4),
             ("3 transfers/s: one hot account / uniform accounts", hot, uniform, 0.4),
+            ("6 home query req/s: warm cache / cache off", home_cached, home_bff, 2.0),
         ],
     )
+    p95_ratio = home_cached.percentile(0.95) / home_bff.percentile(0.95)
+    statements_ok = warm_statements == 0
+    print(
+        f"6 home query p95: warm cache / cache off{'':17}{p95_ratio:7.3f}  {'<= 0.5':>8}  "
+        f"{'PASS' if p95_ratio <= 0.5 else 'FAIL':>6}"
+    )
+    print(
+        f"7 SQL statements per warm home query{'':22}{warm_statements:7d}  {'== 0':>8}  "
+        f"{'PASS' if statements_ok else 'FAIL':>6}"
+    )
+    return passed and p95_ratio <= 0.5 and statements_ok
+
+
+async def _warm_home_statements(settings: Settings, url: str, population: Population) -> int:
+    """SQL statements of a home query whose data is already cached, counted on the engine."""
+    import httpx
+    from sqlalchemy import event
+
+    from bff.app import create_app
+
+    runtime = build_runtime(settings, url)
+    statements: list[str] = []
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            headers = {"authorization": f"Bearer {population.viewers[0].token}"}
+            await http.post("/graphql", json={"query": HOME_QUERY}, headers=headers)
+            event.listen(
+                runtime.engine.sync_engine,
+                "before_cursor_execute",
+                lambda *args: statements.append(args[2]),
+            )
+            await http.post("/graphql", json={"query": HOME_QUERY}, headers=headers)
+    finally:
+        await runtime.close()
+    return len(statements)
 
 
 def _interrupt(signum: int, _: FrameType | None) -> None:

@@ -70,6 +70,9 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         ws="websockets-sansio",
+        # Account events are a few hundred bytes of JSON: compressing each frame costs more CPU
+        # per subscriber than it saves in bandwidth.
+        ws_per_message_deflate=False,
         lifespan="on",
     )
 

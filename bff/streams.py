@@ -57,7 +57,9 @@ async def account_events(
         while True:
             timeout = min(_seconds_until(claims.expires_at), _until(catch_up_at))
             try:
-                channel, message = await asyncio.wait_for(live.get(), max(timeout, 0))
+                # asyncio.timeout, not wait_for: no extra task per event per subscriber.
+                async with asyncio.timeout(max(timeout, 0)):
+                    channel, message = await live.get()
             except TimeoutError:
                 channel, message = "", b""
             except SubscriberTooSlow:
