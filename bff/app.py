@@ -18,7 +18,6 @@ from bff.config import Settings
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
-from bff.edge.origin import WebSocketOrigin
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
@@ -81,7 +80,6 @@ def create_app(runtime: Runtime) -> ASGIApp:
         lifespan=lifespan,
     )
     app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
-    app = WebSocketOrigin(app, runtime.settings.websocket_origins)
     app = BodySizeLimit(app, runtime.settings.max_body_bytes)
     app = SecurityHeaders(app, hsts=runtime.settings.is_production)
     return RequestLog(app)

@@ -73,6 +73,8 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         # Account events are a few hundred bytes of JSON: compressing each frame costs more CPU
         # per subscriber than it saves in bandwidth.
         ws_per_message_deflate=False,
+        # A stream stuck on a dead client must not hold up a restart for ever.
+        timeout_graceful_shutdown=10,
         lifespan="on",
     )
 

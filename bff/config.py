@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).
     forwarded_allow_ips: str | None = None
 
-    # Browser origins allowed to open WebSockets (comma-separated); apps send no Origin.
+    # Browser origins allowed to open WebSockets (comma-separated). Apps send no Origin and the
+    # server's own pages (GraphiQL) are same-origin: both always pass.
     allowed_origins: str = ""
     ws_max_subscriptions: int = Field(default=20, ge=1)
     ws_init_timeout_s: float = Field(default=10.0, gt=0)
@@ -130,12 +131,9 @@ class Settings(BaseSettings):
         return self.log_json if self.log_json is not None else self.is_production
 
     @property
-    def websocket_origins(self) -> frozenset[str]:
-        """Allowed browser origins; development adds the server's own, for GraphiQL."""
-        origins = {origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()}
-        if not self.is_production:
-            origins |= {f"http://{host}:{self.port}" for host in ("127.0.0.1", "localhost")}
-        return frozenset(origins)
+    def websocket_origins(self) -> list[str]:
+        """Other sites' origins whose pages may open WebSockets (the server's own always may)."""
+        return [origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()]
 
     @property
     def rate_limit_budgets(self) -> Budgets:

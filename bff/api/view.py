@@ -29,6 +29,8 @@ class GraphQLView(GraphQL[Context, None]):
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+            # Strawberry refuses cross-site handshakes (HTTP 403) from origins not listed here.
+            allowed_origins=settings.websocket_origins,
         )
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime

@@ -23,6 +23,7 @@ class Subscription:
 
     def __init__(self, channels: tuple[str, ...], size: int = SUBSCRIBER_QUEUE_SIZE) -> None:
         self.channels = channels
+        self._size = size
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(size)
         self.overflowed = False
 
@@ -36,6 +37,11 @@ class Subscription:
             self.overflowed = True
             self._queue = asyncio.Queue(1)  # release what is buffered: the subscriber is done
             self._queue.put_nowait((channel, b""))
+
+    def reset(self) -> None:
+        """Start afresh after an overflow (the subscriber refills what it missed elsewhere)."""
+        self._queue = asyncio.Queue(self._size)
+        self.overflowed = False
 
     async def get(self) -> tuple[str, bytes]:
         item = await self._queue.get()
