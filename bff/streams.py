@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bff.auth.tokens import AccessClaims
-from bff.broker import SubscriberTooSlow, account_channel, user_channel
+from bff.broker import RESYNC, SubscriberTooSlow, account_channel, user_channel
 from bff.db.rows import to_account
 from bff.domain import policies
 from bff.domain.accounts import account_not_found
@@ -88,7 +88,7 @@ async def account_events(
                     last = event.sequence
                     continue
                 upto = event.sequence  # a gap: fill it from the database, this event included
-            elif catch_up_at <= asyncio.get_running_loop().time():
+            elif channel == RESYNC or catch_up_at <= asyncio.get_running_loop().time():
                 catch_up_at = float("inf")
                 upto = MAX_SEQUENCE
             else:

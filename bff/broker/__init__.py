@@ -56,6 +56,11 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
+# Offered to every local subscriber when the broker's connection came back after a failure:
+# messages may have been lost meanwhile, so subscribers catch up from their source of truth.
+RESYNC = "broker:resync"
+
+
 def account_channel(account_id: object) -> str:
     return f"account:{account_id}"
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from bff.broker import Subscription
+from bff.broker import RESYNC, Subscription
 
 log = logging.getLogger("bff.broker")
 
@@ -79,6 +79,10 @@ class RedisBroker:
                         channels = list(self._subscribers)
                         if channels:
                             await self._pubsub.subscribe(*channels)
+                        for subscription in {
+                            s for group in self._subscribers.values() for s in group
+                        }:
+                            subscription.offer(RESYNC, b"")
             else:
                 # listen() returns when nothing is subscribed; wait for the next subscriber.
                 await asyncio.sleep(0.05)

@@ -55,7 +55,7 @@ end
 class CircuitBreaker:
     """Closed until a failure; then open for a delay that doubles up to `max_delay_s`."""
 
-    def __init__(self, first_delay_s: float = 0.5, max_delay_s: float = 30.0) -> None:
+    def __init__(self, first_delay_s: float = 0.5, max_delay_s: float = 5.0) -> None:
         self._first_delay_s = first_delay_s
         self._max_delay_s = max_delay_s
         self._delay_s = 0.0
