@@ -193,7 +193,7 @@ async def test_the_relay_survives_a_redis_outage(
 
     async def wait_until_published(sequence: int) -> None:
         async with asyncio.timeout(20):
-            while not await published(sequence):
+            while not await published(sequence):  # noqa: ASYNC110 (the state is in PostgreSQL)
                 await asyncio.sleep(0.1)
 
     try:

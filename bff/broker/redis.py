@@ -79,9 +79,8 @@ class RedisBroker:
                         channels = list(self._subscribers)
                         if channels:
                             await self._pubsub.subscribe(*channels)
-                        for subscription in {
-                            s for group in self._subscribers.values() for s in group
-                        }:
+                        everyone = {s for group in self._subscribers.values() for s in group}
+                        for subscription in everyone:
                             subscription.offer(RESYNC, b"")
             else:
                 # listen() returns when nothing is subscribed; wait for the next subscriber.
