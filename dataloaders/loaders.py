@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from bff.cache import keys
-from bff.cache.codec import decoder, dumps, encode
+from bff.cache.codec import decoder, dumps, encode, parser
 from bff.cache.read_through import Fetched, ReadThrough
 from bff.db.rows import to_account, to_entry, to_transfer, to_user
 from bff.domain import policies
@@ -27,9 +28,10 @@ from dataloaders import queries
 
 T = TypeVar("T")
 MAX_SEQUENCE = 2**63 - 1
-_account = decoder(Account)
-_entry = decoder(Entry)
-_transfer = decoder(Transfer)
+_account = parser(Account, 10_000)
+_entry = parser(Entry, 10_000)
+_transfer = parser(Transfer, 10_000)
+_entry_fields = decoder(Entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class Loaders:
         statement: TextClause,
         convert: Callable[[RowMapping], T],
         version_of: Callable[[T], int],
-        decode: Callable[[dict[str, Any]], T],
+        parse: Callable[[bytes], T],
     ) -> list[T | None]:
         by_key = {key_of(record_id): record_id for record_id in ids}
 
@@ -110,7 +112,7 @@ class Loaders:
             }
 
         payloads = await self._through_cache(list(by_key), fetch)
-        return [decode(json.loads(payload)) if payload else None for payload in payloads]
+        return [parse(payload) if payload else None for payload in payloads]
 
     async def _load_users(self, ids: Sequence[UUID]) -> list[User | None]:
         # Not cached across requests: the viewer's row comes with authentication anyway.
@@ -229,9 +231,11 @@ def _immutable(_: object) -> int:
     return 0
 
 
+@lru_cache(maxsize=2_000)
 def _decode_page(payload: bytes) -> Page[Entry]:
+    """A cached history page; pages never change, so equal payloads share one (unmutated) Page."""
     body = json.loads(payload)
-    return Page([_entry(item) for item in body["items"]], body["next"])
+    return Page([_entry_fields(item) for item in body["items"]], body["next"])
 
 
 def _page(items: list[T], first: int) -> Page[T]:
