@@ -57,3 +57,21 @@ async def fresh_database(scratch: Path) -> AsyncIterator[str]:
         raise RuntimeError(f"CI=true but PostgreSQL at {SERVER_URL} is unreachable")
     with _embedded(scratch) as url:
         yield url
+
+
+async def require_redis(url: str) -> None:
+    """Redis at `url` answers; otherwise the test is skipped, or fails when CI=true."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as error:
+        if in_ci():
+            raise RuntimeError(f"CI=true but Redis at {url} is unreachable: {error}") from error
+        import pytest
+
+        pytest.skip(f"Redis at {url} is unreachable: {error}")
+    finally:
+        await client.aclose()

@@ -18,6 +18,7 @@ from bff.domain import transfers
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import StatementCounter, World, graphql
+from tests.database import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 HOME = (
@@ -34,6 +35,7 @@ async def cached_runtime(
     """A runtime whose cache is process memory or a real Redis (flushed first)."""
     redis_url = REDIS_URL if request.param == "redis" else None
     if redis_url:
+        await require_redis(redis_url)
         client = Redis.from_url(redis_url)
         await client.flushdb()
         await client.aclose()
@@ -161,6 +163,7 @@ async def test_hits_and_misses_are_counted(
 
 
 async def test_a_write_in_one_process_is_read_in_another(settings: Settings) -> None:
+    await require_redis(REDIS_URL)
     # given two server processes' runtimes sharing Redis, and a balance cached by the first
     one, two = (
         build_runtime(
@@ -195,6 +198,7 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
     settings: Settings, accounts: int
 ) -> None:
     # given a customer with 1 or 3 accounts with history, nothing cached
+    await require_redis(REDIS_URL)
     client = Redis.from_url(REDIS_URL)
     await client.flushdb()
     await client.aclose()

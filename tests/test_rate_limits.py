@@ -16,6 +16,7 @@ from bff.config import Settings
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import PASSWORD, World
+from tests.database import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { userErrors { code } } }"
@@ -32,6 +33,7 @@ async def limited_runtime(
 ) -> AsyncIterator[Runtime]:
     redis_url = REDIS_URL if backend == "redis" else None
     if redis_url:
+        await require_redis(redis_url)
         client = Redis.from_url(redis_url)
         await client.flushdb()
         await client.aclose()

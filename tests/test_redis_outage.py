@@ -24,6 +24,7 @@ from bff.domain import transfers
 from bff.runtime import build_runtime
 from schema.ids import encode_id
 from tests.conftest import World, graphql
+from tests.database import in_ci
 
 LOAD_S = 30.0
 STOP_AT_S = 8.0
@@ -90,7 +91,9 @@ class RedisServer:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     if not (shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")):
-        pytest.fail("redis-server is needed for the outage test")
+        if in_ci():
+            pytest.fail("CI=true but redis-server, needed for the outage tests, is missing")
+        pytest.skip("redis-server is needed for the outage tests")
     server = RedisServer(tmp_path)
     server.start()
     yield server

@@ -44,7 +44,7 @@ from bff.relay import RELAY_LOCK_ID
 from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import Person, World
-from tests.database import in_ci
+from tests.database import require_redis
 from tests.servers import Server, ServerSet
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
@@ -109,15 +109,7 @@ class Pair:
 
 @pytest.fixture(scope="module")
 async def redis_url() -> str:
-    client = redis.asyncio.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        await client.ping()
-    except (redis.RedisError, OSError) as error:
-        if in_ci():
-            pytest.fail(f"CI=true but Redis at {REDIS_URL} is unreachable: {error}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {error}")
-    finally:
-        await client.aclose()
+    await require_redis(REDIS_URL)
     return REDIS_URL
 
 
