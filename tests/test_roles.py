@@ -21,20 +21,23 @@ from bff.domain.rbac import ROLE_PERMISSIONS, Permission, Role
 from bff.runtime import Runtime
 from schema.ids import decode_any, encode_id
 from tests.conftest import Person, World
+from tests.graphql_calls import (
+    CREATE_TRANSFER,
+    FREEZE,
+    HISTORY,
+    OPEN_ACCOUNT,
+    UNFREEZE,
+    account_id,
+    call,
+    data,
+    deposit_input,
+    missing,
+    status_input,
+    transfer_input,
+)
 
 # --- documents ------------------------------------------------------------------------------
 
-OPEN_ACCOUNT = """
-mutation OpenAccount($input: OpenAccountInput!) {
-  openAccount(input: $input) { account { id } userErrors { code message field } }
-}
-"""
-
-CREATE_TRANSFER = """
-mutation CreateTransfer($input: CreateTransferInput!) {
-  createTransfer(input: $input) { transfer { id } userErrors { code message field } }
-}
-"""
 
 DEPOSIT_FUNDS = """
 mutation DepositFunds($input: DepositFundsInput!) {
@@ -42,17 +45,6 @@ mutation DepositFunds($input: DepositFundsInput!) {
 }
 """
 
-FREEZE = """
-mutation Freeze($input: AccountStatusInput!) {
-  freezeAccount(input: $input) { account { id status } userErrors { code message field } }
-}
-"""
-
-UNFREEZE = """
-mutation Unfreeze($input: AccountStatusInput!) {
-  unfreezeAccount(input: $input) { account { id status } userErrors { code message field } }
-}
-"""
 
 ASSIGN_ROLE = """
 mutation AssignRole($input: RoleInput!) {
@@ -123,90 +115,20 @@ VIEWER = """
 { viewer { id roles sessions { id current } accounts { edges { node { id } } } } }
 """
 
-HISTORY = """
-query History($id: ID!) {
-  account(id: $id) { transactions(first: 5) { edges { node { id transfer { id } } } } }
-}
-"""
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-async def call(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Person | None
-) -> dict[str, Any]:
-    response = await client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers=caller.headers if caller else {},
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def data(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Person | None
-) -> dict[str, Any]:
-    body = await call(client, query, variables, caller)
-    assert "errors" not in body, body["errors"]
-    return body["data"]  # type: ignore[no-any-return]
-
-
-def account_id(account: Account) -> str:
-    return encode_id("Account", account.id)
 
 
 def user_id(person: Person) -> str:
     return encode_id("User", person.user.id)
 
 
-def missing(type_name: str) -> str:
-    """A well-formed global ID of an object that does not exist."""
-    return encode_id(type_name, uuid.uuid4())
-
-
 def codes(payload: dict[str, Any]) -> list[str]:
     return [error["code"] for error in payload["userErrors"]]
 
 
-def transfer_input(source: str, destination: str, amount: str = "1.00") -> dict[str, Any]:
-    return {
-        "input": {
-            "idempotencyKey": str(uuid.uuid4()),
-            "fromAccountId": source,
-            "toAccountId": destination,
-            "amount": {"amount": amount, "currency": "USD"},
-        }
-    }
-
-
-def deposit_input(destination: str, amount: str = "1.00") -> dict[str, Any]:
-    return {
-        "input": {
-            "idempotencyKey": str(uuid.uuid4()),
-            "accountId": destination,
-            "amount": {"amount": amount, "currency": "USD"},
-        }
-    }
-
-
-def status_input(account: str) -> dict[str, Any]:
-    return {"input": {"accountId": account}}
-
-
 def role_input(user: str, role: str) -> dict[str, Any]:
     return {"input": {"userId": user, "role": role}}
-
-
-async def balance_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
-    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
-    return found["balance"]["amount"]  # type: ignore[no-any-return]
-
-
-async def status_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
-    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
-    return found["status"]  # type: ignore[no-any-return]
 
 
 async def roles_of(client: httpx.AsyncClient, person: Person) -> list[str]:
@@ -934,3 +856,13 @@ async def test_revoking_another_users_session_is_session_not_found_like_a_missin
     assert (await data(client, VIEWER, {}, ben))["viewer"]["id"] == user_id(ben)
     # and the caller's own session is untouched
     assert (await data(client, VIEWER, {}, caller))["viewer"] is not None
+
+
+async def balance_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
+    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
+    return found["balance"]["amount"]  # type: ignore[no-any-return]
+
+
+async def status_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
+    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
+    return found["status"]  # type: ignore[no-any-return]
