@@ -18,6 +18,7 @@ from bff.db.provision import database
 from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
+from bff.maintenance import purge
 from bff.runtime import build_runtime
 from bff.seed import seed_demo
 
@@ -96,6 +97,22 @@ def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None
         sys.exit(f"{error.code.value}: {error.message}")
 
 
+def _purge(settings: Settings, url: str) -> None:
+    async def run() -> None:
+        runtime = build_runtime(settings, url)
+        try:
+            purged = await purge(runtime.engine, settings.event_retention_days)
+        finally:
+            await runtime.close()
+        print(
+            f"purged {purged.idempotency_keys} expired idempotency keys and "
+            f"{purged.account_events} account events older than "
+            f"{settings.event_retention_days} days"
+        )
+
+    asyncio.run(run())
+
+
 def _rotate_keys(settings: Settings) -> None:
     if settings.jwt_keys:
         sys.exit("BFF_JWT_KEYS holds the ring: rotate it where that secret is kept")
@@ -114,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("seed", help="seed demo data into an empty database (development)")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    commands.add_parser(
+        "purge", help="delete expired idempotency keys and account events past retention"
+    )
     keys = commands.add_parser("keys", help="manage the JWT key ring")
     keys.add_subparsers(dest="action", required=True).add_parser(
         "rotate", help="add a new signing key; older keys keep verifying"
@@ -154,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             migrate.upgrade(url)
         elif args.command == "seed":
             _seed(settings, url)
+        elif args.command == "purge":
+            _purge(settings, url)
         else:
             _create_user(settings, url, args)
 

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2_000, ge=100)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+    # How long published account events stay for clients resuming live streams (`bff purge`).
+    event_retention_days: int = Field(default=30, ge=1)
 
     log_json: bool | None = None
 
