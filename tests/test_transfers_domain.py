@@ -249,34 +249,23 @@ async def test_deposit_in_another_currency_than_the_account_is_currency_mismatch
     assert await balance(runtime, account) == 0
 
 
-async def test_frozen_source_is_refused(runtime: Runtime, world: World) -> None:
-    # given Alice's funded account frozen by support
+@pytest.mark.parametrize(
+    ("frozen_side", "field"), [("source", "fromAccountId"), ("destination", "toAccountId")]
+)
+async def test_a_frozen_side_is_refused(
+    runtime: Runtime, world: World, frozen_side: str, field: str
+) -> None:
+    # given Alice's funded account and Bob's, one of them frozen by support
     alice, bob = await world.person(), await world.person()
     source = await world.account(alice, "USD", funds="50.00")
     destination = await world.account(bob, "USD")
-    await freeze(runtime, world, source)
-    # when she sends money from it
+    await freeze(runtime, world, source if frozen_side == "source" else destination)
+    # when Alice sends money from hers to his
     with pytest.raises(DomainError) as caught:
         await send(runtime, alice, source, "5.00", to=destination)
-    # then
+    # then the frozen side is named and nothing moved
     assert caught.value.code is ErrorCode.ACCOUNT_FROZEN
-    assert caught.value.field == "fromAccountId"
-    assert await balance(runtime, source) == 5000
-    assert await balance(runtime, destination) == 0
-
-
-async def test_frozen_destination_is_refused(runtime: Runtime, world: World) -> None:
-    # given Bob's account frozen by support
-    alice, bob = await world.person(), await world.person()
-    source = await world.account(alice, "USD", funds="50.00")
-    destination = await world.account(bob, "USD")
-    await freeze(runtime, world, destination)
-    # when Alice sends money to it
-    with pytest.raises(DomainError) as caught:
-        await send(runtime, alice, source, "5.00", to=destination)
-    # then
-    assert caught.value.code is ErrorCode.ACCOUNT_FROZEN
-    assert caught.value.field == "toAccountId"
+    assert caught.value.field == field
     assert await balance(runtime, source) == 5000
     assert await balance(runtime, destination) == 0
 

@@ -7,7 +7,6 @@ from sqlalchemy.exc import DBAPIError
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 LOCK_NOT_AVAILABLE = "55P03"
-UNIQUE_VIOLATION = "23505"
 
 # Failures after which the whole transaction can simply be run again.
 TRANSIENT = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE})
