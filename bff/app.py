@@ -58,6 +58,8 @@ def create_app(runtime: Runtime) -> ASGIApp:
         body: dict[str, object] = {"status": "ok", "database": "ok"}
         if runtime.cache is not None:
             body["cache"] = vars(runtime.cache.stats)
+        if runtime.responses is not None:
+            body["responses"] = vars(runtime.responses.stats)
         return JSONResponse(body)
 
     @asynccontextmanager

@@ -22,6 +22,7 @@ from bff.cache import CacheStore
 from bff.cache.memory import MemoryStore
 from bff.cache.read_through import ReadThrough
 from bff.cache.redis import RedisStore
+from bff.cache.responses import ResponseCache
 from bff.config import Settings
 from bff.db.engine import create_engine, plain_postgres_url
 from bff.db.uow import SqlUnitOfWork
@@ -45,6 +46,7 @@ class Runtime:
     relay: OutboxRelay
     redis: Redis | None
     cache: ReadThrough | None
+    responses: ResponseCache | None
     limiter: Limiter | None
 
     def unit_of_work(self) -> SqlUnitOfWork:
@@ -83,6 +85,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
     engine = create_engine(settings, database_url)
     read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    cache = _cache(settings, redis)
     broker: Broker = (
         RedisBroker(redis, connect_redis_listener(settings.redis_url))
         if redis is not None and settings.redis_url
@@ -102,7 +105,8 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         broker=broker,
         relay=OutboxRelay(plain_postgres_url(database_url), broker),
         redis=redis,
-        cache=_cache(settings, redis),
+        cache=cache,
+        responses=_responses(settings, cache),
         limiter=_limiter(settings, redis),
     )
 
@@ -120,3 +124,9 @@ def _cache(settings: Settings, redis: Redis | None) -> ReadThrough | None:
         RedisStore(redis) if redis is not None else MemoryStore(settings.cache_ttl_s)
     )
     return ReadThrough(store, settings.cache_ttl_s)
+
+
+def _responses(settings: Settings, cache: ReadThrough | None) -> ResponseCache | None:
+    if cache is None or not settings.response_cache_enabled:
+        return None
+    return ResponseCache(cache.store, settings.cache_ttl_s)

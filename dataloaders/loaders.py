@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from bff.cache import keys
-from bff.cache.codec import decoder, dumps, encode, parser
-from bff.cache.read_through import Fetched, ReadThrough
+from bff.cache.codec import Codec, decoder, dumps, encode, record_codec
+from bff.cache.read_through import Found, ReadThrough
+from bff.cache.responses import Reads
 from bff.db.rows import to_account, to_entry, to_transfer, to_user
 from bff.domain import policies
 from bff.domain.actor import Actor
@@ -28,10 +29,10 @@ from dataloaders import queries
 
 T = TypeVar("T")
 MAX_SEQUENCE = 2**63 - 1
-_account = parser(Account, 10_000)
-_entry = parser(Entry, 10_000)
-_transfer = parser(Transfer, 10_000)
 _entry_fields = decoder(Entry)
+AccountList = tuple[
+    tuple[datetime, UUID], ...
+]  # an owner's accounts: (created at, id), oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class Loaders:
         self._engine = engine
         self._actor = actor
         self._cache = cache
+        self.reads = Reads()
         memo = per_request_cache
         self.users = DataLoader[UUID, User | None](self._load_users, cache=memo)
         self.accounts = DataLoader[UUID, Account | None](self._load_accounts, cache=memo)
@@ -85,12 +87,20 @@ class Loaders:
             return list((await connection.execute(statement, params)).mappings())
 
     async def _through_cache(
-        self, cache_keys: list[str], fetch: Callable[[list[str]], Any]
-    ) -> list[bytes | None]:
+        self,
+        cache_keys: list[str],
+        fetch: Callable[[list[str]], Awaitable[Found[T]]],
+        codec: Codec[T],
+        *,
+        mutable: bool,
+    ) -> Found[T]:
+        """Load through the cache when there is one; note what the answer depended on."""
         if self._cache is None:
-            fetched: Fetched = await fetch(cache_keys)
-            return [fetched[key][1] if key in fetched else None for key in cache_keys]
-        return await self._cache.load(cache_keys, fetch)
+            found = await fetch(cache_keys)
+        else:
+            found = await self._cache.load(cache_keys, fetch, codec)
+        self.reads.saw(cache_keys, found, mutable=mutable)
+        return found
 
     async def _records(
         self,
@@ -99,41 +109,44 @@ class Loaders:
         statement: TextClause,
         convert: Callable[[RowMapping], T],
         version_of: Callable[[T], int],
-        parse: Callable[[bytes], T],
+        codec: Codec[T],
+        *,
+        mutable: bool,
     ) -> list[T | None]:
         by_key = {key_of(record_id): record_id for record_id in ids}
 
-        async def fetch(missing: list[str]) -> Fetched:
+        async def fetch(missing: list[str]) -> Found[T]:
             rows = await self._rows(statement, {"ids": [by_key[key] for key in missing]})
             records = [convert(row) for row in rows]
             return {
-                key_of(row["id"]): (version_of(record), dumps(encode(record)))
+                key_of(row["id"]): (version_of(record), record)
                 for row, record in zip(rows, records, strict=True)
             }
 
-        payloads = await self._through_cache(list(by_key), fetch)
-        return [parse(payload) if payload else None for payload in payloads]
+        found = await self._through_cache(list(by_key), fetch, codec, mutable=mutable)
+        return [found[key][1] if key in found else None for key in by_key]
 
     async def _load_users(self, ids: Sequence[UUID]) -> list[User | None]:
         # Not cached across requests: the viewer's row comes with authentication anyway.
+        self.reads.uncached()
         found = {row["id"]: to_user(row) for row in await self._rows(queries.USERS, {"ids": ids})}
         return [self._visible(found.get(key), policies.can_read_user) for key in ids]
 
     async def _load_accounts(self, ids: Sequence[UUID]) -> list[Account | None]:
         records = await self._records(
-            ids, keys.account, queries.ACCOUNTS, to_account, _sequence, _account
+            ids, keys.account, queries.ACCOUNTS, to_account, _sequence, _ACCOUNT, mutable=True
         )
         return [self._visible(record, policies.can_read_account) for record in records]
 
     async def _load_transfers(self, ids: Sequence[UUID]) -> list[Transfer | None]:
         records = await self._records(
-            ids, keys.transfer, queries.TRANSFERS, to_transfer, _immutable, _transfer
+            ids, keys.transfer, queries.TRANSFERS, to_transfer, _immutable, _TRANSFER, mutable=False
         )
         return [self._visible(record, policies.can_read_transfer) for record in records]
 
     async def _load_entries(self, ids: Sequence[UUID]) -> list[Entry | None]:
         entries = await self._records(
-            ids, keys.entry, queries.ENTRIES, to_entry, _immutable, _entry
+            ids, keys.entry, queries.ENTRIES, to_entry, _immutable, _ENTRY, mutable=False
         )
         # An entry is visible exactly when its account is.
         accounts = await self.accounts.load_many([e.account_id for e in entries if e is not None])
@@ -147,27 +160,23 @@ class Loaders:
         owners = list(dict.fromkeys(key.owner_id for key in keys_))
         by_key = {keys.account_list(owner): owner for owner in owners}
 
-        async def fetch(missing: list[str]) -> Fetched:
+        async def fetch(missing: list[str]) -> Found[AccountList]:
             rows = await self._rows(
                 queries.ACCOUNT_LISTS, {"owners": [by_key[key] for key in missing]}
             )
-            lists: dict[UUID, list[list[str]]] = defaultdict(list)
+            lists: dict[UUID, list[tuple[datetime, UUID]]] = defaultdict(list)
             versions: dict[UUID, int] = {}
             for row in rows:
                 versions[row["owner_id"]] = row["accounts_version"]
                 if row["id"] is not None:
-                    lists[row["owner_id"]].append([row["created_at"].isoformat(), str(row["id"])])
+                    lists[row["owner_id"]].append((row["created_at"], row["id"]))
             return {
-                keys.account_list(owner): (version, dumps(lists[owner]))
+                keys.account_list(owner): (version, tuple(lists[owner]))
                 for owner, version in versions.items()
             }
 
-        payloads = await self._through_cache(list(by_key), fetch)
-        listed = {
-            owner: [(datetime.fromisoformat(at), UUID(raw)) for at, raw in json.loads(payload)]
-            for owner, payload in zip(owners, payloads, strict=True)
-            if payload
-        }
+        found = await self._through_cache(list(by_key), fetch, _ACCOUNT_LIST, mutable=True)
+        listed = {by_key[key]: account_list for key, (_, account_list) in found.items()}
 
         async def page(key: AccountPageKey) -> Page[Account]:
             later = [
@@ -194,7 +203,7 @@ class Loaders:
             if account is not None
         }
 
-        async def fetch(missing: list[str]) -> Fetched:
+        async def fetch(missing: list[str]) -> Found[Page[Entry]]:
             wanted = [readable[cache_key] for cache_key in missing]
             rows = await self._rows(
                 queries.TRANSACTION_PAGES,
@@ -207,19 +216,14 @@ class Loaders:
             grouped: dict[int, list[Entry]] = defaultdict(list)
             for row in rows:
                 grouped[row["ord"]].append(to_entry(row))
-            fetched: Fetched = {}
-            for index, cache_key in enumerate(missing, start=1):
-                page = _page(grouped[index], wanted[index - 1].first)
-                body = {"items": [encode(entry) for entry in page.items], "next": page.has_next}
-                fetched[cache_key] = (0, dumps(body))
-            return fetched
+            return {
+                cache_key: (0, _page(grouped[index], wanted[index - 1].first))
+                for index, cache_key in enumerate(missing, start=1)
+            }
 
-        payloads = await self._through_cache(list(readable), fetch)
-        pages = {
-            readable[cache_key]: _decode_page(payload)
-            for cache_key, payload in zip(readable, payloads, strict=True)
-            if payload
-        }
+        # Pages are keyed by their account's sequence: the account is what they depend on.
+        found = await self._through_cache(list(readable), fetch, _TRANSACTION_PAGE, mutable=False)
+        pages = {readable[cache_key]: page for cache_key, (_, page) in found.items()}
         return [pages.get(key, Page([], False)) for key in keys_]
 
 
@@ -231,11 +235,33 @@ def _immutable(_: object) -> int:
     return 0
 
 
+def _dump_page(page: Page[Entry]) -> bytes:
+    return dumps({"items": [encode(entry) for entry in page.items], "next": page.has_next})
+
+
 @lru_cache(maxsize=2_000)
-def _decode_page(payload: bytes) -> Page[Entry]:
+def _load_page(payload: bytes) -> Page[Entry]:
     """A cached history page; pages never change, so equal payloads share one (unmutated) Page."""
     body = json.loads(payload)
     return Page([_entry_fields(item) for item in body["items"]], body["next"])
+
+
+def _dump_account_list(account_list: AccountList) -> bytes:
+    return dumps(
+        [[created_at.isoformat(), str(account_id)] for created_at, account_id in account_list]
+    )
+
+
+@lru_cache(maxsize=2_000)
+def _load_account_list(payload: bytes) -> AccountList:
+    return tuple((datetime.fromisoformat(at), UUID(raw)) for at, raw in json.loads(payload))
+
+
+_ACCOUNT = record_codec(Account, 10_000)
+_ENTRY = record_codec(Entry, 10_000)
+_TRANSFER = record_codec(Transfer, 10_000)
+_TRANSACTION_PAGE = Codec(_dump_page, _load_page)
+_ACCOUNT_LIST = Codec(_dump_account_list, _load_account_list)
 
 
 def _page(items: list[T], first: int) -> Page[T]:

@@ -23,6 +23,7 @@ from bff.api.errors import ErrorBoundary
 from bff.api.operation_name import OperationName
 from bff.api.parser_cache import DocumentParserCache
 from bff.api.rate_limits import RateLimits
+from bff.api.response_cache import ResponseCaching
 from bff.config import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query
@@ -62,6 +63,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ErrorBoundary,
         OperationName,
         RateLimits,
+        ResponseCaching,
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)

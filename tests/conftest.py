@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import event
 
 from bff.app import create_app
@@ -20,7 +22,7 @@ from bff.domain.actor import Actor
 from bff.domain.models import Account, User
 from bff.domain.rbac import Role
 from bff.runtime import Runtime, build_runtime
-from tests.database import fresh_database
+from tests.database import fresh_database, require_redis
 
 PASSWORD = "correct horse battery staple"
 
@@ -53,10 +55,35 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await runtime.close()
 
 
+def asgi_client(runtime: Runtime, host: str = "testserver") -> httpx.AsyncClient:
+    """A client of the app served by `runtime`, in process (one "server process" per runtime)."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime)), base_url=f"http://{host}"
+    )
+
+
+@asynccontextmanager
+async def cached_runtime(
+    settings: Settings, redis_url: str | None, answers: bool
+) -> AsyncIterator[Runtime]:
+    """A runtime whose cache is process memory, or a real Redis (flushed first), with or
+    without the cache of whole answers on top."""
+    if redis_url:
+        await require_redis(redis_url)
+        redis = Redis.from_url(redis_url)
+        await redis.flushdb()
+        await redis.aclose()
+    update = {"redis_url": redis_url, "response_cache_enabled": answers}
+    runtime = build_runtime(settings.model_copy(update=update), settings.database_url or "")
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with asgi_client(runtime) as http:
         yield http
 
 

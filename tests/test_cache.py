@@ -10,15 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
-from bff.app import create_app
 from bff.config import Settings
 from bff.domain import transfers
-from bff.runtime import Runtime, build_runtime
+from bff.runtime import Runtime
 from schema.ids import encode_id
-from tests.conftest import StatementCounter, World, graphql
-from tests.database import require_redis
+from tests.conftest import StatementCounter, World, asgi_client, cached_runtime, graphql
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 HOME = (
@@ -26,30 +23,19 @@ HOME = (
     "transactions(first: 5) { edges { node { amount { amount } transfer { id memo } } } } } } } } }"
 )
 BALANCE = "query($id: ID!) { account(id: $id) { balance { amount } } }"
+NAME = "query($id: ID!) { account(id: $id) { name } }"
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def cached_runtime(
-    request: pytest.FixtureRequest, settings: Settings
-) -> AsyncIterator[Runtime]:
-    """A runtime whose cache is process memory or a real Redis (flushed first)."""
-    redis_url = REDIS_URL if request.param == "redis" else None
-    if redis_url:
-        await require_redis(redis_url)
-        client = Redis.from_url(redis_url)
-        await client.flushdb()
-        await client.aclose()
-    runtime = build_runtime(
-        settings.model_copy(update={"redis_url": redis_url}), settings.database_url or ""
-    )
-    yield runtime
-    await runtime.close()
+@pytest.fixture(params=["memory", "redis", "memory+answers", "redis+answers"])
+async def cached(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
+    redis_url = REDIS_URL if request.param.startswith("redis") else None
+    async with cached_runtime(settings, redis_url, request.param.endswith("answers")) as runtime:
+        yield runtime
 
 
 @pytest.fixture
-async def cached_client(cached_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(cached_runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+async def cached_client(cached: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(cached) as http:
         yield http
 
 
@@ -71,15 +57,15 @@ async def pay(runtime: Runtime, sender: Any, source: Any, destination: Any, amou
 
 
 async def test_a_warm_home_query_issues_no_sql(
-    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+    cached: Runtime, cached_client: httpx.AsyncClient
 ) -> None:
     # given a customer with history, whose home screen was loaded once
-    world = World(cached_runtime)
+    world = World(cached)
     alice, bob = await world.person(), await world.person()
     source = await world.account(alice, "USD", funds="50.00")
-    await pay(cached_runtime, alice, source, await world.account(bob, "USD"), "5.00")
+    await pay(cached, alice, source, await world.account(bob, "USD"), "5.00")
     first = await graphql(cached_client, HOME, person=alice)
-    counter = count_statements(cached_runtime)
+    counter = count_statements(cached)
     # when it is loaded again
     second = await graphql(cached_client, HOME, person=alice)
     # then the same answer came without a single SQL statement
@@ -88,10 +74,10 @@ async def test_a_warm_home_query_issues_no_sql(
 
 
 async def test_a_transfer_is_seen_on_the_next_read(
-    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+    cached: Runtime, cached_client: httpx.AsyncClient
 ) -> None:
     # given both balances cached
-    world = World(cached_runtime)
+    world = World(cached)
     alice, bob = await world.person(), await world.person()
     source = await world.account(alice, "USD", funds="50.00")
     target = await world.account(bob, "USD")
@@ -100,7 +86,7 @@ async def test_a_transfer_is_seen_on_the_next_read(
         "amount"
     ] == "50.00"
     # when alice pays bob
-    await pay(cached_runtime, alice, source, target, "12.50")
+    await pay(cached, alice, source, target, "12.50")
     # then the next reads show the new balances, and the new transaction
     body = await graphql(cached_client, BALANCE, variables, alice)
     assert body["data"]["account"]["balance"]["amount"] == "37.50"
@@ -111,10 +97,10 @@ async def test_a_transfer_is_seen_on_the_next_read(
 
 
 async def test_a_cached_account_is_not_shown_to_another_user(
-    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+    cached: Runtime, cached_client: httpx.AsyncClient
 ) -> None:
     # given alice's account in the cache
-    world = World(cached_runtime)
+    world = World(cached)
     alice, mallory = await world.person(), await world.person()
     account = await world.account(alice, "USD", funds="10.00")
     variables = {"id": encode_id("Account", account.id)}
@@ -126,14 +112,14 @@ async def test_a_cached_account_is_not_shown_to_another_user(
 
 
 async def test_a_stampede_on_a_cold_account_loads_it_once(
-    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+    cached: Runtime, cached_client: httpx.AsyncClient
 ) -> None:
     # given an account nobody has read yet
-    world = World(cached_runtime)
+    world = World(cached)
     alice = await world.person()
     account = await world.account(alice, "USD", funds="10.00")
     variables = {"id": encode_id("Account", account.id)}
-    counter = count_statements(cached_runtime)
+    counter = count_statements(cached)
     # when twenty requests ask for it at once
     bodies = await asyncio.gather(
         *(graphql(cached_client, BALANCE, variables, alice) for _ in range(20))
@@ -145,51 +131,40 @@ async def test_a_stampede_on_a_cold_account_loads_it_once(
 
 
 async def test_hits_and_misses_are_counted(
-    cached_runtime: Runtime, cached_client: httpx.AsyncClient
+    cached: Runtime, cached_client: httpx.AsyncClient
 ) -> None:
     # given a cold account
-    world = World(cached_runtime)
+    world = World(cached)
     alice = await world.person()
     account = await world.account(alice, "USD", funds="10.00")
     variables = {"id": encode_id("Account", account.id)}
-    assert cached_runtime.cache is not None
-    before = (cached_runtime.cache.stats.hits, cached_runtime.cache.stats.misses)
-    # when it is read twice
+    assert cached.cache is not None
+    before = (cached.cache.stats.hits, cached.cache.stats.misses)
+    # when it is read twice, by two different queries
     await graphql(cached_client, BALANCE, variables, alice)
-    await graphql(cached_client, BALANCE, variables, alice)
+    await graphql(cached_client, NAME, variables, alice)
     # then one miss and one hit were counted
-    after = (cached_runtime.cache.stats.hits, cached_runtime.cache.stats.misses)
+    after = (cached.cache.stats.hits, cached.cache.stats.misses)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 
 async def test_a_write_in_one_process_is_read_in_another(settings: Settings) -> None:
-    await require_redis(REDIS_URL)
     # given two server processes' runtimes sharing Redis, and a balance cached by the first
-    one, two = (
-        build_runtime(
-            settings.model_copy(update={"redis_url": REDIS_URL}), settings.database_url or ""
-        )
-        for _ in range(2)
-    )
-    try:
+    async with (
+        cached_runtime(settings, REDIS_URL, answers=False) as one,
+        cached_runtime(settings, REDIS_URL, answers=False) as two,
+        asgi_client(one) as first,
+    ):
         world = World(one)
         alice, bob = await world.person(), await world.person()
         source = await world.account(alice, "USD", funds="30.00")
         target = await world.account(bob, "USD")
         variables = {"id": encode_id("Account", source.id)}
-        async with (
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=create_app(one)), base_url="http://one"
-            ) as first,
-        ):
-            assert (await graphql(first, BALANCE, variables, alice))["data"]["account"]
-            # when the second process moves money out of it
-            await pay(two, alice, source, target, "10.00")
-            # then the first process's next read shows it
-            body = await graphql(first, BALANCE, variables, alice)
-    finally:
-        await one.close()
-        await two.close()
+        assert (await graphql(first, BALANCE, variables, alice))["data"]["account"]
+        # when the second process moves money out of it
+        await pay(two, alice, source, target, "10.00")
+        # then the first process's next read shows it
+        body = await graphql(first, BALANCE, variables, alice)
     assert body["data"]["account"]["balance"]["amount"] == "20.00"
 
 
@@ -198,14 +173,7 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
     settings: Settings, accounts: int
 ) -> None:
     # given a customer with 1 or 3 accounts with history, nothing cached
-    await require_redis(REDIS_URL)
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
-    runtime = build_runtime(
-        settings.model_copy(update={"redis_url": REDIS_URL}), settings.database_url or ""
-    )
-    try:
+    async with cached_runtime(settings, REDIS_URL, answers=True) as runtime:
         world = World(runtime)
         alice, bob = await world.person(), await world.person()
         target = await world.account(bob, "USD")
@@ -215,12 +183,9 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
         counter = count_statements(runtime)
         assert runtime.cache is not None
         reads = runtime.cache.stats.reads
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        async with asgi_client(runtime) as http:
             # when the home screen loads
             body = await graphql(http, HOME, person=alice)
-    finally:
-        await runtime.close()
     # then each kind of object cost one MGET and, for the misses, one statement, however many
     # accounts there are: accounts list, accounts, history pages, transfers (and the session)
     assert len(body["data"]["viewer"]["accounts"]["edges"]) == accounts

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 from bff.auth.tokens import AccessClaims
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.actor import Actor
+from bff.domain.models import User
 from bff.runtime import Runtime
 from dataloaders import Loaders
 
@@ -24,6 +25,8 @@ class Context:
     runtime: Runtime
     actor: Actor | None
     request_id: str
+    # The actor's user record, as authentication read it (HTTP requests only).
+    user: User | None = None
     # Set on WebSocket connections once `connection_init` carried a valid access token.
     claims: AccessClaims | None = None
     connection_params: Any = None
@@ -50,6 +53,7 @@ class Context:
         return client.host if client else "unknown"
 
     def unit_of_work(self) -> SqlUnitOfWork:
+        self.loaders.reads.uncached()  # whatever it reads, no cached answer may depend on it
         return self.runtime.unit_of_work()
 
 

@@ -19,6 +19,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from bff.api.operation_name import selected_operation
 from bff.ratelimit import LimiterUnavailable, OperationClass
 
 log = logging.getLogger("bff.ratelimit")
@@ -31,7 +32,7 @@ class RateLimits(SchemaExtension):
     async def on_execute(self) -> Any:  # an async generator hook
         context: Any = self.execution_context.context
         runtime = getattr(context, "runtime", None)  # None when the schema runs outside HTTP/WS
-        operation = self._operation()
+        operation = selected_operation(self.execution_context)
         if runtime is None or runtime.limiter is None or operation is None:
             yield
             return
@@ -54,19 +55,6 @@ class RateLimits(SchemaExtension):
                     yield
                     return
         yield
-
-    def _operation(self) -> OperationDefinitionNode | None:
-        document = self.execution_context.graphql_document
-        if document is None:
-            return None
-        name = self.execution_context.operation_name
-        operations = [
-            definition
-            for definition in document.definitions
-            if isinstance(definition, OperationDefinitionNode)
-            and (name is None or (definition.name and definition.name.value == name))
-        ]
-        return operations[0] if len(operations) == 1 else None
 
     def _fragments(self) -> dict[str, SelectionSetNode]:
         document = self.execution_context.graphql_document

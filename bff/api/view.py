@@ -64,8 +64,9 @@ class GraphQLView(GraphQL[Context, None]):
             runtime=self.runtime,
             actor=getattr(state, "actor", None),
             request_id=getattr(state, "request_id", ""),
+            user=getattr(state, "user", None),
         )
-        user = getattr(state, "user", None)
+        user = context.user
         if user is not None:
             # Authentication already read the user row: `viewer` costs no second query.
             context.loaders.users.prime(user.id, user)

@@ -7,10 +7,11 @@ import dataclasses
 import json
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
-from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 T = TypeVar("T")
@@ -63,6 +64,19 @@ def decoder(cls: type[T]) -> Callable[[dict[str, Any]], T]:
         return cls(**{name: parsers[name](data[name]) for name in field_names})
 
     return decode
+
+
+@dataclass(frozen=True, slots=True)
+class Codec(Generic[T]):
+    """How one kind of cached value is written to the cache and read back."""
+
+    dumps: Callable[[T], bytes]
+    loads: Callable[[bytes], T]
+
+
+def record_codec(cls: type[T], memo_size: int) -> Codec[T]:
+    """The codec of a record type: JSON of its fields, parsed back through `parser`."""
+    return Codec(lambda record: dumps(encode(record)), parser(cls, memo_size))
 
 
 def parser(cls: type[T], memo_size: int) -> Callable[[bytes], T]:

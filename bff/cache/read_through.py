@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from bff.cache import CacheStats, CacheStore, CacheUnavailable, Versioned, decode_entry
+from bff.cache.codec import Codec
 
 log = logging.getLogger("bff.cache")
 
-Fetched = dict[str, tuple[int, bytes]]  # key -> (version, payload), for the keys that exist
+T = TypeVar("T")
+Found = dict[str, tuple[int, T]]  # key -> (version, value), for the keys that exist
 
 
 class ReadThrough:
@@ -20,25 +23,29 @@ class ReadThrough:
         self.store = store
         self.ttl_s = ttl_s
         self.stats = CacheStats()
-        self._inflight: dict[str, asyncio.Future[bytes | None]] = {}
+        # Keys name their kind, so one table serves values of every type.
+        self._inflight: dict[str, asyncio.Future[tuple[int, Any] | None]] = {}
 
     async def load(
-        self, keys: Sequence[str], fetch: Callable[[list[str]], Awaitable[Fetched]]
-    ) -> list[bytes | None]:
-        """The payload of each key (None when it does not exist), from the cache or `fetch`.
+        self,
+        keys: Sequence[str],
+        fetch: Callable[[list[str]], Awaitable[Found[T]]],
+        codec: Codec[T],
+    ) -> Found[T]:
+        """The version and value of each key that exists, from the cache or from `fetch`.
 
         A key already being looked up by another request in this process is not looked up
         again: this request waits for that answer.
         """
         others = {key: self._inflight[key] for key in keys if key in self._inflight}
         mine = list(dict.fromkeys(key for key in keys if key not in others))
-        found: dict[str, bytes] = {}
+        found: Found[T] = {}
         if mine:
             loop = asyncio.get_running_loop()
             futures = {key: loop.create_future() for key in mine}
             self._inflight.update(futures)
             try:
-                found = await self._look_up(mine, fetch)
+                found = await self._look_up(mine, fetch, codec)
             except BaseException as error:
                 for future in futures.values():
                     future.set_exception(error)
@@ -51,28 +58,33 @@ class ReadThrough:
                 if not future.done():
                     future.set_result(found.get(key))
         for key, waiting in others.items():
-            payload = await waiting
-            if payload is not None:
-                found[key] = payload
-        return [found.get(key) for key in keys]
+            answer = await waiting
+            if answer is not None:
+                found[key] = answer
+        return found
 
     async def _look_up(
-        self, keys: list[str], fetch: Callable[[list[str]], Awaitable[Fetched]]
-    ) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
+        self, keys: list[str], fetch: Callable[[list[str]], Awaitable[Found[T]]], codec: Codec[T]
+    ) -> Found[T]:
+        found: Found[T] = {}
         missing: list[str] = []
         for key, raw in zip(keys, await self._cached(keys), strict=True):
-            payload = decode_entry(raw)[1] if raw is not None else b""
+            version, payload = decode_entry(raw) if raw is not None else (0, b"")
             if payload:
-                found[key] = payload
+                found[key] = (version, codec.loads(payload))
             else:
                 missing.append(key)
         self.stats.hits += len(found)
         self.stats.misses += len(missing)
         if missing:
             fetched = await fetch(missing)
-            found |= {key: payload for key, (_, payload) in fetched.items()}
-            await self._write_back(fetched)
+            found |= fetched
+            await self._write_back(
+                [
+                    Versioned(key, version, codec.dumps(value))
+                    for key, (version, value) in fetched.items()
+                ]
+            )
         return found
 
     async def _cached(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -83,8 +95,7 @@ class ReadThrough:
             self.stats.errors += 1
             return [None] * len(keys)
 
-    async def _write_back(self, fetched: Fetched) -> None:
-        entries = [Versioned(key, version, payload) for key, (version, payload) in fetched.items()]
+    async def _write_back(self, entries: list[Versioned]) -> None:
         try:
             await self.store.put_many(entries, self.ttl_s)
         except CacheUnavailable:

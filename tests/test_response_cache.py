@@ -1,0 +1,185 @@
+"""Whole answers to queries are cached per user and served only while everything they were built
+from is unchanged: a repeat costs no SQL and no data look-up, and no write is ever hidden."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bff.config import Settings
+from bff.domain.rbac import Role
+from bff.runtime import Runtime
+from schema.ids import encode_id
+from tests.conftest import World, asgi_client, cached_runtime, graphql
+from tests.graphql_calls import FREEZE, account_id, data, missing, status_input
+from tests.test_cache import count_statements, pay
+
+REDIS_URL = "redis://127.0.0.1:6379/12"
+HOME = (
+    "query Home { viewer { displayName roles accounts { edges { node { id status "
+    "balance { amount } transactions(first: 5) { edges { node { amount { amount } "
+    "transfer { id memo } } } } } } } } }"
+)
+ACCOUNT = "query($id: ID!) { account(id: $id) { id balance { amount } } }"
+SESSIONS = "{ viewer { sessions { id deviceName } } }"
+ASSIGN_ROLE = """
+mutation Assign($input: RoleInput!) { assignRole(input: $input) { userErrors { code } } }
+"""
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def runtime(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
+    redis_url = REDIS_URL if request.param == "redis" else None
+    async with cached_runtime(settings, redis_url, answers=True) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(runtime) as client:
+        yield client
+
+
+def answers(runtime: Runtime) -> tuple[int, int, int]:
+    assert runtime.responses is not None
+    stats = runtime.responses.stats
+    return stats.hits, stats.stale, stats.stored
+
+
+async def test_a_repeated_query_is_answered_without_sql_or_data_look_ups(
+    runtime: Runtime, http: httpx.AsyncClient
+) -> None:
+    # given a customer whose home screen was loaded once
+    world = World(runtime)
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="40.00")
+    await pay(runtime, alice, source, await world.account(bob, "USD"), "4.00")
+    first = await graphql(http, HOME, person=alice)
+    assert runtime.cache is not None
+    hits, _, _ = answers(runtime)
+    data_reads = runtime.cache.stats.reads
+    counter = count_statements(runtime)
+    # when it is loaded again
+    second = await graphql(http, HOME, person=alice)
+    # then the stored answer came back whole: no SQL, no data look-up
+    assert second == first
+    assert counter.statements == []
+    assert runtime.cache.stats.reads == data_reads
+    assert answers(runtime)[0] == hits + 1
+
+
+async def test_an_answer_is_retired_by_a_transfer_to_the_account(
+    runtime: Runtime, http: httpx.AsyncClient
+) -> None:
+    # given bob's home screen answered from the cache
+    world = World(runtime)
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="40.00")
+    target = await world.account(bob, "USD")
+    await graphql(http, HOME, person=bob)
+    await graphql(http, HOME, person=bob)
+    _, stale, _ = answers(runtime)
+    # when alice pays him (another user's write)
+    await pay(runtime, alice, source, target, "7.25")
+    # then his next home screen shows the money and the transaction, not the stored answer
+    home = await graphql(http, HOME, person=bob)
+    [edge] = home["data"]["viewer"]["accounts"]["edges"]
+    assert edge["node"]["balance"]["amount"] == "7.25"
+    assert edge["node"]["transactions"]["edges"][0]["node"]["amount"]["amount"] == "7.25"
+    assert answers(runtime)[1] == stale + 1
+
+
+async def test_an_answer_is_retired_by_a_new_account_and_by_a_freeze(
+    runtime: Runtime, http: httpx.AsyncClient
+) -> None:
+    # given alice's home screen answered from the cache
+    world = World(runtime)
+    alice, support = await world.person(), await world.person(Role.SUPPORT)
+    first = await world.account(alice, "USD")
+    await graphql(http, HOME, person=alice)
+    # when she opens a second account, then her home screen lists it
+    await world.account(alice, "EUR")
+    home = await graphql(http, HOME, person=alice)
+    assert len(home["data"]["viewer"]["accounts"]["edges"]) == 2
+    # when support freezes the first, then her home screen shows it frozen
+    await data(http, FREEZE, status_input(account_id(first)), support)
+    home = await graphql(http, HOME, person=alice)
+    statuses = {
+        e["node"]["id"]: e["node"]["status"] for e in home["data"]["viewer"]["accounts"]["edges"]
+    }
+    assert statuses[account_id(first)] == "FROZEN"
+
+
+async def test_a_role_change_changes_the_answer_at_once(
+    runtime: Runtime, http: httpx.AsyncClient
+) -> None:
+    # given a customer's home screen answered from the cache
+    world = World(runtime)
+    customer, admin = await world.person(), await world.person(Role.ADMIN)
+    await graphql(http, HOME, person=customer)
+    assert (await graphql(http, HOME, person=customer))["data"]["viewer"]["roles"] == ["CUSTOMER"]
+    # when an admin makes them an auditor
+    variables = {"input": {"userId": encode_id("User", customer.user.id), "role": "AUDITOR"}}
+    payload = await data(http, ASSIGN_ROLE, variables, admin)
+    assert payload["assignRole"]["userErrors"] == []
+    # then their next answer carries the new role
+    roles = (await graphql(http, HOME, person=customer))["data"]["viewer"]["roles"]
+    assert sorted(roles) == ["AUDITOR", "CUSTOMER"]
+
+
+async def test_answers_built_from_unversioned_reads_are_not_stored(
+    runtime: Runtime, http: httpx.AsyncClient
+) -> None:
+    # given a customer
+    alice = await World(runtime).person()
+    _, _, stored = answers(runtime)
+    # when they list their sessions (read straight from the database), and look up an
+    # account that does not exist (an absence has no version)
+    await graphql(http, SESSIONS, person=alice)
+    await graphql(http, ACCOUNT, {"id": missing("Account")}, alice)
+    # then neither answer was stored
+    assert answers(runtime)[2] == stored
+
+
+async def test_answers_with_errors_and_anonymous_answers_are_not_stored(
+    runtime: Runtime, http: httpx.AsyncClient
+) -> None:
+    # given a customer
+    alice = await World(runtime).person()
+    _, _, stored = answers(runtime)
+    # when a query fails on a page too large, and an anonymous caller asks for the viewer
+    failed = await graphql(
+        http, "{ viewer { accounts(first: 500) { edges { cursor } } } }", None, alice
+    )
+    anonymous = await graphql(http, HOME)
+    # then neither answer was stored
+    assert failed["errors"]
+    assert anonymous["data"]["viewer"] is None
+    assert answers(runtime)[2] == stored
+
+
+async def test_an_answer_stored_by_one_process_is_retired_by_a_write_in_another(
+    settings: Settings,
+) -> None:
+    # given two server processes sharing Redis, and bob's home screen stored by both
+    async with (
+        cached_runtime(settings, REDIS_URL, answers=True) as one,
+        cached_runtime(settings, REDIS_URL, answers=True) as two,
+        asgi_client(one, "one") as first,
+        asgi_client(two, "two") as second,
+    ):
+        world = World(one)
+        alice, bob = await world.person(), await world.person()
+        source = await world.account(alice, "USD", funds="30.00")
+        target = await world.account(bob, "USD")
+        await graphql(first, HOME, person=bob)
+        assert await graphql(second, HOME, person=bob) == await graphql(first, HOME, person=bob)
+        # when the second process moves money into his account
+        await pay(two, alice, source, target, "3.00")
+        # then both processes answer with the new balance
+        answered = [await graphql(client, HOME, person=bob) for client in (first, second)]
+    for home in answered:
+        [edge] = home["data"]["viewer"]["accounts"]["edges"]
+        assert edge["node"]["balance"]["amount"] == "3.00"
