@@ -25,6 +25,8 @@ _SET_STATUS = text("""
     SELECT * FROM changed
 """)
 
+# An array parameter, not an expanding IN list: one cached statement whatever the number of ids.
+_LOCK = text("SELECT * FROM accounts WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
 
 # The owner's list of accounts gets a new version with every account opened.
 _ADD = text("""
@@ -76,13 +78,7 @@ class SqlAccounts:
     async def lock(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
         """Lock the accounts for update, always in id order, so that two transfers touching the
         same pair of accounts queue up instead of deadlocking."""
-        statement = (
-            select(accounts)
-            .where(accounts.c.id.in_(sorted(set(ids))))
-            .order_by(accounts.c.id)
-            .with_for_update()
-        )
-        rows = (await self._connection.execute(statement)).mappings()
+        rows = (await self._connection.execute(_LOCK, {"ids": sorted(set(ids))})).mappings()
         return {row["id"]: to_account(row) for row in rows}
 
     async def set_status(self, change: AccountChange) -> Account:
