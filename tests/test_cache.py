@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bff.cache import Versioned
+from bff.cache.memory import MemoryStore
 from bff.config import Settings
 from bff.domain import transfers
 from bff.runtime import Runtime
@@ -192,3 +194,16 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
     assert runtime.cache.stats.reads - reads == 4
     reads = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 5
+
+
+async def test_the_memory_store_is_bounded_by_size_not_by_count() -> None:
+    # given an in-process store of 1,000 bytes
+    store = MemoryStore(ttl_s=60, max_bytes=1_000)
+    # when twenty 100-byte values and one value larger than the whole store are put
+    await store.put_many([Versioned(f"k{i}", 1, b"x" * 100) for i in range(20)], 60)
+    await store.put_many([Versioned("huge", 1, b"x" * 5_000)], 60)
+    # then the newest values that fit are kept, and the one too large is simply not cached
+    kept = await store.get_many([f"k{i}" for i in range(20)])
+    assert kept[-1] is not None
+    assert 0 < sum(len(value) for value in kept if value) <= 1_000
+    assert await store.get_many(["huge"]) == [None]

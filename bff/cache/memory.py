@@ -8,13 +8,14 @@ from cachetools import TTLCache
 
 from bff.cache import Versioned, decode_entry, encode_entry
 
-MAX_ENTRIES = 100_000
+MAX_BYTES = 256 * 1024 * 1024
 
 
 class MemoryStore:
-    def __init__(self, ttl_s: int, max_entries: int = MAX_ENTRIES) -> None:
-        # One TTL for all entries: the store's callers use the configured cache TTL.
-        self._entries: TTLCache[str, bytes] = TTLCache(max_entries, ttl_s)
+    def __init__(self, ttl_s: int, max_bytes: int = MAX_BYTES) -> None:
+        # One TTL for all entries: the store's callers use the configured cache TTL. Bounded by
+        # size, not count: a cached answer can be a thousand times larger than an account.
+        self._entries: TTLCache[str, bytes] = TTLCache(max_bytes, ttl_s, getsizeof=len)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return [self._entries.get(key) for key in keys]
@@ -26,7 +27,9 @@ class MemoryStore:
                 version, payload = decode_entry(current)
                 if entry.version < version or (entry.version == version and payload):
                     continue
-            self._entries[entry.key] = encode_entry(entry.version, entry.payload)
+            raw = encode_entry(entry.version, entry.payload)
+            if len(raw) <= self._entries.maxsize:  # else it is simply not cached
+                self._entries[entry.key] = raw
 
     async def fence(self, fences: Sequence[tuple[str, int]], ttl_s: int) -> None:
         for key, version in fences:
