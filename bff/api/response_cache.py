@@ -27,6 +27,7 @@ class ResponseCaching(SchemaExtension):
         if (
             cache is None
             or user is None
+            or not execution.query  # the document's text is part of the key
             or execution.result is not None  # refused before it ran
             or not isinstance(context.request, Request)
             or not _is_query(selected_operation(execution))
@@ -41,7 +42,7 @@ class ResponseCaching(SchemaExtension):
             *encode(user).values(),  # `viewer` answers from this record
         ]
         key = response_key(
-            identity, execution.query or "", [execution.operation_name, execution.variables]
+            identity, execution.query, [execution.operation_name, execution.variables]
         )
         cached = await cache.get(key)
         if cached is not None:
