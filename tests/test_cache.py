@@ -12,7 +12,10 @@ import httpx
 import pytest
 
 from bff.cache import Versioned
+from bff.cache.codec import Codec
 from bff.cache.memory import MemoryStore
+from bff.cache.read_through import Found, ReadThrough
+from bff.cache.redis import RedisStore
 from bff.config import Settings
 from bff.domain import transfers
 from bff.runtime import Runtime
@@ -26,6 +29,7 @@ HOME = (
 )
 BALANCE = "query($id: ID!) { account(id: $id) { balance { amount } } }"
 NAME = "query($id: ID!) { account(id: $id) { name } }"
+RAW: Codec[bytes] = Codec(lambda value: value, lambda payload: payload)
 
 
 @pytest.fixture(params=["memory", "redis", "memory+answers", "redis+answers"])
@@ -207,3 +211,52 @@ async def test_the_memory_store_is_bounded_by_size_not_by_count() -> None:
     assert kept[-1] is not None
     assert 0 < sum(len(value) for value in kept if value) <= 1_000
     assert await store.get_many(["huge"]) == [None]
+
+
+async def test_a_look_up_started_after_a_fence_does_not_join_one_from_before_it() -> None:
+    # given a request still loading an account, from a cache entry older than a commit
+    cache = ReadThrough(MemoryStore(ttl_s=300), ttl_s=300)
+    await cache.store.put_many([Versioned("account:x", 5, b"old")], 300)
+    release = asyncio.Event()
+
+    async def slow(missing: list[str]) -> Found[bytes]:
+        await release.wait()  # its other key still needs the database
+        return {key: (1, b"row") for key in missing}
+
+    before = asyncio.create_task(cache.load(["account:x", "account:y"], slow, RAW))
+    await asyncio.sleep(0)
+    # when the commit's fence lands, and only then another request reads the account
+    await cache.fence([("account:x", 6)])
+
+    async def fresh(missing: list[str]) -> Found[bytes]:
+        return {key: (6, b"new") for key in missing}
+
+    after = asyncio.create_task(cache.load(["account:x"], fresh, RAW))
+    await asyncio.sleep(0)
+    release.set()
+    await before
+    # then the later request loaded the account afresh
+    assert (await after)["account:x"] == (6, b"new")
+
+
+async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings: Settings) -> None:
+    # given process two, which lost a fence in an outage and so moved every process to a new
+    # key namespace, and process one, which has only written since and has not seen the move
+    async with (
+        cached_runtime(settings, REDIS_URL, answers=False) as one,
+        cached_runtime(settings, REDIS_URL, answers=False) as two,
+        asgi_client(two, "two") as second,
+    ):
+        world = World(one)
+        alice, bob = await world.person(), await world.person()
+        source = await world.account(alice, "USD", funds="30.00")
+        target = await world.account(bob, "USD")
+        variables = {"id": encode_id("Account", target.id)}
+        assert isinstance(two.cache.store, RedisStore)  # type: ignore[union-attr]
+        two.cache.store._fence_lost = True  # type: ignore[union-attr]
+        assert (await graphql(second, BALANCE, variables, bob))["data"]["account"]
+        # when process one commits a transfer into the cached account
+        await pay(one, alice, source, target, "3.00")
+        # then process two's next read shows it
+        body = await graphql(second, BALANCE, variables, bob)
+    assert body["data"]["account"]["balance"]["amount"] == "3.00"

@@ -4,6 +4,7 @@ from is unchanged: a repeat costs no SQL and no data look-up, and no write is ev
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -183,3 +184,38 @@ async def test_an_answer_stored_by_one_process_is_retired_by_a_write_in_another(
     for home in answered:
         [edge] = home["data"]["viewer"]["accounts"]["edges"]
         assert edge["node"]["balance"]["amount"] == "3.00"
+
+
+OWN_ACCOUNTS_TWICE = (
+    "{ viewer { accounts(first: 5) { edges { node { id owner { "
+    "accounts(first: 4) { edges { node { id } } } } } } } } }"
+)
+
+
+async def test_an_answer_that_read_one_list_at_two_versions_is_not_stored(
+    runtime: Runtime, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a customer with one account, who opens a second while an answer that reads her
+    # account list twice (in two batches) is being built
+    world = World(runtime)
+    alice = await world.person()
+    await world.account(alice, "USD")
+    assert runtime.cache is not None
+    load = runtime.cache.load
+    opened: list[object] = []
+
+    async def load_then_commit(*args: Any) -> Any:
+        found = await load(*args)
+        if any(key.startswith("accounts-of:") for key in args[0]) and not opened:
+            opened.append(await world.account(alice, "EUR"))
+        return found
+
+    monkeypatch.setattr(runtime.cache, "load", load_then_commit)
+    first = await graphql(http, OWN_ACCOUNTS_TWICE, person=alice)
+    monkeypatch.setattr(runtime.cache, "load", load)
+    outer = first["data"]["viewer"]["accounts"]["edges"]
+    assert (len(outer), len(outer[0]["node"]["owner"]["accounts"]["edges"])) == (1, 2)
+    # when she asks again
+    again = await graphql(http, OWN_ACCOUNTS_TWICE, person=alice)
+    # then the mixed answer was not kept: both lists show both accounts
+    assert len(again["data"]["viewer"]["accounts"]["edges"]) == 2

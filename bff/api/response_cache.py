@@ -39,7 +39,7 @@ class ResponseCaching(SchemaExtension):
             actor.user_id,
             sorted(actor.roles),
             sorted(actor.scopes or ()),
-            *encode(user).values(),  # `viewer` answers from this record
+            json.dumps(encode(user), sort_keys=True, default=sorted),  # `viewer` answers from it
         ]
         key = response_key(
             identity, execution.query, [execution.operation_name, execution.variables]

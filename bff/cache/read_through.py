@@ -52,8 +52,9 @@ class ReadThrough:
                     future.exception()  # waiters re-raise it; nobody else needs to
                 raise
             finally:
-                for key in mine:
-                    self._inflight.pop(key, None)
+                for key, future in futures.items():
+                    if self._inflight.get(key) is future:  # not a newer look-up's, after a fence
+                        del self._inflight[key]
             for key, future in futures.items():
                 if not future.done():
                     future.set_result(found.get(key))
@@ -103,6 +104,10 @@ class ReadThrough:
 
     async def fence(self, fences: Sequence[tuple[str, int]]) -> None:
         """After a commit: make sure no reader can keep or store what the commit replaced."""
+        # A look-up already under way may return what the commit replaced: later readers must
+        # not join it.
+        for key, _ in fences:
+            self._inflight.pop(key, None)
         try:
             await self.store.fence(fences, self.ttl_s)
         except CacheUnavailable as error:

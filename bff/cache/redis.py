@@ -36,9 +36,14 @@ for i, key in ipairs(KEYS) do
   end
 end
 """
-# Leave a tombstone unless the key already holds this version or a newer one.
+# Leave a tombstone unless the key already holds this version or a newer one, in the namespace
+# of the current epoch as Redis has it (not as this process last saw it: another process may
+# have moved everyone on since). KEYS[1] is the epoch; ARGV is the TTL, then key/version pairs.
+# The entry keys are built here, so this script assumes one Redis, not a cluster.
 _FENCE = """
-for i, key in ipairs(KEYS) do
+local epoch = redis.call('GET', KEYS[1]) or '0'
+for i = 2, #ARGV, 2 do
+  local key = 'bff:c' .. epoch .. ':' .. ARGV[i]
   local version = tonumber(ARGV[i + 1])
   local current = redis.call('GET', key)
   local older = not current
@@ -49,6 +54,7 @@ for i, key in ipairs(KEYS) do
     redis.call('SET', key, version .. '|', 'EX', ARGV[1])
   end
 end
+return epoch
 """
 
 
@@ -128,18 +134,19 @@ class RedisStore:
     async def fence(self, fences: Sequence[tuple[str, int]], ttl_s: int) -> None:
         if not fences:
             return
+        arguments: list[str | int] = [ttl_s]
+        for key, version in fences:
+            arguments += [key, version]
         try:
-            self._breaker.check()
-            await self._fence(
-                keys=[self._key(key) for key, _ in fences],
-                args=[ttl_s, *(version for _, version in fences)],
-            )
+            await self._guarded_epoch()
+            epoch = await self._fence(keys=[EPOCH_KEY], args=arguments)
         except (RedisError, OSError, CacheUnavailable) as error:
             self._fence_lost = True
             if not isinstance(error, CacheUnavailable):
                 self._breaker.failed()
             raise CacheUnavailable(str(error)) from error
         self._breaker.succeeded()
+        self._epoch = epoch if isinstance(epoch, bytes) else str(epoch).encode()
 
     async def close(self) -> None:
         """The Redis client belongs to the runtime, which closes it."""

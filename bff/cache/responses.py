@@ -34,8 +34,13 @@ class Reads:
         """`keys` were looked up and `found` came back (key -> (version, value))."""
         if len(found) < len(keys):
             self.versioned = False  # an absence has no version: the object may appear later
-        if mutable:
-            self.versions.update((key, found[key][0]) for key in keys if key in found)
+        if not mutable:
+            return
+        for key in keys:
+            if key in found:
+                version = found[key][0]
+                if self.versions.setdefault(key, version) != version:
+                    self.versioned = False  # read at two versions: the answer mixes both
 
     def uncached(self) -> None:
         """Something was read straight from the database."""
