@@ -4,11 +4,13 @@ from is unchanged: a repeat costs no SQL and no data look-up, and no write is ev
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from bff.cache.responses import code_fingerprint
 from bff.config import Settings
 from bff.domain.rbac import Role
 from bff.runtime import Runtime
@@ -219,3 +221,19 @@ async def test_an_answer_that_read_one_list_at_two_versions_is_not_stored(
     again = await graphql(http, OWN_ACCOUNTS_TWICE, person=alice)
     # then the mixed answer was not kept: both lists show both accounts
     assert len(again["data"]["viewer"]["accounts"]["edges"]) == 2
+
+
+def test_answers_of_one_release_are_not_keyed_like_another_releases(tmp_path: Path) -> None:
+    # given two copies of a package, the second with one read policy changed
+    releases = []
+    for policy in ("return owner == actor", "return owner == actor and not frozen"):
+        package = tmp_path / f"release-{len(releases)}" / "bff"
+        (package / "domain").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "domain" / "policies.py").write_text(f"def can_read():\n    {policy}\n")
+        releases.append(package)
+    # when their code is fingerprinted
+    first, second = (code_fingerprint([package]) for package in releases)
+    # then the fingerprints differ, and each is stable
+    assert first != second
+    assert code_fingerprint([releases[0]]) == first

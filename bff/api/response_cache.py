@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from graphql import ExecutionResult, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 
+import bff
+import dataloaders
+import resolvers
+import schema
 from bff.api.operation_name import selected_operation
 from bff.cache.codec import encode
-from bff.cache.responses import response_key
+from bff.cache.responses import code_fingerprint, response_key
+
+# Everything that shapes or authorizes an answer: the schema, resolvers, loaders and domain.
+_RELEASE = code_fingerprint(
+    [Path(package.__path__[0]) for package in (bff, dataloaders, resolvers, schema)]
+)
 
 
 class ResponseCaching(SchemaExtension):
@@ -36,6 +46,7 @@ class ResponseCaching(SchemaExtension):
             return
         actor = context.actor
         identity = [
+            _RELEASE,
             actor.user_id,
             sorted(actor.roles),
             sorted(actor.scopes or ()),

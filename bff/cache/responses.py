@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bff.cache import CacheStore, CacheUnavailable, Versioned, decode_entry
@@ -55,6 +56,17 @@ class ResponseStats:
     misses: int = 0
     stale: int = 0  # found, but something it was built from has changed since
     stored: int = 0
+
+
+def code_fingerprint(packages: Sequence[Path]) -> str:
+    """A digest of every Python source file under `packages`: answers computed by one release
+    are never served by another, whose schema or read policies may differ."""
+    digest = hashlib.sha256()
+    for package in packages:
+        for source in sorted(package.rglob("*.py")):
+            digest.update(str(source.relative_to(package.parent)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def response_key(identity: Sequence[object], document: str, variables: object) -> str:
