@@ -260,3 +260,34 @@ async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings:
         # then process two's next read shows it
         body = await graphql(second, BALANCE, variables, bob)
     assert body["data"]["account"]["balance"]["amount"] == "3.00"
+
+
+async def test_a_row_read_before_every_process_moved_on_is_not_cached_after(
+    settings: Settings,
+) -> None:
+    # given two processes on one Redis, the first loading an account from PostgreSQL
+    async with (
+        cached_runtime(settings, REDIS_URL, answers=False) as one,
+        cached_runtime(settings, REDIS_URL, answers=False) as two,
+    ):
+        assert one.cache is not None
+        assert two.cache is not None
+        reading = asyncio.Event()
+        release = asyncio.Event()
+
+        async def slow(missing: list[str]) -> Found[bytes]:
+            reading.set()
+            await release.wait()
+            return {key: (5, b"read before the outage") for key in missing}
+
+        load = asyncio.create_task(one.cache.load(["account:x"], slow, RAW))
+        await reading.wait()
+        # when the second, having lost a fence in an outage, moves every process on, and the
+        # first learns of it from another request before its load finishes
+        two.cache.store._fence_lost = True  # type: ignore[attr-defined]
+        await two.cache.store.get_many(["account:y"])
+        await one.cache.store.get_many(["account:y"])
+        release.set()
+        await load
+        # then what the first read before the move was not written into the new namespace
+        assert await two.cache.store.get_many(["account:x"]) == [None]

@@ -27,8 +27,16 @@ class Versioned:
 
 
 class CacheStore(Protocol):
+    @property
+    def namespace(self) -> bytes:
+        """The key namespace reads go to now; a write-back passes the one its read saw."""
+
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
-    async def put_many(self, entries: Sequence[Versioned], ttl_s: int) -> None: ...
+    async def put_many(
+        self, entries: Sequence[Versioned], ttl_s: int, namespace: bytes | None = None
+    ) -> None:
+        """Store the entries (not over newer versions), unless `namespace` is no longer current."""
+
     async def fence(self, fences: Sequence[tuple[str, int]], ttl_s: int) -> None: ...
     async def close(self) -> None: ...
 

@@ -20,7 +20,13 @@ class MemoryStore:
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         return [self._entries.get(key) for key in keys]
 
-    async def put_many(self, entries: Sequence[Versioned], ttl_s: int) -> None:
+    @property
+    def namespace(self) -> bytes:
+        return b"0"  # one process: nothing ever moves it on
+
+    async def put_many(
+        self, entries: Sequence[Versioned], ttl_s: int, namespace: bytes | None = None
+    ) -> None:
         for entry in entries:
             current = self._entries.get(entry.key)
             if current is not None:

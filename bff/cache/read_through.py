@@ -69,6 +69,8 @@ class ReadThrough:
     ) -> Found[T]:
         found: Found[T] = {}
         missing: list[str] = []
+        # Observed before anything is read: what is loaded below is at least this recent.
+        namespace = self.store.namespace
         for key, raw in zip(keys, await self._cached(keys), strict=True):
             version, payload = decode_entry(raw) if raw is not None else (0, b"")
             if payload:
@@ -84,7 +86,8 @@ class ReadThrough:
                 [
                     Versioned(key, version, codec.dumps(value))
                     for key, (version, value) in fetched.items()
-                ]
+                ],
+                namespace,
             )
         return found
 
@@ -96,9 +99,9 @@ class ReadThrough:
             self.stats.errors += 1
             return [None] * len(keys)
 
-    async def _write_back(self, entries: list[Versioned]) -> None:
+    async def _write_back(self, entries: list[Versioned], namespace: bytes) -> None:
         try:
-            await self.store.put_many(entries, self.ttl_s)
+            await self.store.put_many(entries, self.ttl_s, namespace)
         except CacheUnavailable:
             self.stats.errors += 1
 

@@ -20,9 +20,16 @@ from bff.cache import CacheUnavailable, Versioned, encode_entry
 EPOCH_KEY = "bff:cache:epoch"
 
 # Store a value unless the key holds a newer version, or the same version with a value.
+# Only while KEYS[1], the epoch, still names the namespace the caller read in (ARGV[2]): a value
+# read from PostgreSQL before another process moved every process on may be older than a fence
+# that was lost, and must not reach the new namespace. ARGV[1] is the TTL.
 _PUT = """
-for i, key in ipairs(KEYS) do
-  local version = tonumber(ARGV[2 * i])
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[2] then
+  return
+end
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local version = tonumber(ARGV[2 * i - 1])
   local current = redis.call('GET', key)
   local store = true
   if current then
@@ -32,7 +39,7 @@ for i, key in ipairs(KEYS) do
     store = version > current_version or (version == current_version and not has_value)
   end
   if store then
-    redis.call('SET', key, ARGV[2 * i + 1], 'EX', ARGV[1])
+    redis.call('SET', key, ARGV[2 * i], 'EX', ARGV[1])
   end
 end
 """
@@ -93,8 +100,12 @@ class RedisStore:
         # A fence was lost: the next successful call must move to a new epoch first.
         self._fence_lost = False
 
-    def _key(self, key: str) -> str:
-        return f"bff:c{self._epoch.decode()}:{key}"
+    def _key(self, key: str, namespace: bytes | None = None) -> str:
+        return f"bff:c{(namespace or self._epoch).decode()}:{key}"
+
+    @property
+    def namespace(self) -> bytes:
+        return self._epoch
 
     async def _guarded_epoch(self) -> None:
         self._breaker.check()
@@ -117,15 +128,19 @@ class RedisStore:
             return [None] * len(keys)
         return [value if isinstance(value, bytes) else None for value in values[1:]]
 
-    async def put_many(self, entries: Sequence[Versioned], ttl_s: int) -> None:
+    async def put_many(
+        self, entries: Sequence[Versioned], ttl_s: int, namespace: bytes | None = None
+    ) -> None:
         if not entries:
             return
-        arguments: list[bytes | int] = [ttl_s]
+        namespace = namespace or self._epoch
+        arguments: list[bytes | int] = [ttl_s, namespace]
         for entry in entries:
             arguments += [entry.version, encode_entry(entry.version, entry.payload)]
+        keys = [EPOCH_KEY, *(self._key(entry.key, namespace) for entry in entries)]
         try:
             await self._guarded_epoch()
-            await self._put(keys=[self._key(entry.key) for entry in entries], args=arguments)
+            await self._put(keys=keys, args=arguments)
         except (RedisError, OSError) as error:
             self._breaker.failed()
             raise CacheUnavailable(str(error)) from error
