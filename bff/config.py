@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # The read-through cache of the dataloaders (Redis with REDIS_URL, else process memory).
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=300, ge=1)
-    # Whole answers to queries, proven current on every hit (only with the cache above).
+    # Whole responses to queries, proven current on every hit (only with the cache above).
     response_cache_enabled: bool = True
 
     jwt_issuer: str = "fintech-bff"

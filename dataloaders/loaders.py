@@ -94,7 +94,7 @@ class Loaders:
         *,
         mutable: bool,
     ) -> Found[T]:
-        """Load through the cache when there is one; note what the answer depended on."""
+        """Load through the cache when there is one; note what the response depends on."""
         if self._cache is None:
             found = await fetch(cache_keys)
         else:

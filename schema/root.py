@@ -23,7 +23,7 @@ from bff.api.errors import ErrorBoundary
 from bff.api.operation_name import OperationName
 from bff.api.parser_cache import DocumentParserCache
 from bff.api.rate_limits import RateLimits
-from bff.api.response_cache import ResponseCaching
+from bff.api.response_caching import ResponseCaching
 from bff.config import Settings
 from resolvers.mutation import Mutation
 from resolvers.query import Query

@@ -64,16 +64,16 @@ def asgi_client(runtime: Runtime, host: str = "testserver") -> httpx.AsyncClient
 
 @asynccontextmanager
 async def cached_runtime(
-    settings: Settings, redis_url: str | None, answers: bool
+    settings: Settings, redis_url: str | None, responses: bool
 ) -> AsyncIterator[Runtime]:
     """A runtime whose cache is process memory, or a real Redis (flushed first), with or
-    without the cache of whole answers on top."""
+    without the response cache on top."""
     if redis_url:
         await require_redis(redis_url)
         redis = Redis.from_url(redis_url)
         await redis.flushdb()
         await redis.aclose()
-    update = {"redis_url": redis_url, "response_cache_enabled": answers}
+    update = {"redis_url": redis_url, "response_cache_enabled": responses}
     runtime = build_runtime(settings.model_copy(update=update), settings.database_url or "")
     try:
         yield runtime

@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from bff.cache import Versioned
 from bff.cache.codec import Codec
 from bff.cache.memory import MemoryStore
 from bff.cache.read_through import Found, ReadThrough
-from bff.cache.redis import RedisStore
+from bff.cache.redis import EPOCH_KEY
 from bff.config import Settings
 from bff.domain import transfers
 from bff.runtime import Runtime
@@ -32,10 +34,10 @@ NAME = "query($id: ID!) { account(id: $id) { name } }"
 RAW: Codec[bytes] = Codec(lambda value: value, lambda payload: payload)
 
 
-@pytest.fixture(params=["memory", "redis", "memory+answers", "redis+answers"])
+@pytest.fixture(params=["memory", "redis", "memory+responses", "redis+responses"])
 async def cached(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
     redis_url = REDIS_URL if request.param.startswith("redis") else None
-    async with cached_runtime(settings, redis_url, request.param.endswith("answers")) as runtime:
+    async with cached_runtime(settings, redis_url, request.param.endswith("responses")) as runtime:
         yield runtime
 
 
@@ -43,6 +45,13 @@ async def cached(request: pytest.FixtureRequest, settings: Settings) -> AsyncIte
 async def cached_client(cached: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(cached) as http:
         yield http
+
+
+async def move_every_process_on() -> None:
+    """What the first process to reach Redis after losing a fence does: a new key namespace."""
+    redis = Redis.from_url(REDIS_URL)
+    await redis.incr(EPOCH_KEY)
+    await redis.aclose()
 
 
 def count_statements(runtime: Runtime) -> StatementCounter:
@@ -157,8 +166,8 @@ async def test_hits_and_misses_are_counted(
 async def test_a_write_in_one_process_is_read_in_another(settings: Settings) -> None:
     # given two server processes' runtimes sharing Redis, and a balance cached by the first
     async with (
-        cached_runtime(settings, REDIS_URL, answers=False) as one,
-        cached_runtime(settings, REDIS_URL, answers=False) as two,
+        cached_runtime(settings, REDIS_URL, responses=False) as one,
+        cached_runtime(settings, REDIS_URL, responses=False) as two,
         asgi_client(one) as first,
     ):
         world = World(one)
@@ -179,7 +188,7 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
     settings: Settings, accounts: int
 ) -> None:
     # given a customer with 1 or 3 accounts with history, nothing cached
-    async with cached_runtime(settings, REDIS_URL, answers=True) as runtime:
+    async with cached_runtime(settings, REDIS_URL, responses=False) as runtime:
         world = World(runtime)
         alice, bob = await world.person(), await world.person()
         target = await world.account(bob, "USD")
@@ -240,11 +249,11 @@ async def test_a_look_up_started_after_a_fence_does_not_join_one_from_before_it(
 
 
 async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings: Settings) -> None:
-    # given process two, which lost a fence in an outage and so moved every process to a new
-    # key namespace, and process one, which has only written since and has not seen the move
+    # given every process moved to a new key namespace (as after an outage), process two
+    # reading there, and process one, which has only written since and has not seen the move
     async with (
-        cached_runtime(settings, REDIS_URL, answers=False) as one,
-        cached_runtime(settings, REDIS_URL, answers=False) as two,
+        cached_runtime(settings, REDIS_URL, responses=False) as one,
+        cached_runtime(settings, REDIS_URL, responses=False) as two,
         asgi_client(two, "two") as second,
     ):
         world = World(one)
@@ -252,8 +261,7 @@ async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings:
         source = await world.account(alice, "USD", funds="30.00")
         target = await world.account(bob, "USD")
         variables = {"id": encode_id("Account", target.id)}
-        assert isinstance(two.cache.store, RedisStore)  # type: ignore[union-attr]
-        two.cache.store._fence_lost = True  # type: ignore[union-attr]
+        await move_every_process_on()
         assert (await graphql(second, BALANCE, variables, bob))["data"]["account"]
         # when process one commits a transfer into the cached account
         await pay(one, alice, source, target, "3.00")
@@ -262,32 +270,71 @@ async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings:
     assert body["data"]["account"]["balance"]["amount"] == "3.00"
 
 
-async def test_a_row_read_before_every_process_moved_on_is_not_cached_after(
-    settings: Settings,
-) -> None:
-    # given two processes on one Redis, the first loading an account from PostgreSQL
+class HeldLoad:
+    """A look-up of one key whose database read, once started, waits until released."""
+
+    def __init__(self, cache: ReadThrough, key: str, version: int, value: bytes) -> None:
+        self._reading, self._release = asyncio.Event(), asyncio.Event()
+
+        async def fetch(missing: list[str]) -> Found[bytes]:
+            self._reading.set()
+            await self._release.wait()
+            return {key: (version, value) for key in missing}
+
+        self._task = asyncio.create_task(cache.load([key], fetch, RAW))
+
+    async def reading(self) -> None:
+        await self._reading.wait()
+
+    async def finish(self) -> Found[bytes]:
+        self._release.set()
+        return await self._task
+
+
+@asynccontextmanager
+async def two_processes(settings: Settings) -> AsyncIterator[tuple[ReadThrough, ReadThrough]]:
+    """The caches of two server processes sharing Redis."""
     async with (
-        cached_runtime(settings, REDIS_URL, answers=False) as one,
-        cached_runtime(settings, REDIS_URL, answers=False) as two,
+        cached_runtime(settings, REDIS_URL, responses=False) as one,
+        cached_runtime(settings, REDIS_URL, responses=False) as two,
     ):
         assert one.cache is not None
         assert two.cache is not None
-        reading = asyncio.Event()
-        release = asyncio.Event()
+        yield one.cache, two.cache
 
-        async def slow(missing: list[str]) -> Found[bytes]:
-            reading.set()
-            await release.wait()
-            return {key: (5, b"read before the outage") for key in missing}
 
-        load = asyncio.create_task(one.cache.load(["account:x"], slow, RAW))
-        await reading.wait()
-        # when the second, having lost a fence in an outage, moves every process on, and the
-        # first learns of it from another request before its load finishes
-        two.cache.store._fence_lost = True  # type: ignore[attr-defined]
-        await two.cache.store.get_many(["account:y"])
-        await one.cache.store.get_many(["account:y"])
-        release.set()
-        await load
+async def test_a_row_read_before_every_process_moved_on_is_not_cached_after(
+    settings: Settings,
+) -> None:
+    async with two_processes(settings) as (one, two):
+        # given the first process reading an account from PostgreSQL
+        load = HeldLoad(one, "account:x", 5, b"read before the outage")
+        await load.reading()
+        # when every process is moved on (as after an outage), and the first learns of it from
+        # another request before its load finishes
+        await move_every_process_on()
+        await one.store.get_many(["account:y"])
+        await load.finish()
         # then what the first read before the move was not written into the new namespace
-        assert await two.cache.store.get_many(["account:x"]) == [None]
+        assert await two.store.get_many(["account:x"]) == [None]
+
+
+async def test_a_read_that_joins_a_look_up_begun_before_another_process_committed_is_current(
+    settings: Settings,
+) -> None:
+    async with two_processes(settings) as (one, two):
+        # given process one reading an account from PostgreSQL as it was before a commit
+        load = HeldLoad(one, "account:x", 5, b"before")
+        await load.reading()
+        # when process two commits (its fence lands), and only then a second request in process
+        # one reads the account and shares the look-up already under way
+        await two.fence([("account:x", 6)])
+
+        async def after_the_commit(missing: list[str]) -> Found[bytes]:
+            return {key: (6, b"after") for key in missing}
+
+        second = asyncio.create_task(one.load(["account:x"], after_the_commit, RAW))
+        await asyncio.sleep(0)
+        await load.finish()
+        # then the second request got the account as committed, not the shared old copy
+        assert (await second)["account:x"] == (6, b"after")

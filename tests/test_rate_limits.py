@@ -177,14 +177,14 @@ async def test_queries_spend_by_their_size(settings: Settings, backend: str) -> 
 
 
 @backends
-async def test_an_answer_served_from_the_cache_still_spends_budget(
+async def test_a_response_served_from_the_cache_still_spends_budget(
     settings: Settings, backend: str
 ) -> None:
-    # given a budget of 5 selected fields per actor, and the answer cache on
+    # given a budget of 5 selected fields per actor, and the response cache on
     async with limited_runtime(settings, backend, rate_limit_query_fields=5) as runtime:
         alice = await World(runtime).person()
         async with client_from(runtime, address()) as http:
-            # when the same 2-field query is sent three times (the last two answered from cache)
+            # when the same 2-field query is sent three times (the second answered from cache)
             results = [await post(http, VIEWER, token=alice.token) for _ in range(3)]
     # then the third goes over the budget all the same
     assert [limited(result) for result in results] == [False, False, True]

@@ -1,5 +1,5 @@
-"""Whole answers to queries are cached per user and served only while everything they were built
-from is unchanged: a repeat costs no SQL and no data look-up, and no write is ever hidden."""
+"""Whole responses to queries are cached per user and served only while everything they were
+built from is unchanged: a repeat costs no SQL and no data look-up, and no write is ever hidden."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.cache.responses import code_fingerprint
+from bff.cache.responses import ResponseStats, code_fingerprint
 from bff.config import Settings
 from bff.domain.rbac import Role
 from bff.runtime import Runtime
@@ -35,7 +35,7 @@ mutation Assign($input: RoleInput!) { assignRole(input: $input) { userErrors { c
 @pytest.fixture(params=["memory", "redis"])
 async def runtime(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
     redis_url = REDIS_URL if request.param == "redis" else None
-    async with cached_runtime(settings, redis_url, answers=True) as runtime:
+    async with cached_runtime(settings, redis_url, responses=True) as runtime:
         yield runtime
 
 
@@ -45,10 +45,9 @@ async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def answers(runtime: Runtime) -> tuple[int, int, int]:
+def response_stats(runtime: Runtime) -> ResponseStats:
     assert runtime.responses is not None
-    stats = runtime.responses.stats
-    return stats.hits, stats.stale, stats.stored
+    return runtime.responses.stats
 
 
 async def test_a_repeated_query_is_answered_without_sql_or_data_look_ups(
@@ -61,19 +60,19 @@ async def test_a_repeated_query_is_answered_without_sql_or_data_look_ups(
     await pay(runtime, alice, source, await world.account(bob, "USD"), "4.00")
     first = await graphql(http, HOME, person=alice)
     assert runtime.cache is not None
-    hits, _, _ = answers(runtime)
+    hits = response_stats(runtime).hits
     data_reads = runtime.cache.stats.reads
     counter = count_statements(runtime)
     # when it is loaded again
     second = await graphql(http, HOME, person=alice)
-    # then the stored answer came back whole: no SQL, no data look-up
+    # then the stored response came back whole: no SQL, no data look-up
     assert second == first
     assert counter.statements == []
     assert runtime.cache.stats.reads == data_reads
-    assert answers(runtime)[0] == hits + 1
+    assert response_stats(runtime).hits == hits + 1
 
 
-async def test_an_answer_is_retired_by_a_transfer_to_the_account(
+async def test_a_response_is_retired_by_a_transfer_to_the_account(
     runtime: Runtime, http: httpx.AsyncClient
 ) -> None:
     # given bob's home screen answered from the cache
@@ -81,27 +80,31 @@ async def test_an_answer_is_retired_by_a_transfer_to_the_account(
     alice, bob = await world.person(), await world.person()
     source = await world.account(alice, "USD", funds="40.00")
     target = await world.account(bob, "USD")
+    hits = response_stats(runtime).hits
     await graphql(http, HOME, person=bob)
     await graphql(http, HOME, person=bob)
-    _, stale, _ = answers(runtime)
+    assert response_stats(runtime).hits == hits + 1
+    stale = response_stats(runtime).stale
     # when alice pays him (another user's write)
     await pay(runtime, alice, source, target, "7.25")
-    # then his next home screen shows the money and the transaction, not the stored answer
+    # then his next home screen shows the money and the transaction, not the stored response
     home = await graphql(http, HOME, person=bob)
     [edge] = home["data"]["viewer"]["accounts"]["edges"]
     assert edge["node"]["balance"]["amount"] == "7.25"
     assert edge["node"]["transactions"]["edges"][0]["node"]["amount"]["amount"] == "7.25"
-    assert answers(runtime)[1] == stale + 1
+    assert response_stats(runtime).stale == stale + 1
 
 
-async def test_an_answer_is_retired_by_a_new_account_and_by_a_freeze(
+async def test_a_response_is_retired_by_a_new_account_and_by_a_freeze(
     runtime: Runtime, http: httpx.AsyncClient
 ) -> None:
-    # given alice's home screen answered from the cache
+    # given alice's home screen stored in the cache
     world = World(runtime)
     alice, support = await world.person(), await world.person(Role.SUPPORT)
     first = await world.account(alice, "USD")
+    stored = response_stats(runtime).stored
     await graphql(http, HOME, person=alice)
+    assert response_stats(runtime).stored == stored + 1
     # when she opens a second account, then her home screen lists it
     await world.account(alice, "EUR")
     home = await graphql(http, HOME, person=alice)
@@ -115,61 +118,63 @@ async def test_an_answer_is_retired_by_a_new_account_and_by_a_freeze(
     assert statuses[account_id(first)] == "FROZEN"
 
 
-async def test_a_role_change_changes_the_answer_at_once(
+async def test_a_role_change_changes_the_response_at_once(
     runtime: Runtime, http: httpx.AsyncClient
 ) -> None:
     # given a customer's home screen answered from the cache
     world = World(runtime)
     customer, admin = await world.person(), await world.person(Role.ADMIN)
     await graphql(http, HOME, person=customer)
+    hits = response_stats(runtime).hits
     assert (await graphql(http, HOME, person=customer))["data"]["viewer"]["roles"] == ["CUSTOMER"]
+    assert response_stats(runtime).hits == hits + 1
     # when an admin makes them an auditor
     variables = {"input": {"userId": encode_id("User", customer.user.id), "role": "AUDITOR"}}
     payload = await data(http, ASSIGN_ROLE, variables, admin)
     assert payload["assignRole"]["userErrors"] == []
-    # then their next answer carries the new role
+    # then their next response carries the new role
     roles = (await graphql(http, HOME, person=customer))["data"]["viewer"]["roles"]
     assert sorted(roles) == ["AUDITOR", "CUSTOMER"]
 
 
-async def test_answers_built_from_unversioned_reads_are_not_stored(
+async def test_responses_built_from_unversioned_reads_are_not_stored(
     runtime: Runtime, http: httpx.AsyncClient
 ) -> None:
     # given a customer
     alice = await World(runtime).person()
-    _, _, stored = answers(runtime)
+    stored = response_stats(runtime).stored
     # when they list their sessions (read straight from the database), and look up an
     # account that does not exist (an absence has no version)
     await graphql(http, SESSIONS, person=alice)
     await graphql(http, ACCOUNT, {"id": missing("Account")}, alice)
-    # then neither answer was stored
-    assert answers(runtime)[2] == stored
+    # then neither response was stored
+    assert response_stats(runtime).stored == stored
 
 
-async def test_answers_with_errors_and_anonymous_answers_are_not_stored(
+async def test_responses_with_errors_and_anonymous_responses_are_not_stored(
     runtime: Runtime, http: httpx.AsyncClient
 ) -> None:
     # given a customer
     alice = await World(runtime).person()
-    _, _, stored = answers(runtime)
+    stored = response_stats(runtime).stored
     # when a query fails on a page too large, and an anonymous caller asks for the viewer
     failed = await graphql(
         http, "{ viewer { accounts(first: 500) { edges { cursor } } } }", None, alice
     )
     anonymous = await graphql(http, HOME)
-    # then neither answer was stored
+    # then neither response was stored
     assert failed["errors"]
     assert anonymous["data"]["viewer"] is None
-    assert answers(runtime)[2] == stored
+    assert response_stats(runtime).stored == stored
 
 
-async def test_an_answer_stored_by_one_process_is_retired_by_a_write_in_another(
+async def test_a_response_stored_by_one_process_is_retired_by_a_write_in_another(
     settings: Settings,
 ) -> None:
     # given two server processes sharing Redis, and bob's home screen stored by both
     async with (
-        cached_runtime(settings, REDIS_URL, answers=True) as one,
-        cached_runtime(settings, REDIS_URL, answers=True) as two,
+        cached_runtime(settings, REDIS_URL, responses=True) as one,
+        cached_runtime(settings, REDIS_URL, responses=True) as two,
         asgi_client(one, "one") as first,
         asgi_client(two, "two") as second,
     ):
@@ -179,11 +184,12 @@ async def test_an_answer_stored_by_one_process_is_retired_by_a_write_in_another(
         target = await world.account(bob, "USD")
         await graphql(first, HOME, person=bob)
         assert await graphql(second, HOME, person=bob) == await graphql(first, HOME, person=bob)
+        assert response_stats(one).hits + response_stats(two).hits == 2
         # when the second process moves money into his account
         await pay(two, alice, source, target, "3.00")
-        # then both processes answer with the new balance
-        answered = [await graphql(client, HOME, person=bob) for client in (first, second)]
-    for home in answered:
+        # then both processes respond with the new balance
+        responses = [await graphql(client, HOME, person=bob) for client in (first, second)]
+    for home in responses:
         [edge] = home["data"]["viewer"]["accounts"]["edges"]
         assert edge["node"]["balance"]["amount"] == "3.00"
 
@@ -194,11 +200,11 @@ OWN_ACCOUNTS_TWICE = (
 )
 
 
-async def test_an_answer_that_read_one_list_at_two_versions_is_not_stored(
+async def test_a_response_that_read_one_list_at_two_versions_is_not_stored(
     runtime: Runtime, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a customer with one account, who opens a second while an answer that reads her
-    # account list twice (in two batches) is being built
+    # given a customer with one account, and a query that reads her account list twice (in
+    # two batches)
     world = World(runtime)
     alice = await world.person()
     await world.account(alice, "USD")
@@ -213,17 +219,19 @@ async def test_an_answer_that_read_one_list_at_two_versions_is_not_stored(
         return found
 
     monkeypatch.setattr(runtime.cache, "load", load_then_commit)
+    stored = response_stats(runtime).stored
+    # when she opens a second account between the two reads
     first = await graphql(http, OWN_ACCOUNTS_TWICE, person=alice)
     monkeypatch.setattr(runtime.cache, "load", load)
+    # then the response mixes both versions of the list, and is not stored
     outer = first["data"]["viewer"]["accounts"]["edges"]
     assert (len(outer), len(outer[0]["node"]["owner"]["accounts"]["edges"])) == (1, 2)
-    # when she asks again
+    assert response_stats(runtime).stored == stored
     again = await graphql(http, OWN_ACCOUNTS_TWICE, person=alice)
-    # then the mixed answer was not kept: both lists show both accounts
     assert len(again["data"]["viewer"]["accounts"]["edges"]) == 2
 
 
-def test_answers_of_one_release_are_not_keyed_like_another_releases(tmp_path: Path) -> None:
+def test_responses_of_one_release_are_not_keyed_like_another_releases(tmp_path: Path) -> None:
     # given two copies of a package, the second with one read policy changed
     releases = []
     for policy in ("return owner == actor", "return owner == actor and not frozen"):

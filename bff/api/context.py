@@ -53,7 +53,8 @@ class Context:
         return client.host if client else "unknown"
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        self.loaders.reads.uncached()  # whatever it reads, no cached answer may depend on it
+        """A unit of work for a domain call (what it reads is not versioned by the cache)."""
+        self.loaders.reads.uncached()  # whatever it reads, no cached response may depend on it
         return self.runtime.unit_of_work()
 
 

@@ -75,11 +75,11 @@ class Codec(Generic[T]):
 
 
 def record_codec(cls: type[T], memo_size: int) -> Codec[T]:
-    """The codec of a record type: JSON of its fields, parsed back through `parser`."""
-    return Codec(lambda record: dumps(encode(record)), parser(cls, memo_size))
+    """The codec of a record type: JSON of its fields, parsed back with a memo."""
+    return Codec(lambda record: dumps(encode(record)), _memoized_parser(cls, memo_size))
 
 
-def parser(cls: type[T], memo_size: int) -> Callable[[bytes], T]:
+def _memoized_parser(cls: type[T], memo_size: int) -> Callable[[bytes], T]:
     """Parse cached payloads into `cls` records, remembering the last `memo_size` of them.
 
     Records are immutable and a payload names its record's version, so equal payloads can

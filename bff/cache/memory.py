@@ -14,7 +14,7 @@ MAX_BYTES = 256 * 1024 * 1024
 class MemoryStore:
     def __init__(self, ttl_s: int, max_bytes: int = MAX_BYTES) -> None:
         # One TTL for all entries: the store's callers use the configured cache TTL. Bounded by
-        # size, not count: a cached answer can be a thousand times larger than an account.
+        # size, not count: a cached response can be a thousand times larger than an account.
         self._entries: TTLCache[str, bytes] = TTLCache(max_bytes, ttl_s, getsizeof=len)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:

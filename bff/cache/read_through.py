@@ -35,7 +35,8 @@ class ReadThrough:
         """The version and value of each key that exists, from the cache or from `fetch`.
 
         A key already being looked up by another request in this process is not looked up
-        again: this request waits for that answer.
+        again: this request waits for that look-up, then checks that the cache holds nothing
+        newer.
         """
         others = {key: self._inflight[key] for key in keys if key in self._inflight}
         mine = list(dict.fromkeys(key for key in keys if key not in others))
@@ -58,11 +59,30 @@ class ReadThrough:
             for key, future in futures.items():
                 if not future.done():
                     future.set_result(found.get(key))
+        joined: Found[T] = {}
         for key, waiting in others.items():
-            answer = await waiting
-            if answer is not None:
-                found[key] = answer
-        return found
+            shared = await waiting
+            if shared is not None:
+                joined[key] = shared
+        return found | await self._still_current(joined, fetch, codec)
+
+    async def _still_current(
+        self, joined: Found[T], fetch: Callable[[list[str]], Awaitable[Found[T]]], codec: Codec[T]
+    ) -> Found[T]:
+        """A shared look-up may have begun before a commit in another process whose fence has
+        landed since: whatever the cache now holds a newer version of is looked up again."""
+        if not joined:
+            return joined
+        current = await self._cached(list(joined))
+        outdated = [
+            key
+            for (key, (version, _)), raw in zip(joined.items(), current, strict=True)
+            if raw is not None and decode_entry(raw)[0] > version
+        ]
+        if not outdated:
+            return joined
+        kept = {key: value for key, value in joined.items() if key not in outdated}
+        return kept | await self._look_up(outdated, fetch, codec)
 
     async def _look_up(
         self, keys: list[str], fetch: Callable[[list[str]], Awaitable[Found[T]]], codec: Codec[T]

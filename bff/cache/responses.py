@@ -1,10 +1,10 @@
-"""Whole answers to read-only operations, cached per actor and proven fresh on every hit.
+"""Whole responses to queries, cached per user and proven fresh on every hit.
 
-An answer is stored with the versions of the mutable cache entries it was built from (an
+A response is stored with the versions of the mutable cache entries it was built from (an
 account's sequence, an owner's account-list version). It is served again only when every one of
 those entries still holds that version in the shared cache, so the fences that commits leave
-(see `bff.cache`) retire answers exactly as they retire data: a read issued after a write never
-gets the answer from before it, in any process. An answer that read anything the cache does not
+(see `bff.cache`) retire responses exactly as they retire data: a read issued after a write never
+gets the response from before it, in any process. A response that read anything the cache does not
 version (a user row, sessions, an object that did not exist) is never stored.
 """
 
@@ -41,7 +41,7 @@ class Reads:
             if key in found:
                 version = found[key][0]
                 if self.versions.setdefault(key, version) != version:
-                    self.versioned = False  # read at two versions: the answer mixes both
+                    self.versioned = False  # read at two versions: the response mixes both
 
     def uncached(self) -> None:
         """Something was read straight from the database."""
@@ -59,7 +59,7 @@ class ResponseStats:
 
 
 def code_fingerprint(packages: Sequence[Path]) -> str:
-    """A digest of every Python source file under `packages`: answers computed by one release
+    """A digest of every Python source file under `packages`: responses computed by one release
     are never served by another, whose schema or read policies may differ."""
     digest = hashlib.sha256()
     for package in packages:
@@ -69,9 +69,13 @@ def code_fingerprint(packages: Sequence[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def response_key(identity: Sequence[object], document: str, variables: object) -> str:
-    """The cache key of an answer: who asked (everything authorization looks at), and what."""
-    material = json.dumps([list(map(str, identity)), document, variables], sort_keys=True)
+def response_key(
+    identity: Sequence[object], document: str, operation_name: str | None, variables: object
+) -> str:
+    """The cache key of a response: who asked (everything authorization looks at), and what."""
+    material = json.dumps(
+        [list(map(str, identity)), document, operation_name, variables], sort_keys=True
+    )
     return "response:" + hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -82,7 +86,7 @@ class ResponseCache:
         self.stats = ResponseStats()
 
     async def get(self, key: str) -> bytes | None:
-        """The stored answer (JSON of the operation's `data`), if it is still current."""
+        """The stored response (JSON of the operation's `data`), if it is still current."""
         try:
             entry = (await self.store.get_many([key]))[0]
             _, payload = decode_entry(entry) if entry is not None else (0, b"")
@@ -103,11 +107,11 @@ class ResponseCache:
         return data
 
     async def put(self, key: str, reads: Reads, data: bytes) -> None:
-        """Store an answer built from `reads`, unless something it read is unversioned."""
+        """Store a response built from `reads`, unless something it read is unversioned."""
         if not reads.versioned:
             return
         header = json.dumps(sorted(reads.versions.items()), separators=(",", ":")).encode()
-        # Versioned by time: of two answers stored concurrently the later wins; both are
+        # Versioned by time: of two responses stored concurrently the later wins; both are
         # checked against the current versions before they are served anyway.
         stored_at = time.time_ns() // 1_000_000
         try:

@@ -1,4 +1,4 @@
-"""Serves repeated queries from the response cache, and stores fresh answers in it."""
+"""Serves repeated queries from the response cache, and stores fresh responses in it."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ from bff.api.operation_name import selected_operation
 from bff.cache.codec import encode
 from bff.cache.responses import code_fingerprint, response_key
 
-# Everything that shapes or authorizes an answer: the schema, resolvers, loaders and domain.
+# Everything that shapes or authorizes a response: the schema, resolvers, loaders and domain.
 _RELEASE = code_fingerprint(
     [Path(package.__path__[0]) for package in (bff, dataloaders, resolvers, schema)]
 )
 
 
 class ResponseCaching(SchemaExtension):
-    """Runs after the rate limits: a cached answer still spends the caller's budget."""
+    """Runs after the rate limits: a cached response still spends the caller's budget."""
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -50,11 +50,9 @@ class ResponseCaching(SchemaExtension):
             actor.user_id,
             sorted(actor.roles),
             sorted(actor.scopes or ()),
-            json.dumps(encode(user), sort_keys=True, default=sorted),  # `viewer` answers from it
+            json.dumps(encode(user), sort_keys=True, default=sorted),  # `viewer` is read from it
         ]
-        key = response_key(
-            identity, execution.query, [execution.operation_name, execution.variables]
-        )
+        key = response_key(identity, execution.query, execution.operation_name, execution.variables)
         cached = await cache.get(key)
         if cached is not None:
             execution.result = ExecutionResult(data=json.loads(cached))
