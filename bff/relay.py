@@ -6,6 +6,12 @@ one of them takes over at once.
 The active relay wakes on NOTIFY (sent at commit) and also polls, publishes events in id order,
 then marks them published. A crash between the two republishes: subscribers drop duplicates by
 sequence.
+
+Before publishing, it also fences each changed account in the cache. The process that committed
+has already done so; this second fence, driven by the durable outbox, covers a writer that could
+not reach Redis when it committed while other processes could (they would otherwise serve the
+old balance until the entry expired). It lands before the event, so a client that re-reads on
+receiving an event never gets what the event replaced.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from contextlib import suppress
 import asyncpg
 
 from bff.broker import Broker, account_channel
+from bff.cache import keys as cache_keys
+from bff.cache.read_through import ReadThrough
 from bff.events import EVENTS_WITH_ENTRIES, encode, event_from_row
 
 log = logging.getLogger("bff.relay")
@@ -28,9 +36,12 @@ _MARK = "UPDATE account_events SET published_at = now() WHERE id = ANY($1::bigin
 
 
 class OutboxRelay:
-    def __init__(self, dsn: str, broker: Broker, poll_s: float = 1.0) -> None:
+    def __init__(
+        self, dsn: str, broker: Broker, cache: ReadThrough | None = None, poll_s: float = 1.0
+    ) -> None:
         self._dsn = dsn
         self._broker = broker
+        self._cache = cache
         self._poll_s = poll_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -83,8 +94,12 @@ class OutboxRelay:
     async def publish_pending(self, connection: asyncpg.Connection) -> int:
         """Publish one batch of unpublished events; returns how many."""
         rows = await connection.fetch(_PENDING, BATCH)
-        for row in rows:
-            event = event_from_row(dict(row))
+        events = [event_from_row(dict(row)) for row in rows]
+        if self._cache is not None and events:
+            await self._cache.fence(
+                [(cache_keys.account(event.account_id), event.sequence) for event in events]
+            )
+        for event in events:
             await self._broker.publish(account_channel(event.account_id), encode(event))
         if rows:
             await connection.execute(_MARK, [row["id"] for row in rows])

@@ -103,7 +103,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         ),
         actors=ActorResolver(read_engine, settings.session_cache_ttl_s),
         broker=broker,
-        relay=OutboxRelay(plain_postgres_url(database_url), broker),
+        relay=OutboxRelay(plain_postgres_url(database_url), broker, cache),
         redis=redis,
         cache=cache,
         responses=_responses(settings, cache),

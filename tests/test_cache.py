@@ -9,18 +9,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
 
+from bff.broker.memory import MemoryBroker
 from bff.cache import Versioned
 from bff.cache.codec import Codec
 from bff.cache.memory import MemoryStore
 from bff.cache.read_through import Found, ReadThrough
 from bff.cache.redis import EPOCH_KEY
 from bff.config import Settings
+from bff.db.engine import plain_postgres_url
 from bff.domain import transfers
-from bff.runtime import Runtime
+from bff.relay import OutboxRelay
+from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import StatementCounter, World, asgi_client, cached_runtime, graphql
 
@@ -338,3 +342,39 @@ async def test_a_read_that_joins_a_look_up_begun_before_another_process_committe
         await load.finish()
         # then the second request got the account as committed, not the shared old copy
         assert (await second)["account:x"] == (6, b"after")
+
+
+async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_not(
+    settings: Settings,
+) -> None:
+    url = settings.database_url or ""
+    # given bob's balance cached by one process, and a writer that reaches PostgreSQL but not
+    # Redis (no cache at all), whose transfer to bob therefore leaves no fence
+    async with (
+        cached_runtime(settings, REDIS_URL, responses=True) as reader,
+        asgi_client(reader) as http,
+    ):
+        world = World(reader)
+        alice, bob = await world.person(), await world.person()
+        source = await world.account(alice, "USD", funds="30.00")
+        target = await world.account(bob, "USD")
+        variables = {"id": encode_id("Account", target.id)}
+        assert (await graphql(http, BALANCE, variables, bob))["data"]["account"]
+        cut_off = build_runtime(settings.model_copy(update={"cache_enabled": False}), url)
+        try:
+            await pay(cut_off, alice, source, target, "3.00")
+        finally:
+            await cut_off.close()
+        stale = await graphql(http, BALANCE, variables, bob)
+        assert stale["data"]["account"]["balance"]["amount"] == "0.00"
+        # when the outbox relay publishes the transfer's events
+        relay = OutboxRelay(plain_postgres_url(url), MemoryBroker(), reader.cache)
+        connection = await asyncpg.connect(plain_postgres_url(url))
+        try:
+            while await relay.publish_pending(connection):
+                pass
+        finally:
+            await connection.close()
+        # then the reader shows the new balance
+        body = await graphql(http, BALANCE, variables, bob)
+    assert body["data"]["account"]["balance"]["amount"] == "3.00"
