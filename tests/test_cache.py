@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bff.broker.memory import MemoryBroker
-from bff.cache import Versioned
+from bff.cache import Versioned, decode_entry
 from bff.cache.codec import Codec
 from bff.cache.memory import MemoryStore
 from bff.cache.read_through import Found, ReadThrough
@@ -378,3 +378,37 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
         # then the reader shows the new balance
         body = await graphql(http, BALANCE, variables, bob)
     assert body["data"]["account"]["balance"]["amount"] == "3.00"
+
+
+async def test_a_writer_cancelled_after_its_commit_still_leaves_its_fences(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with cached_runtime(settings, None, responses=False) as runtime:
+        # given a cache whose fences take a moment to apply, and a funded account
+        assert runtime.cache is not None
+        world = World(runtime)
+        alice, bob = await world.person(), await world.person()
+        source = await world.account(alice, "USD", funds="30.00")
+        target = await world.account(bob, "USD")
+        store = runtime.cache.store
+        [before] = await store.get_many([f"account:{source.id}"])
+        assert before is not None
+        fence, fencing, release = store.fence, asyncio.Event(), asyncio.Event()
+
+        async def slow_fence(fences: Any, ttl_s: int) -> None:
+            fencing.set()
+            await release.wait()
+            await fence(fences, ttl_s)
+
+        monkeypatch.setattr(store, "fence", slow_fence)
+        # when the request that made a transfer is cancelled (the client hung up) after the
+        # commit, while its fences are being applied
+        request = asyncio.create_task(pay(runtime, alice, source, target, "3.00"))
+        await fencing.wait()
+        request.cancel()
+        release.set()
+        await asyncio.sleep(0.05)
+        # then the fences were applied all the same
+        [after] = await store.get_many([f"account:{source.id}"])
+        assert after is not None
+        assert decode_entry(after)[0] > decode_entry(before)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Self
 
@@ -79,4 +80,5 @@ class SqlUnitOfWork:
         # After commit, not before: a reader must not re-cache what the commit replaces.
         if self._cache is not None and self._fences:
             fences, self._fences[:] = list(self._fences), []
-            await self._cache.fence(fences)
+            # Shielded: a client that hangs up right after the commit must not cancel it.
+            await asyncio.shield(self._cache.fence(fences))
