@@ -14,6 +14,8 @@ sides are alternated round by round so that drift hits every side alike), BENCH_
 (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed),
 BENCH_ONLY (ratios or ws: run one part only).
 
+After the ratios, bench/breakdown.py prints where the CPU of one request goes, layer by layer.
+
 Then live subscriptions (bench/ws.py, its own knobs there): 4. server memory per idle
 subscription with 10,000 subscriptions on one process; 5. commit-to-receipt latency p99 of account
 events with 1,000 and 10,000 subscribers under a steady transfer load.
@@ -41,7 +43,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import pgbench, ws
+from bench import breakdown, pgbench, ws
 from bench.database import Postgres, open_postgres
 from bench.loadgen import TRANSFER_MUTATION
 from bench.processes import (
@@ -471,6 +473,7 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
     # Not a target: figure 1 compares like with like (no cache on either side); this is what
     # the app sees from the BFF as deployed, with its caches on.
     print(f"  home query req/s: BFF warm cache / hand-written{'':10}{deployed:7.3f}  (no target)")
+    breakdown.run(settings, app_url, HOME_QUERY)
     return passed and p95_ratio <= 0.5 and statements_ok
 
 
