@@ -63,17 +63,17 @@ def asgi_client(runtime: Runtime, host: str = "testserver") -> httpx.AsyncClient
 
 
 @asynccontextmanager
-async def cached_runtime(
-    settings: Settings, redis_url: str | None, responses: bool
+async def runtime_on(
+    settings: Settings, redis_url: str | None, **update: object
 ) -> AsyncIterator[Runtime]:
-    """A runtime whose cache is process memory, or a real Redis (flushed first), with or
-    without the response cache on top."""
+    """A runtime on process memory only, or on a real Redis (flushed first), with `update`
+    applied to the settings."""
     if redis_url:
         await require_redis(redis_url)
         redis = Redis.from_url(redis_url)
         await redis.flushdb()
         await redis.aclose()
-    update = {"redis_url": redis_url, "response_cache_enabled": responses}
+    update["redis_url"] = redis_url
     runtime = build_runtime(settings.model_copy(update=update), settings.database_url or "")
     try:
         yield runtime

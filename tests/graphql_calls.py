@@ -25,6 +25,13 @@ mutation CreateTransfer($input: CreateTransferInput!) {
 """
 
 
+DEPOSIT_FUNDS = """
+mutation DepositFunds($input: DepositFundsInput!) {
+  depositFunds(input: $input) { transfer { id kind } userErrors { code message field } }
+}
+"""
+
+
 FREEZE = """
 mutation Freeze($input: AccountStatusInput!) {
   freezeAccount(input: $input) { account { id status } userErrors { code message field } }

@@ -17,6 +17,7 @@ from schema.ids import encode_id
 from tests.conftest import Person, World
 from tests.graphql_calls import (
     CREATE_TRANSFER,
+    DEPOSIT_FUNDS,
     FREEZE,
     HISTORY,
     OPEN_ACCOUNT,
@@ -29,13 +30,6 @@ from tests.graphql_calls import (
     status_input,
     transfer_input,
 )
-
-DEPOSIT_FUNDS = """
-mutation DepositFunds($input: DepositFundsInput!) {
-  depositFunds(input: $input) { transfer { id } userErrors { code message field } }
-}
-"""
-
 
 ACCOUNT = """
 query Account($id: ID!) {

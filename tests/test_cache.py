@@ -23,10 +23,11 @@ from bff.cache.redis import EPOCH_KEY
 from bff.config import Settings
 from bff.db.engine import plain_postgres_url
 from bff.domain import transfers
+from bff.domain.models import Account
 from bff.relay import OutboxRelay
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
-from tests.conftest import StatementCounter, World, asgi_client, cached_runtime, graphql
+from tests.conftest import Person, StatementCounter, World, asgi_client, graphql, runtime_on
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 HOME = (
@@ -41,7 +42,8 @@ RAW: Codec[bytes] = Codec(lambda value: value, lambda payload: payload)
 @pytest.fixture(params=["memory", "redis", "memory+responses", "redis+responses"])
 async def cached(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
     redis_url = REDIS_URL if request.param.startswith("redis") else None
-    async with cached_runtime(settings, redis_url, request.param.endswith("responses")) as runtime:
+    responses = request.param.endswith("responses")
+    async with runtime_on(settings, redis_url, response_cache_enabled=responses) as runtime:
         yield runtime
 
 
@@ -56,6 +58,13 @@ async def move_every_process_on() -> None:
     redis = Redis.from_url(REDIS_URL)
     await redis.incr(EPOCH_KEY)
     await redis.aclose()
+
+
+async def payer_and_payee(world: World, funds: str) -> tuple[Person, Person, Account, Account]:
+    """Alice with a funded USD account, and Bob with an empty one."""
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds=funds)
+    return alice, bob, source, await world.account(bob, "USD")
 
 
 def count_statements(runtime: Runtime) -> StatementCounter:
@@ -80,9 +89,8 @@ async def test_a_warm_home_query_issues_no_sql(
 ) -> None:
     # given a customer with history, whose home screen was loaded once
     world = World(cached)
-    alice, bob = await world.person(), await world.person()
-    source = await world.account(alice, "USD", funds="50.00")
-    await pay(cached, alice, source, await world.account(bob, "USD"), "5.00")
+    alice, _bob, source, target = await payer_and_payee(world, "50.00")
+    await pay(cached, alice, source, target, "5.00")
     first = await graphql(cached_client, HOME, person=alice)
     counter = count_statements(cached)
     # when it is loaded again
@@ -97,9 +105,7 @@ async def test_a_transfer_is_seen_on_the_next_read(
 ) -> None:
     # given both balances cached
     world = World(cached)
-    alice, bob = await world.person(), await world.person()
-    source = await world.account(alice, "USD", funds="50.00")
-    target = await world.account(bob, "USD")
+    alice, bob, source, target = await payer_and_payee(world, "50.00")
     variables = {"id": encode_id("Account", source.id)}
     assert (await graphql(cached_client, BALANCE, variables, alice))["data"]["account"]["balance"][
         "amount"
@@ -170,14 +176,12 @@ async def test_hits_and_misses_are_counted(
 async def test_a_write_in_one_process_is_read_in_another(settings: Settings) -> None:
     # given two server processes' runtimes sharing Redis, and a balance cached by the first
     async with (
-        cached_runtime(settings, REDIS_URL, responses=False) as one,
-        cached_runtime(settings, REDIS_URL, responses=False) as two,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as one,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as two,
         asgi_client(one) as first,
     ):
         world = World(one)
-        alice, bob = await world.person(), await world.person()
-        source = await world.account(alice, "USD", funds="30.00")
-        target = await world.account(bob, "USD")
+        alice, _bob, source, target = await payer_and_payee(world, "30.00")
         variables = {"id": encode_id("Account", source.id)}
         assert (await graphql(first, BALANCE, variables, alice))["data"]["account"]
         # when the second process moves money out of it
@@ -192,7 +196,7 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
     settings: Settings, accounts: int
 ) -> None:
     # given a customer with 1 or 3 accounts with history, nothing cached
-    async with cached_runtime(settings, REDIS_URL, responses=False) as runtime:
+    async with runtime_on(settings, REDIS_URL, response_cache_enabled=False) as runtime:
         world = World(runtime)
         alice, bob = await world.person(), await world.person()
         target = await world.account(bob, "USD")
@@ -256,14 +260,12 @@ async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings:
     # given every process moved to a new key namespace (as after an outage), process two
     # reading there, and process one, which has only written since and has not seen the move
     async with (
-        cached_runtime(settings, REDIS_URL, responses=False) as one,
-        cached_runtime(settings, REDIS_URL, responses=False) as two,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as one,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as two,
         asgi_client(two, "two") as second,
     ):
         world = World(one)
-        alice, bob = await world.person(), await world.person()
-        source = await world.account(alice, "USD", funds="30.00")
-        target = await world.account(bob, "USD")
+        alice, bob, source, target = await payer_and_payee(world, "30.00")
         variables = {"id": encode_id("Account", target.id)}
         await move_every_process_on()
         assert (await graphql(second, BALANCE, variables, bob))["data"]["account"]
@@ -299,8 +301,8 @@ class HeldLoad:
 async def two_processes(settings: Settings) -> AsyncIterator[tuple[ReadThrough, ReadThrough]]:
     """The caches of two server processes sharing Redis."""
     async with (
-        cached_runtime(settings, REDIS_URL, responses=False) as one,
-        cached_runtime(settings, REDIS_URL, responses=False) as two,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as one,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as two,
     ):
         assert one.cache is not None
         assert two.cache is not None
@@ -351,13 +353,11 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
     # given bob's balance cached by one process, and a writer that reaches PostgreSQL but not
     # Redis (no cache at all), whose transfer to bob therefore leaves no fence
     async with (
-        cached_runtime(settings, REDIS_URL, responses=True) as reader,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=True) as reader,
         asgi_client(reader) as http,
     ):
         world = World(reader)
-        alice, bob = await world.person(), await world.person()
-        source = await world.account(alice, "USD", funds="30.00")
-        target = await world.account(bob, "USD")
+        alice, bob, source, target = await payer_and_payee(world, "30.00")
         variables = {"id": encode_id("Account", target.id)}
         assert (await graphql(http, BALANCE, variables, bob))["data"]["account"]
         cut_off = build_runtime(settings.model_copy(update={"cache_enabled": False}), url)
@@ -383,13 +383,11 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
 async def test_a_writer_cancelled_after_its_commit_still_leaves_its_fences(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with cached_runtime(settings, None, responses=False) as runtime:
+    async with runtime_on(settings, None, response_cache_enabled=False) as runtime:
         # given a cache whose fences take a moment to apply, and a funded account
         assert runtime.cache is not None
         world = World(runtime)
-        alice, bob = await world.person(), await world.person()
-        source = await world.account(alice, "USD", funds="30.00")
-        target = await world.account(bob, "USD")
+        alice, _bob, source, target = await payer_and_payee(world, "30.00")
         store = runtime.cache.store
         [before] = await store.get_many([f"account:{source.id}"])
         assert before is not None

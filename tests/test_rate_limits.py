@@ -9,14 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from bff.app import create_app
 from bff.config import Settings
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
-from tests.conftest import PASSWORD, World
-from tests.database import require_redis
+from tests.conftest import PASSWORD, World, runtime_on
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { userErrors { code } } }"
@@ -32,19 +30,8 @@ async def limited_runtime(
     settings: Settings, backend: str, **budgets: int
 ) -> AsyncIterator[Runtime]:
     redis_url = REDIS_URL if backend == "redis" else None
-    if redis_url:
-        await require_redis(redis_url)
-        client = Redis.from_url(redis_url)
-        await client.flushdb()
-        await client.aclose()
-    runtime = build_runtime(
-        settings.model_copy(update={"redis_url": redis_url, **budgets}),
-        settings.database_url or "",
-    )
-    try:
+    async with runtime_on(settings, redis_url, **budgets) as runtime:
         yield runtime
-    finally:
-        await runtime.close()
 
 
 @asynccontextmanager

@@ -15,9 +15,9 @@ from bff.config import Settings
 from bff.domain.rbac import Role
 from bff.runtime import Runtime
 from schema.ids import encode_id
-from tests.conftest import World, asgi_client, cached_runtime, graphql
+from tests.conftest import World, asgi_client, graphql, runtime_on
 from tests.graphql_calls import FREEZE, account_id, data, missing, status_input
-from tests.test_cache import count_statements, pay
+from tests.test_cache import count_statements, pay, payer_and_payee
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 HOME = (
@@ -35,7 +35,7 @@ mutation Assign($input: RoleInput!) { assignRole(input: $input) { userErrors { c
 @pytest.fixture(params=["memory", "redis"])
 async def runtime(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
     redis_url = REDIS_URL if request.param == "redis" else None
-    async with cached_runtime(settings, redis_url, responses=True) as runtime:
+    async with runtime_on(settings, redis_url, response_cache_enabled=True) as runtime:
         yield runtime
 
 
@@ -55,9 +55,8 @@ async def test_a_repeated_query_is_answered_without_sql_or_data_look_ups(
 ) -> None:
     # given a customer whose home screen was loaded once
     world = World(runtime)
-    alice, bob = await world.person(), await world.person()
-    source = await world.account(alice, "USD", funds="40.00")
-    await pay(runtime, alice, source, await world.account(bob, "USD"), "4.00")
+    alice, _bob, source, target = await payer_and_payee(world, "40.00")
+    await pay(runtime, alice, source, target, "4.00")
     first = await graphql(http, HOME, person=alice)
     assert runtime.cache is not None
     hits = response_stats(runtime).hits
@@ -77,9 +76,7 @@ async def test_a_response_is_retired_by_a_transfer_to_the_account(
 ) -> None:
     # given bob's home screen answered from the cache
     world = World(runtime)
-    alice, bob = await world.person(), await world.person()
-    source = await world.account(alice, "USD", funds="40.00")
-    target = await world.account(bob, "USD")
+    alice, bob, source, target = await payer_and_payee(world, "40.00")
     hits = response_stats(runtime).hits
     await graphql(http, HOME, person=bob)
     await graphql(http, HOME, person=bob)
@@ -173,15 +170,13 @@ async def test_a_response_stored_by_one_process_is_retired_by_a_write_in_another
 ) -> None:
     # given two server processes sharing Redis, and bob's home screen stored by both
     async with (
-        cached_runtime(settings, REDIS_URL, responses=True) as one,
-        cached_runtime(settings, REDIS_URL, responses=True) as two,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=True) as one,
+        runtime_on(settings, REDIS_URL, response_cache_enabled=True) as two,
         asgi_client(one, "one") as first,
         asgi_client(two, "two") as second,
     ):
         world = World(one)
-        alice, bob = await world.person(), await world.person()
-        source = await world.account(alice, "USD", funds="30.00")
-        target = await world.account(bob, "USD")
+        alice, bob, source, target = await payer_and_payee(world, "30.00")
         await graphql(first, HOME, person=bob)
         assert await graphql(second, HOME, person=bob) == await graphql(first, HOME, person=bob)
         assert response_stats(one).hits + response_stats(two).hits == 2

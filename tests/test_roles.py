@@ -23,6 +23,7 @@ from schema.ids import decode_any, encode_id
 from tests.conftest import Person, World
 from tests.graphql_calls import (
     CREATE_TRANSFER,
+    DEPOSIT_FUNDS,
     FREEZE,
     HISTORY,
     OPEN_ACCOUNT,
@@ -37,13 +38,6 @@ from tests.graphql_calls import (
 )
 
 # --- documents ------------------------------------------------------------------------------
-
-
-DEPOSIT_FUNDS = """
-mutation DepositFunds($input: DepositFundsInput!) {
-  depositFunds(input: $input) { transfer { id kind } userErrors { code message field } }
-}
-"""
 
 
 ASSIGN_ROLE = """
