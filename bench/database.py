@@ -17,16 +17,9 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from bff.db.engine import postgres_reachable
+
 SERVER_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-async def _reachable(url: str) -> bool:
-    try:
-        connection = await asyncpg.connect(url, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return False
-    await connection.close()
-    return True
 
 
 def with_database(url: str, name: str) -> str:
@@ -90,7 +83,7 @@ class Postgres:
 
 def open_postgres(stack: ExitStack, scratch: Path) -> Postgres:
     """The server to use; an embedded one lives until `stack` closes."""
-    if asyncio.run(_reachable(SERVER_URL)):
+    if asyncio.run(postgres_reachable(SERVER_URL)):
         host = make_url(SERVER_URL)
         return Postgres(SERVER_URL, embedded=False, description=f"{host.host}:{host.port or 5432}")
     import pgserver

@@ -10,16 +10,9 @@ from pathlib import Path
 
 import asyncpg
 
+from bff.db.engine import postgres_reachable
+
 SERVER_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-async def _reachable(url: str) -> bool:
-    try:
-        connection = await asyncpg.connect(url, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return False
-    await connection.close()
-    return True
 
 
 def in_ci() -> bool:
@@ -37,7 +30,7 @@ def _embedded(data_dir: Path) -> Iterator[str]:
 @asynccontextmanager
 async def fresh_database(scratch: Path) -> AsyncIterator[str]:
     """A new, empty database for this test run, dropped afterwards."""
-    if await _reachable(SERVER_URL):
+    if await postgres_reachable(SERVER_URL):
         name = f"bff_test_{secrets.token_hex(4)}"
         admin = await asyncpg.connect(SERVER_URL)
         try:

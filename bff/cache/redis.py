@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from bff.cache import CacheUnavailable, Versioned, encode_entry
 
 EPOCH_KEY = "bff:cache:epoch"
+KEY_PREFIX = "bff:c"  # then the epoch, a colon and the entry's key
 
 # Store a value unless the key holds a newer version, or the same version with a value.
 # Only while KEYS[1], the epoch, still names the namespace the caller read in (ARGV[2]): a value
@@ -50,7 +51,7 @@ end
 _FENCE = """
 local epoch = redis.call('GET', KEYS[1]) or '0'
 for i = 2, #ARGV, 2 do
-  local key = 'bff:c' .. epoch .. ':' .. ARGV[i]
+  local key = '{prefix}' .. epoch .. ':' .. ARGV[i]
   local version = tonumber(ARGV[i + 1])
   local current = redis.call('GET', key)
   local older = not current
@@ -62,7 +63,7 @@ for i = 2, #ARGV, 2 do
   end
 end
 return epoch
-"""
+""".replace("{prefix}", KEY_PREFIX)
 
 
 class CircuitBreaker:
@@ -101,7 +102,7 @@ class RedisStore:
         self._fence_lost = False
 
     def _key(self, key: str, namespace: bytes | None = None) -> str:
-        return f"bff:c{(namespace or self._epoch).decode()}:{key}"
+        return f"{KEY_PREFIX}{(namespace or self._epoch).decode()}:{key}"
 
     @property
     def namespace(self) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -36,3 +37,13 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
             }
         },
     )
+
+
+async def postgres_reachable(url: str) -> bool:
+    """Whether a PostgreSQL server answers at `url` (a plain postgresql:// URL) within 3 s."""
+    try:
+        connection = await asyncpg.connect(url, timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
+        return False
+    await connection.close()
+    return True
