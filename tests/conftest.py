@@ -23,8 +23,13 @@ from bff.domain.models import Account, User
 from bff.domain.rbac import Role
 from bff.runtime import Runtime, build_runtime
 from tests.database import fresh_database, require_redis
+from tests.services import stop_suite_redis
 
 PASSWORD = "correct horse battery staple"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_suite_redis()
 
 
 @pytest.fixture(scope="session")

@@ -28,8 +28,8 @@ from bff.relay import OutboxRelay
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import Person, StatementCounter, World, asgi_client, graphql, runtime_on
+from tests.services import suite_redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
 HOME = (
     "{ viewer { accounts { edges { node { id balance { amount } "
     "transactions(first: 5) { edges { node { amount { amount } transfer { id memo } } } } } } } } }"
@@ -41,7 +41,7 @@ RAW: Codec[bytes] = Codec(lambda value: value, lambda payload: payload)
 
 @pytest.fixture(params=["memory", "redis", "memory+responses", "redis+responses"])
 async def cached(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
-    redis_url = REDIS_URL if request.param.startswith("redis") else None
+    redis_url = suite_redis_url(11) if request.param.startswith("redis") else None
     responses = request.param.endswith("responses")
     async with runtime_on(settings, redis_url, response_cache_enabled=responses) as runtime:
         yield runtime
@@ -55,7 +55,7 @@ async def cached_client(cached: Runtime) -> AsyncIterator[httpx.AsyncClient]:
 
 async def move_every_process_on() -> None:
     """What the first process to reach Redis after losing a fence does: a new key namespace."""
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(suite_redis_url(11))
     await redis.incr(EPOCH_KEY)
     await redis.aclose()
 
@@ -176,8 +176,8 @@ async def test_hits_and_misses_are_counted(
 async def test_a_write_in_one_process_is_read_in_another(settings: Settings) -> None:
     # given two server processes' runtimes sharing Redis, and a balance cached by the first
     async with (
-        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as one,
-        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as two,
+        runtime_on(settings, suite_redis_url(11), response_cache_enabled=False) as one,
+        runtime_on(settings, suite_redis_url(11), response_cache_enabled=False) as two,
         asgi_client(one) as first,
     ):
         world = World(one)
@@ -196,7 +196,7 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
     settings: Settings, accounts: int
 ) -> None:
     # given a customer with 1 or 3 accounts with history, nothing cached
-    async with runtime_on(settings, REDIS_URL, response_cache_enabled=False) as runtime:
+    async with runtime_on(settings, suite_redis_url(11), response_cache_enabled=False) as runtime:
         world = World(runtime)
         alice, bob = await world.person(), await world.person()
         target = await world.account(bob, "USD")
@@ -260,8 +260,8 @@ async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings:
     # given every process moved to a new key namespace (as after an outage), process two
     # reading there, and process one, which has only written since and has not seen the move
     async with (
-        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as one,
-        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as two,
+        runtime_on(settings, suite_redis_url(11), response_cache_enabled=False) as one,
+        runtime_on(settings, suite_redis_url(11), response_cache_enabled=False) as two,
         asgi_client(two, "two") as second,
     ):
         world = World(one)
@@ -301,8 +301,8 @@ class HeldLoad:
 async def two_processes(settings: Settings) -> AsyncIterator[tuple[ReadThrough, ReadThrough]]:
     """The caches of two server processes sharing Redis."""
     async with (
-        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as one,
-        runtime_on(settings, REDIS_URL, response_cache_enabled=False) as two,
+        runtime_on(settings, suite_redis_url(11), response_cache_enabled=False) as one,
+        runtime_on(settings, suite_redis_url(11), response_cache_enabled=False) as two,
     ):
         assert one.cache is not None
         assert two.cache is not None
@@ -353,7 +353,7 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
     # given bob's balance cached by one process, and a writer that reaches PostgreSQL but not
     # Redis (no cache at all), whose transfer to bob therefore leaves no fence
     async with (
-        runtime_on(settings, REDIS_URL, response_cache_enabled=True) as reader,
+        runtime_on(settings, suite_redis_url(11), response_cache_enabled=True) as reader,
         asgi_client(reader) as http,
     ):
         world = World(reader)

@@ -15,8 +15,8 @@ from bff.config import Settings
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import PASSWORD, World, runtime_on
+from tests.services import suite_redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { userErrors { code } } }"
 VIEWER = "{ viewer { id } }"
 PAY = """mutation($input: CreateTransferInput!) { createTransfer(input: $input) {
@@ -29,7 +29,7 @@ Budgets = dict[str, int]
 async def limited_runtime(
     settings: Settings, backend: str, **budgets: int
 ) -> AsyncIterator[Runtime]:
-    redis_url = REDIS_URL if backend == "redis" else None
+    redis_url = suite_redis_url(12) if backend == "redis" else None
     async with runtime_on(settings, redis_url, **budgets) as runtime:
         yield runtime
 

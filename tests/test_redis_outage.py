@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,8 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from bff.app import create_app
@@ -24,7 +18,7 @@ from bff.domain import transfers
 from bff.runtime import build_runtime
 from schema.ids import encode_id
 from tests.conftest import World, graphql
-from tests.database import in_ci
+from tests.services import RedisServer, require_redis_server
 
 LOAD_S = 30.0
 STOP_AT_S = 8.0
@@ -36,64 +30,9 @@ mutation($input: CreateTransferInput!) { createTransfer(input: $input) {
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server of the test's own, on a free port of 127.0.0.1."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.process = subprocess.Popen(
-            [
-                executable,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if Redis.from_url(self.url, socket_timeout=0.2).ping():
-                    return
-            except (OSError, RedisError):
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(5)
-            self.process = None
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if not (shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")):
-        if in_ci():
-            pytest.fail("CI=true but redis-server, needed for the outage tests, is missing")
-        pytest.skip("redis-server is needed for the outage tests")
+    require_redis_server()
     server = RedisServer(tmp_path)
     server.start()
     yield server
@@ -105,7 +44,7 @@ async def test_stopping_redis_under_load_fails_no_request(
 ) -> None:
     # given a server on our own Redis, and customers with money
     runtime = build_runtime(
-        settings.model_copy(update={"redis_url": redis_server.url}), settings.database_url or ""
+        settings.model_copy(update={"redis_url": redis_server.url()}), settings.database_url or ""
     )
     world = World(runtime)
     people = [await world.person() for _ in range(4)]
@@ -167,7 +106,7 @@ async def test_the_relay_survives_a_redis_outage(
 ) -> None:
     # given a serving process (relay running) on our own Redis
     runtime = build_runtime(
-        settings.model_copy(update={"redis_url": redis_server.url}), settings.database_url or ""
+        settings.model_copy(update={"redis_url": redis_server.url()}), settings.database_url or ""
     )
     await runtime.start()
     world = World(runtime)

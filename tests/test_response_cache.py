@@ -17,9 +17,9 @@ from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import World, asgi_client, graphql, runtime_on
 from tests.graphql_calls import FREEZE, account_id, data, missing, status_input
+from tests.services import suite_redis_url
 from tests.test_cache import count_statements, pay, payer_and_payee
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
 HOME = (
     "query Home { viewer { displayName roles accounts { edges { node { id status "
     "balance { amount } transactions(first: 5) { edges { node { amount { amount } "
@@ -34,7 +34,7 @@ mutation Assign($input: RoleInput!) { assignRole(input: $input) { userErrors { c
 
 @pytest.fixture(params=["memory", "redis"])
 async def runtime(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
-    redis_url = REDIS_URL if request.param == "redis" else None
+    redis_url = suite_redis_url(13) if request.param == "redis" else None
     async with runtime_on(settings, redis_url, response_cache_enabled=True) as runtime:
         yield runtime
 
@@ -170,8 +170,8 @@ async def test_a_response_stored_by_one_process_is_retired_by_a_write_in_another
 ) -> None:
     # given two server processes sharing Redis, and bob's home screen stored by both
     async with (
-        runtime_on(settings, REDIS_URL, response_cache_enabled=True) as one,
-        runtime_on(settings, REDIS_URL, response_cache_enabled=True) as two,
+        runtime_on(settings, suite_redis_url(13), response_cache_enabled=True) as one,
+        runtime_on(settings, suite_redis_url(13), response_cache_enabled=True) as two,
         asgi_client(one, "one") as first,
         asgi_client(two, "two") as second,
     ):

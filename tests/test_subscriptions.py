@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import random
 import signal
 import time
@@ -46,8 +45,8 @@ from schema.ids import encode_id
 from tests.conftest import Person, World
 from tests.database import require_redis
 from tests.servers import Server, ServerSet
+from tests.services import suite_redis_url
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 PROTOCOL = Subprotocol("graphql-transport-ws")
 ALLOWED_ORIGIN = "https://app.example.com"
 RECEIVE_TIMEOUT_S = 10.0  # no single message takes longer than this to arrive
@@ -109,8 +108,9 @@ class Pair:
 
 @pytest.fixture(scope="module")
 async def redis_url() -> str:
-    await require_redis(REDIS_URL)
-    return REDIS_URL
+    url = suite_redis_url(5)
+    await require_redis(url)
+    return url
 
 
 @pytest.fixture(scope="module")
