@@ -169,7 +169,7 @@ async def measure(settings: Settings, url: str, home_query: str) -> list[tuple[s
 
         ids = [account.id for account in payer.accounts]
         statement = text(LOCK)
-        async with uncached.engine.connect() as connection:
+        async with uncached.database.engine.connect() as connection:
 
             async def through_sqlalchemy() -> None:
                 (await connection.execute(statement, {"ids": ids})).mappings().all()

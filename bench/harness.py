@@ -492,7 +492,7 @@ async def _warm_home_statements(settings: Settings, url: str, population: Popula
             headers = {"authorization": f"Bearer {population.viewers[0].token}"}
             await http.post("/graphql", json={"query": HOME_QUERY}, headers=headers)
             event.listen(
-                runtime.engine.sync_engine,
+                runtime.database.engine.sync_engine,
                 "before_cursor_execute",
                 lambda *args: statements.append(args[2]),
             )

@@ -1,19 +1,45 @@
-"""The ASGI application: edge middleware around the GraphQL view and the health endpoints."""
+"""The app factory, the one place that assembles the service: the schema from its types and
+resolvers with the GraphQL machinery of `bff.api`, and the ASGI application from the edge
+layers, the GraphQL view and the health endpoints."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 
-from sqlalchemy import text
+import strawberry
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+import bff
+import dataloaders
+import resolvers
+import schema
 from bff import logging as bff_logging
+from bff.api.errors import ErrorBoundary
+from bff.api.operation_name import OperationName
+from bff.api.parser_cache import DocumentParserCache
+from bff.api.rate_limits import RateLimits
+from bff.api.response_caching import ResponseCaching
 from bff.api.view import GraphQLView
+from bff.cache.responses import code_fingerprint
 from bff.config import Settings
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
@@ -22,7 +48,62 @@ from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
 from bff.runtime import Runtime, build_runtime
-from schema.root import build_schema
+from resolvers.mutation import Mutation
+from resolvers.query import Query
+from resolvers.subscription import Subscription
+from schema.account import Account
+from schema.scalars import SCALARS
+from schema.transaction import Transaction
+from schema.transfer import Transfer
+from schema.user import User
+
+_NODE_TYPES = [User, Account, Transaction, Transfer]
+# Apps send the same few documents over and over: parse and validate each one once.
+_DOCUMENT_CACHE_SIZE = 512
+# Everything that shapes or authorizes a response: cached responses are keyed by it.
+_RELEASE = code_fingerprint(
+    [Path(package.__path__[0]) for package in (bff, dataloaders, resolvers, schema)]
+)
+
+
+class BankSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log nothing here: ErrorBoundary logs unexpected errors with their stack, and client
+        errors (bad documents, bad input) are the caller's, not the server's."""
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with the abuse limits and error handling `settings` ask for."""
+    settings = settings or Settings()
+    # Built once, so the rule classes are stable keys for the validation cache.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
+        partial(DocumentParserCache, maxsize=_DOCUMENT_CACHE_SIZE),
+        partial(AddValidationRules, limit_rules),
+        partial(ValidationCache, maxsize=_DOCUMENT_CACHE_SIZE),
+        ErrorBoundary,
+        OperationName,
+        RateLimits,
+        partial(ResponseCaching, release=_RELEASE),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    return BankSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=_NODE_TYPES,
+        extensions=extensions,
+        config=StrawberryConfig(
+            disable_field_suggestions=settings.is_production, scalar_map=SCALARS
+        ),
+    )
 
 
 def app_from_environment() -> ASGIApp:
@@ -49,8 +130,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
 
     async def readyz(_: Request) -> JSONResponse:
         try:
-            async with runtime.read_engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await runtime.database.ping()
         except Exception:  # any failure means "not ready"; the reason is in the server log
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"}, status_code=503

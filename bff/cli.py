@@ -14,11 +14,11 @@ from bff import logging as bff_logging
 from bff.auth.keys import rotate_key_ring_file
 from bff.config import Settings
 from bff.db import migrate
+from bff.db.maintenance import purge
 from bff.db.provision import database
 from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
-from bff.maintenance import purge
 from bff.runtime import build_runtime
 from bff.seed import seed_demo
 
@@ -101,7 +101,7 @@ def _purge(settings: Settings, url: str) -> None:
     async def run() -> None:
         runtime = build_runtime(settings, url)
         try:
-            purged = await purge(runtime.engine, settings.event_retention_days)
+            purged = await purge(runtime.database.engine, settings.event_retention_days)
         finally:
             await runtime.close()
         print(
@@ -158,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "export-schema":
-        from schema.root import build_schema
+        from bff.app import build_schema
 
         print(build_schema().as_str())
         return

@@ -20,19 +20,17 @@ import asyncio
 import logging
 from contextlib import suppress
 
-import asyncpg
-
 from bff.broker import Broker, account_channel
 from bff.cache import keys as cache_keys
 from bff.cache.read_through import ReadThrough
-from bff.events import EVENTS_WITH_ENTRIES, encode, event_from_row
+from bff.db.outbox import OutboxSession
+from bff.events import encode
 
 log = logging.getLogger("bff.relay")
 
-RELAY_LOCK_ID = 0x0B_FF_0E_7E  # the advisory lock that elects the active relay
 BATCH = 500
-_PENDING = EVENTS_WITH_ENTRIES + " WHERE e.published_at IS NULL ORDER BY e.id LIMIT $1"
-_MARK = "UPDATE account_events SET published_at = now() WHERE id = ANY($1::bigint[])"
+# The relay's session must not hang on a database that does not answer.
+CONNECT_TIMEOUT_S = 5.0
 
 
 class OutboxRelay:
@@ -58,11 +56,11 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
-            connection: asyncpg.Connection | None = None
+            session: OutboxSession | None = None
             try:
-                connection = await asyncpg.connect(self._dsn)
-                await self._become_active(connection)
-                await self._relay(connection)
+                session = await OutboxSession.open(self._dsn, CONNECT_TIMEOUT_S)
+                await self._become_active(session)
+                await self._relay(session)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -72,35 +70,33 @@ class OutboxRelay:
                 await asyncio.sleep(self._poll_s)
             finally:
                 self.active = False
-                if connection is not None:
-                    with suppress(Exception):
-                        await connection.close(timeout=2)
+                if session is not None:
+                    await session.close()
 
-    async def _become_active(self, connection: asyncpg.Connection) -> None:
-        # Blocks while another process relays; returns the moment its session ends.
-        await connection.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK_ID)
+    async def _become_active(self, session: OutboxSession) -> None:
+        await session.become_active()
         self.active = True
-        await connection.add_listener("account_events", lambda *_: self._wake.set())
+        await session.on_commit(self._wake.set)
         log.info("outbox relay active")
 
-    async def _relay(self, connection: asyncpg.Connection) -> None:
+    async def _relay(self, session: OutboxSession) -> None:
         while True:
             self._wake.clear()
-            if await self.publish_pending(connection) == BATCH:
+            if await self.publish_pending(session) == BATCH:
                 continue
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_s)
 
-    async def publish_pending(self, connection: asyncpg.Connection) -> int:
+    async def publish_pending(self, session: OutboxSession) -> int:
         """Publish one batch of unpublished events; returns how many."""
-        rows = await connection.fetch(_PENDING, BATCH)
-        events = [event_from_row(dict(row)) for row in rows]
+        pending = await session.pending(BATCH)
+        events = [event for _, event in pending]
         if self._cache is not None and events:
             await self._cache.fence(
                 [(cache_keys.account(event.account_id), event.sequence) for event in events]
             )
         for event in events:
             await self._broker.publish(account_channel(event.account_id), encode(event))
-        if rows:
-            await connection.execute(_MARK, [row["id"] for row in rows])
-        return len(rows)
+        if pending:
+            await session.mark_published([outbox_id for outbox_id, _ in pending])
+        return len(pending)

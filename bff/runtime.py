@@ -1,4 +1,5 @@
-"""Long-lived resources of one server process: settings, engines, keys, actor resolution."""
+"""Long-lived resources of one server process: settings, database, keys, actor resolution,
+caches, broker and relay, and what happens after a commit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bff.auth.actors import ActorResolver
 from bff.auth.keys import KeyRing, KeyStore, load_key_ring_file, parse_key_ring
@@ -24,7 +24,8 @@ from bff.cache.read_through import ReadThrough
 from bff.cache.redis import RedisStore
 from bff.cache.responses import ResponseCache
 from bff.config import Settings
-from bff.db.engine import create_engine, plain_postgres_url
+from bff.db.changes import Changes
+from bff.db.database import Database
 from bff.db.uow import SqlUnitOfWork
 from bff.ratelimit import Limiter
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
@@ -37,9 +38,7 @@ log = logging.getLogger("bff.runtime")
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    engine: AsyncEngine
-    # The same pool in autocommit mode: single reads skip BEGIN/ROLLBACK round trips.
-    read_engine: AsyncEngine
+    database: Database
     tokens: TokenIssuer
     actors: ActorResolver
     broker: Broker
@@ -50,11 +49,18 @@ class Runtime:
     limiter: Limiter | None
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.cache)
+        return self.database.unit_of_work(self._after_commit)
 
-    async def user_changed(self, user_id: UUID) -> None:
-        """A user's sessions or roles changed: forget this process's cached answers at once and
-        tell live streams in every process to re-check."""
+    async def _after_commit(self, changes: Changes) -> None:
+        """Make a commit's changes known: retire the cache entries it replaced (a read after the
+        write sees it, in every process), and tell live streams in every process whose user's
+        sessions or roles changed to re-check."""
+        if self.cache is not None and changes.fences:
+            await self.cache.fence(changes.fences)
+        for user_id in changes.users:
+            await self._user_changed(user_id)
+
+    async def _user_changed(self, user_id: UUID) -> None:
         self.actors.forget_user(user_id)
         try:
             await self.broker.publish(user_channel(user_id), b"")
@@ -71,7 +77,7 @@ class Runtime:
         await self.broker.close()
         if self.redis is not None:
             await self.redis.aclose()
-        await self.engine.dispose()
+        await self.database.dispose()
 
 
 def key_ring_loader(settings: Settings) -> partial[KeyRing]:
@@ -82,8 +88,7 @@ def key_ring_loader(settings: Settings) -> partial[KeyRing]:
 
 
 def build_runtime(settings: Settings, database_url: str) -> Runtime:
-    engine = create_engine(settings, database_url)
-    read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    database = Database(settings, database_url)
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     cache = _cache(settings, redis)
     broker: Broker = (
@@ -93,17 +98,16 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
     )
     return Runtime(
         settings=settings,
-        engine=engine,
-        read_engine=read_engine,
+        database=database,
         tokens=TokenIssuer(
             keys=KeyStore(key_ring_loader(settings)),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl=timedelta(seconds=settings.access_token_ttl_s),
         ),
-        actors=ActorResolver(read_engine, settings.session_cache_ttl_s),
+        actors=ActorResolver(database.reads, settings.session_cache_ttl_s),
         broker=broker,
-        relay=OutboxRelay(plain_postgres_url(database_url), broker, cache),
+        relay=OutboxRelay(database.plain_url, broker, cache),
         redis=redis,
         cache=cache,
         responses=_responses(settings, cache),

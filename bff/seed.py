@@ -6,9 +6,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
-from bff.db.tables import users as users_table
 from bff.domain import accounts, transfers, users
 from bff.domain.actor import Actor
 from bff.domain.models import Account, User
@@ -29,9 +26,8 @@ def _actor(user: User) -> Actor:
 
 async def seed_demo(runtime: Runtime) -> list[Credential] | None:
     """Create the demo world on an empty database; None when users already exist."""
-    async with runtime.read_engine.connect() as connection:
-        if (await connection.execute(select(func.count()).select_from(users_table))).scalar_one():
-            return None
+    if await runtime.database.reads.any_user():
+        return None
     ttl = runtime.settings.idempotency_ttl_s
     credentials: list[Credential] = []
 

@@ -8,31 +8,21 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bff.auth.tokens import AccessClaims
 from bff.broker import RESYNC, SubscriberTooSlow, account_channel, user_channel
-from bff.db.rows import to_account
+from bff.db.reads import Reads
 from bff.domain import policies
 from bff.domain.accounts import account_not_found
 from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import Account, AccountEvent, EventKind
-from bff.events import EVENTS_WITH_ENTRIES, decode, event_from_row
+from bff.domain.pages import MAX_SEQUENCE
+from bff.events import decode
 from bff.runtime import Runtime
 
-_ACCOUNT = text("SELECT * FROM accounts WHERE id = :account_id")
-_EVENTS = text(
-    EVENTS_WITH_ENTRIES
-    + """ WHERE e.account_id = :account_id AND e.sequence > :after AND e.sequence <= :upto
-          ORDER BY e.sequence"""
-)
-_OLDEST = text("SELECT min(sequence) FROM account_events WHERE account_id = :account_id")
 # A client that subscribed just as an event was published may have missed it on the broker;
 # one catch-up read from the database shortly after subscribing closes that window.
 CATCH_UP_AFTER_S = 1.0
-MAX_SEQUENCE = 2**63 - 1
 # A subscriber whose queue overflows twice within this long is cut off.
 OVERFLOW_GRACE_S = 10.0
 
@@ -41,18 +31,18 @@ async def account_events(
     runtime: Runtime, actor: Actor, claims: AccessClaims, account_id: UUID, after: int | None
 ) -> AsyncIterator[AccountEvent]:
     """Events of the account after `after` (or a snapshot first when None), then live ones."""
-    engine = runtime.read_engine
+    reads = runtime.database.reads
     channels = (account_channel(account_id), user_channel(actor.user_id))
     # Subscribe before reading the database, so nothing committed meanwhile can slip between.
     async with runtime.broker.subscribe(*channels) as live:
-        account = await _readable_account(engine, actor, account_id)
+        account = await _readable_account(reads, actor, account_id)
         if after is None:
             yield _snapshot(account)
             last = account.last_sequence
         else:
-            await _check_resumable(engine, account, after)
+            await _check_resumable(reads, account, after)
             last = after
-            async for event in _replay(engine, account_id, last, MAX_SEQUENCE):
+            async for event in _replay(reads, account_id, last, MAX_SEQUENCE):
                 yield event
                 last = event.sequence
         catch_up_at = asyncio.get_running_loop().time() + CATCH_UP_AFTER_S
@@ -93,7 +83,7 @@ async def account_events(
                 upto = MAX_SEQUENCE
             else:
                 continue
-            async for event in _replay(engine, account_id, last, upto):
+            async for event in _replay(reads, account_id, last, upto):
                 yield event
                 last = event.sequence
 
@@ -108,41 +98,29 @@ async def _check_still_allowed(runtime: Runtime, claims: AccessClaims, account: 
         raise account_not_found("accountId")
 
 
-async def _readable_account(engine: AsyncEngine, actor: Actor, account_id: UUID) -> Account:
-    async with engine.connect() as connection:
-        row = (
-            (await connection.execute(_ACCOUNT, {"account_id": account_id}))
-            .mappings()
-            .one_or_none()
-        )
-    account = to_account(row) if row else None
+async def _readable_account(reads: Reads, actor: Actor, account_id: UUID) -> Account:
+    account = await reads.account(account_id)
     if account is None or not policies.can_read_account(actor, account):
         raise account_not_found("accountId")
     return account
 
 
-async def _check_resumable(engine: AsyncEngine, account: Account, after: int) -> None:
+async def _check_resumable(reads: Reads, account: Account, after: int) -> None:
     if after > account.last_sequence:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "afterSequence is ahead of the account.", "afterSequence"
         )
-    async with engine.connect() as connection:
-        oldest = (
-            await connection.execute(_OLDEST, {"account_id": account.id})
-        ).scalar_one_or_none()
+    oldest = await reads.oldest_event(account.id)
     kept_from = oldest if oldest is not None else account.last_sequence + 1
     if after < kept_from - 1:
         raise DomainError(ErrorCode.RESUME_TOO_OLD, field="afterSequence")
 
 
 async def _replay(
-    engine: AsyncEngine, account_id: UUID, after: int, upto: int
+    reads: Reads, account_id: UUID, after: int, upto: int
 ) -> AsyncIterator[AccountEvent]:
-    async with engine.connect() as connection:
-        params = {"account_id": account_id, "after": after, "upto": upto}
-        rows = (await connection.execute(_EVENTS, params)).mappings().all()
-    for row in rows:
-        yield event_from_row(row)
+    for event in await reads.events(account_id, after, upto):
+        yield event
 
 
 def _snapshot(account: Account) -> AccountEvent:

@@ -1,6 +1,6 @@
 """Per-request DataLoaders: one batched SQL statement per kind of object per tick, with every
 result passed through the domain's read policy for the request's actor."""
 
-from dataloaders.loaders import Loaders, Page
+from dataloaders.loaders import Loaders
 
-__all__ = ["Loaders", "Page"]
+__all__ = ["Loaders"]

@@ -5,54 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID
 
-from sqlalchemy import RowMapping, TextClause
-from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from bff.cache import keys
 from bff.cache.codec import Codec, decoder, dumps, encode, record_codec
 from bff.cache.read_through import Found, ReadThrough
 from bff.cache.responses import Reads
-from bff.db.rows import to_account, to_entry, to_transfer, to_user
+from bff.db.reads import AccountList
+from bff.db.reads import Reads as Statements
 from bff.domain import policies
 from bff.domain.actor import Actor
 from bff.domain.models import Account, Entry, Transfer, User
-from dataloaders import queries
+from bff.domain.pages import AccountPageKey, Page, TransactionPageKey, page_of
 
 T = TypeVar("T")
-MAX_SEQUENCE = 2**63 - 1
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+Record = TypeVar("Record", bound=_Identified)
 _entry_fields = decoder(Entry)
-AccountList = tuple[
-    tuple[datetime, UUID], ...
-]  # an owner's accounts: (created at, id), oldest first
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    has_next: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AccountPageKey:
-    owner_id: UUID
-    first: int
-    after: tuple[datetime, UUID] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionPageKey:
-    account_id: UUID
-    first: int
-    before_sequence: int | None = None
 
 
 class Loaders:
@@ -61,12 +42,12 @@ class Loaders:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        statements: Statements,
         actor: Actor | None,
         cache: ReadThrough | None = None,
         per_request_cache: bool = True,
     ) -> None:
-        self._engine = engine
+        self._statements = statements
         self._actor = actor
         self._cache = cache
         self.reads = Reads()
@@ -81,10 +62,6 @@ class Loaders:
         self.transaction_pages = DataLoader[TransactionPageKey, Page[Entry]](
             self._load_transaction_pages, cache=memo
         )
-
-    async def _rows(self, statement: TextClause, params: Mapping[str, Any]) -> list[RowMapping]:
-        async with self._engine.connect() as connection:
-            return list((await connection.execute(statement, params)).mappings())
 
     async def _through_cache(
         self,
@@ -106,22 +83,17 @@ class Loaders:
         self,
         ids: Sequence[UUID],
         key_of: Callable[[UUID], str],
-        statement: TextClause,
-        convert: Callable[[RowMapping], T],
-        version_of: Callable[[T], int],
-        codec: Codec[T],
+        load: Callable[[list[UUID]], Awaitable[list[Record]]],
+        version_of: Callable[[Record], int],
+        codec: Codec[Record],
         *,
         mutable: bool,
-    ) -> list[T | None]:
+    ) -> list[Record | None]:
         by_key = {key_of(record_id): record_id for record_id in ids}
 
-        async def fetch(missing: list[str]) -> Found[T]:
-            rows = await self._rows(statement, {"ids": [by_key[key] for key in missing]})
-            records = [convert(row) for row in rows]
-            return {
-                key_of(row["id"]): (version_of(record), record)
-                for row, record in zip(rows, records, strict=True)
-            }
+        async def fetch(missing: list[str]) -> Found[Record]:
+            records = await load([by_key[key] for key in missing])
+            return {key_of(record.id): (version_of(record), record) for record in records}
 
         found = await self._through_cache(list(by_key), fetch, codec, mutable=mutable)
         return [found[key][1] if key in found else None for key in by_key]
@@ -129,24 +101,24 @@ class Loaders:
     async def _load_users(self, ids: Sequence[UUID]) -> list[User | None]:
         # Not cached across requests: the viewer's row comes with authentication anyway.
         self.reads.uncached()
-        found = {row["id"]: to_user(row) for row in await self._rows(queries.USERS, {"ids": ids})}
+        found = {user.id: user for user in await self._statements.users(ids)}
         return [self._visible(found.get(key), policies.can_read_user) for key in ids]
 
     async def _load_accounts(self, ids: Sequence[UUID]) -> list[Account | None]:
         records = await self._records(
-            ids, keys.account, queries.ACCOUNTS, to_account, _sequence, _ACCOUNT, mutable=True
+            ids, keys.account, self._statements.accounts, _sequence, _ACCOUNT, mutable=True
         )
         return [self._visible(record, policies.can_read_account) for record in records]
 
     async def _load_transfers(self, ids: Sequence[UUID]) -> list[Transfer | None]:
         records = await self._records(
-            ids, keys.transfer, queries.TRANSFERS, to_transfer, _immutable, _TRANSFER, mutable=False
+            ids, keys.transfer, self._statements.transfers, _immutable, _TRANSFER, mutable=False
         )
         return [self._visible(record, policies.can_read_transfer) for record in records]
 
     async def _load_entries(self, ids: Sequence[UUID]) -> list[Entry | None]:
         entries = await self._records(
-            ids, keys.entry, queries.ENTRIES, to_entry, _immutable, _ENTRY, mutable=False
+            ids, keys.entry, self._statements.entries, _immutable, _ENTRY, mutable=False
         )
         # An entry is visible exactly when its account is.
         accounts = await self.accounts.load_many([e.account_id for e in entries if e is not None])
@@ -161,19 +133,8 @@ class Loaders:
         by_key = {keys.account_list(owner): owner for owner in owners}
 
         async def fetch(missing: list[str]) -> Found[AccountList]:
-            rows = await self._rows(
-                queries.ACCOUNT_LISTS, {"owners": [by_key[key] for key in missing]}
-            )
-            lists: dict[UUID, list[tuple[datetime, UUID]]] = defaultdict(list)
-            versions: dict[UUID, int] = {}
-            for row in rows:
-                versions[row["owner_id"]] = row["accounts_version"]
-                if row["id"] is not None:
-                    lists[row["owner_id"]].append((row["created_at"], row["id"]))
-            return {
-                keys.account_list(owner): (version, tuple(lists[owner]))
-                for owner, version in versions.items()
-            }
+            lists = await self._statements.account_lists([by_key[key] for key in missing])
+            return {keys.account_list(owner): listed for owner, listed in lists.items()}
 
         found = await self._through_cache(list(by_key), fetch, _ACCOUNT_LIST, mutable=True)
         listed = {by_key[key]: account_list for key, (_, account_list) in found.items()}
@@ -185,7 +146,7 @@ class Loaders:
             accounts = await self.accounts.load_many(
                 [account_id for _, account_id in later[: key.first + 1]]
             )
-            return _page([account for account in accounts if account is not None], key.first)
+            return page_of([account for account in accounts if account is not None], key.first)
 
         # Gathered, so that the accounts of every page load in one batch.
         return list(await asyncio.gather(*(page(key) for key in keys_)))
@@ -205,20 +166,10 @@ class Loaders:
 
         async def fetch(missing: list[str]) -> Found[Page[Entry]]:
             wanted = [readable[cache_key] for cache_key in missing]
-            rows = await self._rows(
-                queries.TRANSACTION_PAGES,
-                {
-                    "accounts": [key.account_id for key in wanted],
-                    "befores": [key.before_sequence or MAX_SEQUENCE for key in wanted],
-                    "limits": [key.first + 1 for key in wanted],
-                },
-            )
-            grouped: dict[int, list[Entry]] = defaultdict(list)
-            for row in rows:
-                grouped[row["ord"]].append(to_entry(row))
+            fetched = await self._statements.transaction_pages(wanted)
             return {
-                cache_key: (0, _page(grouped[index], wanted[index - 1].first))
-                for index, cache_key in enumerate(missing, start=1)
+                cache_key: (0, page_of(entries, key.first))
+                for cache_key, key, entries in zip(missing, wanted, fetched, strict=True)
             }
 
         # Pages are keyed by their account's sequence: the account is what they depend on.
@@ -262,7 +213,3 @@ _ENTRY = record_codec(Entry, 10_000)
 _TRANSFER = record_codec(Transfer, 10_000)
 _TRANSACTION_PAGE = Codec(_dump_page, _load_page)
 _ACCOUNT_LIST = Codec(_dump_account_list, _load_account_list)
-
-
-def _page(items: list[T], first: int) -> Page[T]:
-    return Page(items[:first], len(items) > first)

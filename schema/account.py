@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 
-from bff.api.context import Info
 from bff.domain import models
 from bff.domain.money import Money as DomainMoney
-from dataloaders.loaders import TransactionPageKey
+from bff.domain.pages import TransactionPageKey
+from schema.context import Info
 from schema.enums import AccountStatus, Currency
 from schema.ids import encode_id
 from schema.money import Money

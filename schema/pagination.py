@@ -13,7 +13,7 @@ from uuid import UUID
 import strawberry
 
 from bff.domain.errors import DomainError, ErrorCode
-from dataloaders.loaders import MAX_SEQUENCE
+from bff.domain.pages import MAX_SEQUENCE
 
 MAX_PAGE_SIZE = 100
 # The arguments of every connection field.

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 
-from bff.api.context import Info
 from bff.domain import models
 from bff.domain.money import Money as DomainMoney
+from schema.context import Info
 from schema.enums import TransactionDirection
 from schema.ids import encode_id
 from schema.money import Money

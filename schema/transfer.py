@@ -8,8 +8,8 @@ from uuid import UUID
 
 import strawberry
 
-from bff.api.context import Info
 from bff.domain import models
+from schema.context import Info
 from schema.enums import TransferKind, TransferStatus
 from schema.ids import encode_id
 from schema.money import Money

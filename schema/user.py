@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 
-from bff.api.context import Info
 from bff.domain import models, sessions
-from dataloaders.loaders import AccountPageKey
+from bff.domain.pages import AccountPageKey
+from schema.context import Info
 from schema.enums import Role
 from schema.ids import encode_id
 from schema.node import Node
@@ -55,7 +55,7 @@ class User(Node):
         if actor is None or actor.user_id != self.record.id:
             return None
         live = await sessions.active_sessions(
-            info.context.unit_of_work(), actor, info.context.runtime.settings.session_policy
+            info.context.unit_of_work(), actor, info.context.session_policy
         )
         return [Session.of(session, actor.session_id) for session in live]
 

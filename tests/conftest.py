@@ -186,7 +186,7 @@ class StatementCounter:
 @pytest.fixture
 def sql_statements(runtime: Runtime) -> Any:
     counter = StatementCounter()
-    engine = runtime.engine.sync_engine
+    engine = runtime.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", counter)
     yield counter
     event.remove(engine, "before_cursor_execute", counter)

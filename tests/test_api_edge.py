@@ -16,13 +16,12 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.websockets import WebSocketDisconnect
 
-from bff.app import create_app
+from bff.app import build_schema, create_app
 from bff.config import Settings
 from bff.domain import transfers
 from bff.domain.models import Account
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
-from schema.root import build_schema
 from tests.conftest import Person, World, graphql
 
 HOME = """

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from bff.cache.read_through import Found, ReadThrough
 from bff.cache.redis import EPOCH_KEY
 from bff.config import Settings
 from bff.db.engine import plain_postgres_url
+from bff.db.outbox import OutboxSession
 from bff.domain import transfers
 from bff.domain.models import Account
 from bff.relay import OutboxRelay
@@ -71,7 +71,7 @@ def count_statements(runtime: Runtime) -> StatementCounter:
     from sqlalchemy import event
 
     counter = StatementCounter()
-    event.listen(runtime.engine.sync_engine, "before_cursor_execute", counter)
+    event.listen(runtime.database.engine.sync_engine, "before_cursor_execute", counter)
     return counter
 
 
@@ -369,12 +369,12 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
         assert stale["data"]["account"]["balance"]["amount"] == "0.00"
         # when the outbox relay publishes the transfer's events
         relay = OutboxRelay(plain_postgres_url(url), MemoryBroker(), reader.cache)
-        connection = await asyncpg.connect(plain_postgres_url(url))
+        session = await OutboxSession.open(plain_postgres_url(url), timeout_s=5)
         try:
-            while await relay.publish_pending(connection):
+            while await relay.publish_pending(session):
                 pass
         finally:
-            await connection.close()
+            await session.close()
         # then the reader shows the new balance
         body = await graphql(http, BALANCE, variables, bob)
     assert body["data"]["account"]["balance"]["amount"] == "3.00"

@@ -68,7 +68,7 @@ async def test_hot_account_race_keeps_the_ledger_exact(runtime: Runtime, world: 
             assert outcome.code is ErrorCode.INSUFFICIENT_FUNDS, outcome.to_dict()
     assert posted
     ids = [account.id for account in accounts]
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         balances = {
             row.id: row
             for row in await connection.execute(
@@ -167,7 +167,7 @@ async def test_draining_race_never_overdraws(runtime: Runtime, world: World) -> 
     for outcome in refused:
         assert isinstance(outcome, DomainError), repr(outcome)
         assert outcome.code is ErrorCode.INSUFFICIENT_FUNDS
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         rows = await connection.execute(
             text("SELECT id, balance FROM accounts WHERE id = ANY(:ids)"),
             {"ids": [source.id, destination.id]},

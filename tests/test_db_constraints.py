@@ -81,7 +81,7 @@ async def insert_entry(
 
 
 async def transfer_exists(runtime: Runtime, transfer_id: UUID) -> bool:
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         found = await connection.execute(
             text("SELECT 1 FROM transfers WHERE id = :id"), {"id": transfer_id}
         )
@@ -90,7 +90,7 @@ async def transfer_exists(runtime: Runtime, transfer_id: UUID) -> bool:
 
 async def refused(runtime: Runtime, sql: str, params: dict[str, Any]) -> IntegrityError:
     """Run one statement in its own transaction; it must be refused on the spot."""
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         with pytest.raises(IntegrityError) as caught:
             await connection.execute(text(sql), params)
     return caught.value
@@ -119,7 +119,7 @@ async def test_unbalanced_transfer_is_refused_at_commit(
     # given a transfer and legs that do not balance, inserted straight into the database
     alice, source, destination = await two_accounts(world)
     accounts = {"source": source, "destination": destination}
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = await insert_transfer(connection, alice, source, destination, 500)
         for side, amount, currency in legs:
             await insert_entry(connection, transfer_id, accounts[side], 1, amount, currency)
@@ -136,7 +136,7 @@ async def test_legs_must_post_on_the_transfers_own_accounts(runtime: Runtime, wo
     # given a 5.00 transfer from A to B whose balanced legs move 0.01 between two other accounts
     alice, source, destination = await two_accounts(world)
     _, other_source, other_destination = await two_accounts(world)
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = await insert_transfer(connection, alice, source, destination, 500)
         await insert_entry(connection, transfer_id, other_source, 1, -1)
         await insert_entry(connection, transfer_id, other_destination, 1, 1)
@@ -151,7 +151,7 @@ async def test_legs_must_post_on_the_transfers_own_accounts(runtime: Runtime, wo
 async def test_legs_must_be_in_their_accounts_currency(runtime: Runtime, world: World) -> None:
     # given a EUR transfer between two USD accounts, with EUR legs of the right amounts
     alice, source, destination = await two_accounts(world)
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = await insert_transfer(connection, alice, source, destination, 500, "EUR")
         await insert_entry(connection, transfer_id, source, 1, -500, "EUR")
         await insert_entry(connection, transfer_id, destination, 1, 500, "EUR")
@@ -165,7 +165,7 @@ async def test_legs_must_be_in_their_accounts_currency(runtime: Runtime, world: 
 async def test_balanced_transfer_inserted_directly_commits(runtime: Runtime, world: World) -> None:
     # given a transfer with two legs summing to zero, inserted straight into the database
     alice, source, destination = await two_accounts(world)
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = await insert_transfer(connection, alice, source, destination, 500)
         await insert_entry(connection, transfer_id, source, 1, -500)
         await insert_entry(connection, transfer_id, destination, 1, 500)
@@ -182,14 +182,14 @@ async def test_leg_added_later_to_a_posted_transfer_is_refused_at_commit(
     alice, carol = await world.person(), await world.person()
     account = await world.account(alice, "USD", funds="5.00")
     third = await world.account(carol, "USD")
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = (
             await connection.execute(
                 text("SELECT transfer_id FROM ledger_entries WHERE account_id = :id"),
                 {"id": account.id},
             )
         ).scalar_one()
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         await insert_entry(connection, transfer_id, third, 1, 100)
         # when
         with pytest.raises(IntegrityError) as caught:
@@ -208,7 +208,7 @@ async def test_transfer_amount_must_be_positive(
     # given
     alice, source, destination = await two_accounts(world)
     # when
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         with pytest.raises(IntegrityError) as caught:
             await insert_transfer(connection, alice, source, destination, amount)
     # then
@@ -220,7 +220,7 @@ async def test_transfer_accounts_must_differ(runtime: Runtime, world: World) -> 
     # given
     alice, source, _ = await two_accounts(world)
     # when
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         with pytest.raises(IntegrityError) as caught:
             await insert_transfer(connection, alice, source, source, 100)
     # then
@@ -230,7 +230,7 @@ async def test_transfer_accounts_must_differ(runtime: Runtime, world: World) -> 
 async def test_ledger_entry_amount_must_not_be_zero(runtime: Runtime, world: World) -> None:
     # given a transfer row
     alice, source, destination = await two_accounts(world)
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = await insert_transfer(connection, alice, source, destination, 100)
         # when a zero leg is inserted
         with pytest.raises(IntegrityError) as caught:
@@ -243,7 +243,7 @@ async def test_ledger_entry_amount_must_not_be_zero(runtime: Runtime, world: Wor
 async def test_account_sequence_is_unique(runtime: Runtime, world: World) -> None:
     # given a transfer whose legs took sequence 1 on both accounts
     alice, source, destination = await two_accounts(world)
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         first = await insert_transfer(connection, alice, source, destination, 100)
         await insert_entry(connection, first, source, 1, -100)
         await insert_entry(connection, first, destination, 1, 100)
@@ -259,7 +259,7 @@ async def test_account_sequence_is_unique(runtime: Runtime, world: World) -> Non
 async def test_one_leg_per_account_per_transfer(runtime: Runtime, world: World) -> None:
     # given a transfer with a leg on the source
     alice, source, destination = await two_accounts(world)
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = await insert_transfer(connection, alice, source, destination, 100)
         await insert_entry(connection, transfer_id, source, 1, -100)
         # when a second leg on the same account is added
@@ -315,7 +315,7 @@ async def test_overdraft_within_the_limit_is_allowed(runtime: Runtime, world: Wo
     alice = await world.person()
     account = await world.account(alice, "USD")
     # when its balance is set exactly to -overdraft_limit
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         await connection.execute(
             text(
                 "UPDATE accounts SET overdraft_limit = 5000, balance = -5000,"
@@ -324,7 +324,7 @@ async def test_overdraft_within_the_limit_is_allowed(runtime: Runtime, world: Wo
             {"id": account.id},
         )
     # then it was stored
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         stored = (
             await connection.execute(
                 text("SELECT balance FROM accounts WHERE id = :id"), {"id": account.id}
@@ -350,7 +350,7 @@ async def test_ledger_entries_are_append_only(
     # given a posted entry (a deposit's credit)
     alice = await world.person()
     account = await world.account(alice, "USD", funds="5.00")
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         entry_id = (
             await connection.execute(
                 text("SELECT id FROM ledger_entries WHERE account_id = :id"), {"id": account.id}
@@ -360,7 +360,7 @@ async def test_ledger_entries_are_append_only(
     error = await refused(runtime, statement, {"id": entry_id})
     # then
     assert "append-only" in str(error.orig)
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         amount = (
             await connection.execute(
                 text("SELECT amount FROM ledger_entries WHERE id = :id"), {"id": entry_id}
@@ -385,7 +385,7 @@ async def test_transfers_are_immutable(runtime: Runtime, world: World, statement
     # given a posted transfer (a deposit)
     alice = await world.person()
     account = await world.account(alice, "USD", funds="5.00")
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         transfer_id = (
             await connection.execute(
                 text("SELECT transfer_id FROM ledger_entries WHERE account_id = :id"),
@@ -410,7 +410,7 @@ async def test_idempotency_key_is_unique_per_actor(runtime: Runtime, world: Worl
         " VALUES (:actor, :key, :fingerprint, now() + interval '2 days')"
     )
     params = {"actor": alice.user.id, "key": "same-key", "fingerprint": "a"}
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         await connection.execute(text(insert), params)
     # when the same (actor, key) is inserted again
     error = await refused(runtime, insert, params | {"fingerprint": "b"})

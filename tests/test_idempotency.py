@@ -43,7 +43,7 @@ async def deposit(runtime: Runtime, person: Person, request: transfers.DepositRe
 
 
 async def balance(runtime: Runtime, account: Account) -> int:
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         return int(
             (
                 await connection.execute(
@@ -54,7 +54,7 @@ async def balance(runtime: Runtime, account: Account) -> int:
 
 
 async def transfer_ids_touching(runtime: Runtime, account: Account) -> list[UUID]:
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         rows = await connection.execute(
             text(
                 "SELECT id FROM transfers WHERE kind = 'transfer'"
@@ -219,7 +219,7 @@ async def test_key_held_by_an_in_flight_request_is_in_progress(
         runtime.settings.database_url or "",
     )
     try:
-        async with runtime.engine.connect() as in_flight:
+        async with runtime.database.engine.connect() as in_flight:
             await in_flight.execute(
                 text(
                     "INSERT INTO idempotency_keys (actor_id, key, fingerprint, expires_at)"
@@ -302,7 +302,7 @@ async def test_expired_key_is_taken_by_a_new_request(runtime: Runtime, world: Wo
     source = await world.account(alice, "USD", funds="50.00")
     destination = await world.account(bob, "USD")
     key = str(uuid.uuid4())
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         await connection.execute(
             text(
                 "INSERT INTO idempotency_keys (actor_id, key, fingerprint, result, created_at,"

@@ -123,7 +123,7 @@ async def attempt(http: httpx.AsyncClient, email: str, password: str) -> str:
 
 
 async def sql(runtime: Runtime, statement: str, **params: Any) -> list[Any]:
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         result = await connection.execute(text(statement), params)
         return list(result.all()) if result.returns_rows else []
 

@@ -6,8 +6,8 @@ import uuid
 
 from sqlalchemy import text
 
+from bff.db.maintenance import purge
 from bff.domain import transfers
-from bff.maintenance import purge
 from bff.runtime import Runtime
 from tests.conftest import World
 
@@ -26,7 +26,7 @@ async def test_purge_deletes_only_published_events_past_retention_and_expired_ke
         await transfers.create_transfer(
             runtime.unit_of_work(), alice.actor, request, runtime.settings.idempotency_ttl_s
         )
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         await connection.execute(
             text(
                 "UPDATE account_events SET created_at = now() - interval '40 days', "
@@ -44,9 +44,9 @@ async def test_purge_deletes_only_published_events_past_retention_and_expired_ke
             {"actor": alice.user.id},
         )
     # when the housekeeping runs with a 30-day retention
-    purged = await purge(runtime.engine, 30)
+    purged = await purge(runtime.database.engine, 30)
     # then only the old published event and the expired keys are gone
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         kept = (
             (
                 await connection.execute(

@@ -123,7 +123,7 @@ async def test_the_relay_survives_a_redis_outage(
         )
 
     async def published(sequence: int) -> bool:
-        async with runtime.read_engine.connect() as connection:
+        async with runtime.database.read_engine.connect() as connection:
             row = await connection.execute(
                 text(
                     "SELECT published_at IS NOT NULL FROM account_events "

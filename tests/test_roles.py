@@ -735,7 +735,7 @@ async def role_events(runtime: Runtime, user: Person) -> list[dict[str, Any]]:
         "SELECT kind, actor_id, session_id, detail FROM security_events"
         " WHERE user_id = :user_id AND kind LIKE 'role_%' ORDER BY id"
     )
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         rows = await connection.execute(statement, {"user_id": user.user.id})
         return [dict(row) for row in rows.mappings()]
 

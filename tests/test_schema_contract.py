@@ -15,7 +15,7 @@ from graphql import (
     GraphQLSchema,
 )
 
-from schema.root import build_schema
+from bff.app import build_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 BUILT_IN_SCALARS = {"String", "Int", "Float", "Boolean", "ID"}

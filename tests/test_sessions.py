@@ -182,7 +182,7 @@ async def current_session_id(http: httpx.AsyncClient, access: str) -> str:
 
 
 async def sql(runtime: Runtime, statement: str, **params: Any) -> list[Any]:
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         result = await connection.execute(text(statement), params)
         return list(result.all()) if result.returns_rows else []
 

@@ -35,11 +35,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
 from bff.config import Settings
+from bff.db.outbox import RELAY_LOCK_ID
 from bff.domain import transfers
 from bff.domain.models import Account, AccountEvent, AccountStatus, EventKind, Transfer
 from bff.domain.rbac import Role
 from bff.events import encode
-from bff.relay import RELAY_LOCK_ID
 from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import Person, World
@@ -357,7 +357,7 @@ async def send_over_http(
 
 
 async def account_row(runtime: Runtime, account_id: UUID) -> Any:
-    async with runtime.read_engine.connect() as connection:
+    async with runtime.database.read_engine.connect() as connection:
         return (
             await connection.execute(
                 text(
@@ -370,7 +370,7 @@ async def account_row(runtime: Runtime, account_id: UUID) -> Any:
 
 async def all_published(runtime: Runtime, account_id: UUID) -> bool:
     """Whether the relay has published every event of the account (none left in the outbox)."""
-    async with runtime.read_engine.connect() as connection:
+    async with runtime.database.read_engine.connect() as connection:
         pending = (
             await connection.execute(
                 text(
@@ -404,9 +404,9 @@ async def relay_holder(runtime: Runtime, servers: list[Server]) -> Server | None
               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
     )
     params = {"high": RELAY_LOCK_ID >> 32, "low": RELAY_LOCK_ID & 0xFFFF_FFFF}
-    async with runtime.read_engine.connect() as connection:
+    async with runtime.database.read_engine.connect() as connection:
         ports = set((await connection.execute(query, params)).scalars())
-    postgres_port = runtime.engine.url.port or 5432
+    postgres_port = runtime.database.engine.url.port or 5432
     holders = [
         server
         for server in servers
@@ -809,7 +809,7 @@ async def test_resuming_before_the_retention_window_tells_the_client_to_reload(
     account = await world.account(person)
     for _ in range(5):
         await world.deposit(account, "1.00")
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         await connection.execute(
             text("DELETE FROM account_events WHERE account_id = :a AND sequence <= 2"),
             {"a": account.id},

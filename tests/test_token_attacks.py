@@ -743,7 +743,7 @@ async def test_tokens_of_every_session_are_refused_after_logout_everywhere(
 
 
 async def _delete_user(runtime: Runtime, person: Person) -> None:
-    async with runtime.engine.begin() as connection:
+    async with runtime.database.engine.begin() as connection:
         deleted = await connection.execute(
             text("DELETE FROM users WHERE id = :id"), {"id": person.user.id}
         )

@@ -54,7 +54,7 @@ async def deposit(runtime: Runtime, person: Person, account: Account, amount: st
 
 async def state(runtime: Runtime, account: Account) -> dict[str, Any]:
     """The account row as stored now."""
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         row = (
             await connection.execute(
                 text(
@@ -72,7 +72,7 @@ async def balance(runtime: Runtime, account: Account) -> int:
 
 
 async def entries_of(runtime: Runtime, transfer_id: UUID) -> list[dict[str, Any]]:
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         rows = await connection.execute(
             text(
                 "SELECT account_id, sequence, amount, balance_after, currency"
@@ -84,7 +84,7 @@ async def entries_of(runtime: Runtime, transfer_id: UUID) -> list[dict[str, Any]
 
 
 async def entry_count(runtime: Runtime, *accounts_: Account) -> int:
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         return int(
             (
                 await connection.execute(
@@ -373,7 +373,7 @@ async def test_settlement_account_is_not_a_transfer_destination(
     # given the USD settlement account's number and a number nobody has
     alice = await world.person()
     source = await world.account(alice, "USD", funds="50.00")
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         settlement_number = (
             await connection.execute(
                 text(
@@ -429,7 +429,7 @@ async def test_operator_only_user_cannot_open_an_account(runtime: Runtime, world
         await accounts.open_account(runtime.unit_of_work(), operator.actor, "Mine", "USD")
     # then
     assert caught.value.code is ErrorCode.PERMISSION_DENIED
-    async with runtime.engine.connect() as connection:
+    async with runtime.database.engine.connect() as connection:
         owned = (
             await connection.execute(
                 text("SELECT count(*) FROM accounts WHERE owner_id = :id"),

@@ -14,6 +14,7 @@ from bff.auth.tokens import AccessClaims
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.actor import Actor
 from bff.domain.models import User
+from bff.domain.sessions import SessionPolicy
 from bff.runtime import Runtime
 from dataloaders import Loaders
 
@@ -40,7 +41,7 @@ class Context:
         self.actor = actor
         # A WebSocket connection lives for hours: its loaders batch but never cache.
         self.loaders = Loaders(
-            self.runtime.read_engine,
+            self.runtime.database.reads,
             actor,
             self.runtime.cache,
             per_request_cache=not isinstance(self.request, WebSocket),
@@ -51,6 +52,10 @@ class Context:
         """The client's address (from a trusted proxy's X-Forwarded-For when configured)."""
         client = self.request.client
         return client.host if client else "unknown"
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return self.runtime.settings.session_policy
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A unit of work for a domain call (what it reads is not versioned by the cache)."""

@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from graphql import ExecutionResult, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 
-import bff
-import dataloaders
-import resolvers
-import schema
 from bff.api.operation_name import selected_operation
 from bff.cache.codec import encode
-from bff.cache.responses import code_fingerprint, response_key
-
-# Everything that shapes or authorizes a response: the schema, resolvers, loaders and domain.
-_RELEASE = code_fingerprint(
-    [Path(package.__path__[0]) for package in (bff, dataloaders, resolvers, schema)]
-)
+from bff.cache.responses import response_key
 
 
 class ResponseCaching(SchemaExtension):
-    """Runs after the rate limits: a cached response still spends the caller's budget."""
+    """Runs after the rate limits: a cached response still spends the caller's budget.
+
+    `release` fingerprints the code that builds responses, so one release never serves
+    another's."""
+
+    def __init__(self, *, release: str) -> None:
+        super().__init__()
+        self.release = release
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
@@ -46,7 +43,7 @@ class ResponseCaching(SchemaExtension):
             return
         actor = context.actor
         identity = [
-            _RELEASE,
+            self.release,
             actor.user_id,
             sorted(actor.roles),
             sorted(actor.scopes or ()),

@@ -7,51 +7,43 @@ every request. The process that made the change forgets its cached answers at on
 
 from __future__ import annotations
 
+from typing import cast
 from uuid import UUID
 
 from cachetools import TTLCache
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bff.auth.tokens import AccessClaims
-from bff.db.rows import to_user
+from bff.db.reads import Reads
 from bff.domain.actor import Actor
 from bff.domain.models import User
 
-_ACTOR = text("""
-    SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
-     WHERE s.id = :session_id AND s.revoked_at IS NULL AND s.expires_at > now()
-""")
-
 Resolved = tuple[Actor, User]
+# Ended sessions are cached as None: a miss needs a marker of its own.
+_MISSING = object()
 
 
 class ActorResolver:
-    def __init__(self, engine: AsyncEngine, ttl_s: float, max_sessions: int = 100_000) -> None:
-        self._engine = engine
+    def __init__(self, reads: Reads, ttl_s: float, max_sessions: int = 100_000) -> None:
+        self._reads = reads
         self._cache: TTLCache[UUID, Resolved | None] = TTLCache(max_sessions, ttl_s)
 
     async def resolve(self, claims: AccessClaims) -> Resolved | None:
         """The actor and its user record, or None when the session has ended."""
-        if claims.session_id in self._cache:
-            resolved = self._cache[claims.session_id]
-        else:
+        # One look-up, never a membership test then a read: the entry may expire in between.
+        cached = self._cache.get(claims.session_id, _MISSING)
+        if cached is _MISSING:
             resolved = await self._load(claims.session_id)
             self._cache[claims.session_id] = resolved
+        else:
+            resolved = cast(Resolved | None, cached)
         if resolved is None or resolved[0].user_id != claims.user_id:
             return None
         return resolved
 
     async def _load(self, session_id: UUID) -> Resolved | None:
-        async with self._engine.connect() as connection:
-            row = (
-                (await connection.execute(_ACTOR, {"session_id": session_id}))
-                .mappings()
-                .one_or_none()
-            )
-        if row is None:
+        user = await self._reads.session_user(session_id)
+        if user is None:
             return None
-        user = to_user(row)
         return Actor(user.id, user.roles, session_id=session_id), user
 
     def forget_user(self, user_id: UUID) -> None:

@@ -1,14 +1,18 @@
-"""Mapping database rows to domain records (shared by repositories and dataloaders)."""
+"""Mapping database rows to domain records: one mapping per row type, for every reader."""
 
 from __future__ import annotations
 
-from sqlalchemy import RowMapping
+from collections.abc import Mapping
+from typing import Any
 
 from bff.domain.models import (
     Account,
+    AccountEvent,
     AccountKind,
     AccountStatus,
     Entry,
+    EventKind,
+    Session,
     Transfer,
     TransferKind,
     TransferStatus,
@@ -16,7 +20,8 @@ from bff.domain.models import (
 )
 from bff.domain.rbac import Role
 
-Row = RowMapping
+# SQLAlchemy's RowMapping and asyncpg's Record both read like this.
+Row = Mapping[Any, Any]
 
 
 def to_user(row: Row) -> User:
@@ -64,6 +69,17 @@ def to_transfer(row: Row) -> Transfer:
     )
 
 
+def to_session(row: Row) -> Session:
+    return Session(
+        id=row["id"],
+        user_id=row["user_id"],
+        device_name=row["device_name"],
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        expires_at=row["expires_at"],
+    )
+
+
 def to_entry(row: Row) -> Entry:
     return Entry(
         id=row["id"],
@@ -85,3 +101,41 @@ TRANSFER_WITH_OWNERS = """
       JOIN accounts src ON src.id = t.from_account_id
       JOIN accounts dst ON dst.id = t.to_account_id
 """
+
+
+# Outbox rows with what subscribers need: the account's currency and the posted entry.
+EVENTS_WITH_ENTRIES = """
+    SELECT e.id, e.account_id, e.sequence, e.kind, e.balance, e.available_balance, e.status,
+           a.currency, le.id AS entry_id, le.transfer_id, le.amount, le.balance_after,
+           le.description, le.created_at AS entry_created_at
+      FROM account_events e
+      JOIN accounts a ON a.id = e.account_id
+      LEFT JOIN ledger_entries le ON le.id = e.entry_id
+"""
+
+
+def to_event(row: Row) -> AccountEvent:
+    """An EVENTS_WITH_ENTRIES row."""
+    entry = None
+    if row["entry_id"] is not None:
+        entry = Entry(
+            id=row["entry_id"],
+            transfer_id=row["transfer_id"],
+            account_id=row["account_id"],
+            sequence=row["sequence"],
+            amount=row["amount"],
+            balance_after=row["balance_after"],
+            currency=row["currency"],
+            description=row["description"],
+            created_at=row["entry_created_at"],
+        )
+    return AccountEvent(
+        account_id=row["account_id"],
+        sequence=row["sequence"],
+        kind=EventKind(row["kind"]),
+        balance=row["balance"],
+        available_balance=row["available_balance"],
+        status=AccountStatus(row["status"]),
+        currency=row["currency"],
+        entry=entry,
+    )

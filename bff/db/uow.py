@@ -1,4 +1,5 @@
-"""The SQL unit of work: one connection and one transaction per `async with` block."""
+"""The SQL unit of work: one connection and one transaction per `async with` block, and what
+must happen once that transaction has committed."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bff.cache import keys as cache_keys
-from bff.cache.read_through import ReadThrough
+from bff.db.changes import AfterCommit, Changes
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.idempotency import SqlIdempotency
 from bff.db.repositories.ledger import SqlLedger
@@ -36,11 +36,11 @@ class SqlUnitOfWork:
     throttles: SqlThrottles
     security_events: SqlSecurityEvents
 
-    def __init__(self, engine: AsyncEngine, cache: ReadThrough | None) -> None:
+    def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
         self._engine = engine
-        self._cache = cache
+        self._after_commit = after_commit
         self._connection: AsyncConnection | None = None
-        self._fences: cache_keys.Fences = []
+        self._changes = Changes()
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
@@ -48,11 +48,11 @@ class SqlUnitOfWork:
         connection = await self._engine.connect()
         await connection.begin()
         self._connection = connection
-        self._fences = []
-        self.users = SqlUsers(connection)
-        self.sessions = SqlSessions(connection)
-        self.accounts = SqlAccounts(connection, self._fences)
-        self.ledger = SqlLedger(connection, self._fences)
+        changes = self._changes = Changes()
+        self.users = SqlUsers(connection, changes)
+        self.sessions = SqlSessions(connection, changes)
+        self.accounts = SqlAccounts(connection, changes.fences)
+        self.ledger = SqlLedger(connection, changes.fences)
         self.idempotency = SqlIdempotency(connection)
         self.throttles = SqlThrottles(connection)
         self.security_events = SqlSecurityEvents(connection)
@@ -77,8 +77,8 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._connection is not None, "commit() outside of the unit of work"
         await self._connection.commit()
+        changes, self._changes = self._changes, Changes()
         # After commit, not before: a reader must not re-cache what the commit replaces.
-        if self._cache is not None and self._fences:
-            fences, self._fences[:] = list(self._fences), []
+        if self._after_commit is not None and changes:
             # Shielded: a client that hangs up right after the commit must not cancel it.
-            await asyncio.shield(self._cache.fence(fences))
+            await asyncio.shield(self._after_commit(changes))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import Enum
-from uuid import UUID
 
 
 class ErrorCode(Enum):
@@ -124,15 +123,6 @@ class Throttled(DomainError):
             ErrorCode.LOGIN_THROTTLED, f"Too many attempts; retry in {retry_after_s} seconds."
         )
         self.retry_after_s = retry_after_s
-
-
-class RefreshTokenReused(DomainError):
-    """A spent refresh token came back: its session was ended (the caller must forget it)."""
-
-    def __init__(self, user_id: UUID, session_id: UUID) -> None:
-        super().__init__(ErrorCode.INVALID_REFRESH_TOKEN, field="refreshToken")
-        self.user_id = user_id
-        self.session_id = session_id
 
 
 class TransientConflict(Exception):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from bff.domain.actor import Actor
-from bff.domain.errors import DomainError, ErrorCode, RefreshTokenReused
+from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import RevocationReason, SecurityEventKind, Session, User
 from bff.domain.ports import UnitOfWork
 
@@ -65,8 +65,8 @@ async def refresh(uow: UnitOfWork, refresh_token: str, policy: SessionPolicy) ->
             await uow.security_events.record(
                 SecurityEventKind.REFRESH_TOKEN_REUSE, session.user_id, None, session.id
             )
-            await uow.commit()
-            raise RefreshTokenReused(session.user_id, session.id)
+            await uow.commit()  # the session ends even though this call fails
+            raise DomainError(ErrorCode.INVALID_REFRESH_TOKEN, field="refreshToken")
         if session.expires_at <= now or now - session.last_used_at > policy.idle_timeout:
             raise DomainError(ErrorCode.INVALID_REFRESH_TOKEN, field="refreshToken")
         user = await uow.users.get(session.user_id)

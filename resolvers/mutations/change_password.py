@@ -23,5 +23,4 @@ async def change_password(
     user, _ = await users.change_password(
         info.context.unit_of_work(), info.context.actor, input.current_password, input.new_password
     )
-    await info.context.runtime.user_changed(user.id)
     return UserPayload(user=User.of(user))

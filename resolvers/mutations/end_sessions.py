@@ -17,7 +17,6 @@ async def logout(info: Info) -> EndSessionsPayload:
     """End the session this request came through."""
     actor = actor_of(info)
     ended = await sessions.log_out(info.context.unit_of_work(), actor)
-    await info.context.runtime.user_changed(actor.user_id)
     return EndSessionsPayload(sessions_ended=ended)
 
 
@@ -26,7 +25,6 @@ async def logout_everywhere(info: Info) -> EndSessionsPayload:
     """End every session of the user, this one included."""
     actor = actor_of(info)
     ended = await sessions.log_out_everywhere(info.context.unit_of_work(), actor)
-    await info.context.runtime.user_changed(actor.user_id)
     return EndSessionsPayload(sessions_ended=ended)
 
 
@@ -39,5 +37,4 @@ async def revoke_session(
     actor = actor_of(info)
     session_id = decode_id(input.session_id, "Session", "sessionId")
     ended = await sessions.revoke_session(info.context.unit_of_work(), actor, session_id)
-    await info.context.runtime.user_changed(actor.user_id)
     return EndSessionsPayload(sessions_ended=ended)

@@ -6,7 +6,6 @@ import strawberry
 
 from bff.api.context import Info
 from bff.domain import sessions
-from bff.domain.errors import RefreshTokenReused
 from resolvers.boundary import returns_user_errors
 from resolvers.mutations.login import tokens_of
 from schema.inputs import RefreshSessionInput
@@ -21,13 +20,7 @@ async def refresh_session(
     ],
 ) -> AuthPayload:
     """Rotate the session's tokens; a refresh token works once."""
-    try:
-        opened = await sessions.refresh(
-            info.context.unit_of_work(),
-            input.refresh_token,
-            info.context.runtime.settings.session_policy,
-        )
-    except RefreshTokenReused as reused:
-        await info.context.runtime.user_changed(reused.user_id)
-        raise
+    opened = await sessions.refresh(
+        info.context.unit_of_work(), input.refresh_token, info.context.session_policy
+    )
     return tokens_of(info, opened)

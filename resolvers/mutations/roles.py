@@ -24,7 +24,6 @@ async def assign_role(info: Info, input: Annotated[RoleInput, _INPUT]) -> UserPa
         decode_id(input.user_id, "User", "userId"),
         input.role,
     )
-    await info.context.runtime.user_changed(user.id)
     return UserPayload(user=User.of(user))
 
 
@@ -37,5 +36,4 @@ async def revoke_role(info: Info, input: Annotated[RoleInput, _INPUT]) -> UserPa
         decode_id(input.user_id, "User", "userId"),
         input.role,
     )
-    await info.context.runtime.user_changed(user.id)
     return UserPayload(user=User.of(user))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bff.db.changes import Changes
+from bff.db.rows import to_session
 from bff.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate_of
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import RefreshGrant, RevocationReason, Session
@@ -48,6 +50,7 @@ _ACTIVE = text("""
 _REVOKE = text("""
     UPDATE sessions SET revoked_at = now(), revoked_reason = :reason
      WHERE id = :session_id AND revoked_at IS NULL
+    RETURNING user_id
 """)
 _REVOKE_ALL = text("""
     UPDATE sessions SET revoked_at = now(), revoked_reason = :reason
@@ -56,20 +59,12 @@ _REVOKE_ALL = text("""
 """)
 
 
-def _session(row: RowMapping) -> Session:
-    return Session(
-        id=row["id"],
-        user_id=row["user_id"],
-        device_name=row["device_name"],
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-        expires_at=row["expires_at"],
-    )
-
-
 class SqlSessions:
-    def __init__(self, connection: AsyncConnection) -> None:
+    """Ending sessions is noted in `changes`, so that live streams re-check after the commit."""
+
+    def __init__(self, connection: AsyncConnection, changes: Changes) -> None:
         self._connection = connection
+        self._changes = changes
 
     async def add(
         self, user_id: UUID, device_name: str, refresh_token_hash: bytes, expires_at: datetime
@@ -80,7 +75,7 @@ class SqlSessions:
             "expires_at": expires_at,
             "token_hash": refresh_token_hash,
         }
-        return _session((await self._connection.execute(_ADD, params)).mappings().one())
+        return to_session((await self._connection.execute(_ADD, params)).mappings().one())
 
     async def get(self, session_id: UUID) -> Session | None:
         row = (
@@ -88,11 +83,11 @@ class SqlSessions:
             .mappings()
             .one_or_none()
         )
-        return _session(row) if row else None
+        return to_session(row) if row else None
 
     async def active(self, user_id: UUID) -> list[Session]:
         rows = (await self._connection.execute(_ACTIVE, {"user_id": user_id})).mappings()
-        return [_session(row) for row in rows]
+        return [to_session(row) for row in rows]
 
     async def lock_refresh_token(self, token_hash: bytes) -> RefreshGrant | None:
         try:
@@ -102,20 +97,25 @@ class SqlSessions:
                 raise DomainError(ErrorCode.REFRESH_IN_PROGRESS, field="refreshToken") from None
             raise
         row = result.mappings().one_or_none()
-        return RefreshGrant(_session(row), row["used"], row["revoked"]) if row else None
+        return RefreshGrant(to_session(row), row["used"], row["revoked"]) if row else None
 
     async def rotate(self, session_id: UUID, used_hash: bytes, new_hash: bytes) -> Session:
         params = {"session_id": session_id, "used_hash": used_hash, "new_hash": new_hash}
-        return _session((await self._connection.execute(_ROTATE, params)).mappings().one())
+        return to_session((await self._connection.execute(_ROTATE, params)).mappings().one())
 
     async def revoke(self, session_id: UUID, reason: RevocationReason) -> bool:
         params = {"session_id": session_id, "reason": reason.value}
-        result = await self._connection.execute(_REVOKE, params)
-        return bool(result.rowcount)
+        ended = (await self._connection.execute(_REVOKE, params)).scalar_one_or_none()
+        if ended is None:
+            return False
+        self._changes.users.add(ended)
+        return True
 
     async def revoke_all(
         self, user_id: UUID, reason: RevocationReason, keep: UUID | None = None
     ) -> int:
         params = {"user_id": user_id, "reason": reason.value, "keep": keep}
-        result = await self._connection.execute(_REVOKE_ALL, params)
-        return int(result.rowcount)
+        ended = int((await self._connection.execute(_REVOKE_ALL, params)).rowcount)
+        if ended:
+            self._changes.users.add(user_id)
+        return ended

@@ -8,6 +8,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bff.db.changes import Changes
 from bff.db.rows import to_user
 from bff.db.sqlstate import constraint_of
 from bff.db.tables import users
@@ -21,8 +22,11 @@ def _role_values(roles: frozenset[Role]) -> list[str]:
 
 
 class SqlUsers:
-    def __init__(self, connection: AsyncConnection) -> None:
+    """Role changes are noted in `changes`, so that live streams re-check after the commit."""
+
+    def __init__(self, connection: AsyncConnection, changes: Changes) -> None:
         self._connection = connection
+        self._changes = changes
 
     async def add(
         self, email: str, password_hash: str, display_name: str, roles: frozenset[Role]
@@ -79,4 +83,6 @@ class SqlUsers:
             .values(roles=_role_values(roles))
             .returning(users)
         )
-        return to_user((await self._connection.execute(statement)).mappings().one())
+        user = to_user((await self._connection.execute(statement)).mappings().one())
+        self._changes.users.add(user_id)
+        return user

@@ -1,0 +1,40 @@
+"""One process's PostgreSQL: the pooled engine for units of work, the same pool in autocommit
+mode for single reads, and the read statements."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bff.config import Settings
+from bff.db.changes import AfterCommit
+from bff.db.engine import create_engine, plain_postgres_url
+from bff.db.reads import Reads
+from bff.db.uow import SqlUnitOfWork
+
+_PING = text("SELECT 1")
+
+
+class Database:
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_engine(settings, url)
+        # Single reads skip BEGIN/ROLLBACK round trips.
+        self.read_engine: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reads = Reads(self.read_engine)
+
+    @property
+    def plain_url(self) -> str:
+        """The URL for asyncpg itself (the outbox relay's own session)."""
+        return plain_postgres_url(self.url)
+
+    def unit_of_work(self, after_commit: AfterCommit | None = None) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, after_commit)
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial statement."""
+        async with self.read_engine.connect() as connection:
+            await connection.execute(_PING)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
