@@ -26,11 +26,12 @@ test: install
 bench: install
 	$(BIN)/python -m bench
 
-## ruff and mypy.
+## ruff, mypy and the import contracts of the layers (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bff schema resolvers dataloaders
+	$(BIN)/mypy bff schema resolvers dataloaders tests bench
+	$(BIN)/lint-imports
 
 ## Regenerate schema.graphql from the code.
 schema: install

@@ -213,8 +213,8 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
     # accounts there are: accounts list, accounts, history pages, transfers (and the session)
     assert len(body["data"]["viewer"]["accounts"]["edges"]) == accounts
     assert runtime.cache.stats.reads - reads == 4
-    reads = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(reads) == 5
+    selects = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 5
 
 
 async def test_the_memory_store_is_bounded_by_size_not_by_count() -> None:

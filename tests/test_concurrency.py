@@ -142,7 +142,7 @@ async def test_hot_account_race_keeps_the_ledger_exact(runtime: Runtime, world: 
     assert {leg.id for leg in legs} == {transfer.id for transfer in posted}
     assert all(leg.legs == 2 and leg.total == 0 for leg in legs)
     # and every account saw its deposit plus each transfer it took part in
-    touched = defaultdict(int)
+    touched: defaultdict[UUID, int] = defaultdict(int)
     for transfer in posted:
         touched[transfer.from_account_id] += 1
         touched[transfer.to_account_id] += 1

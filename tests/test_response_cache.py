@@ -228,7 +228,7 @@ async def test_a_response_that_read_one_list_at_two_versions_is_not_stored(
 
 def test_responses_of_one_release_are_not_keyed_like_another_releases(tmp_path: Path) -> None:
     # given two copies of a package, the second with one read policy changed
-    releases = []
+    releases: list[Path] = []
     for policy in ("return owner == actor", "return owner == actor and not frozen"):
         package = tmp_path / f"release-{len(releases)}" / "bff"
         (package / "domain").mkdir(parents=True)
