@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import graphql
 from graphql import (
+    GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLNamedType,
@@ -30,22 +32,26 @@ def served_types(schema: GraphQLSchema) -> list[GraphQLNamedType]:
 
 
 def undocumented(schema: GraphQLSchema) -> list[str]:
-    """Every type, field, argument and input field without a description, by schema path."""
+    """Every type, field, argument, input field and enum value without a description."""
     missing: list[str] = []
+
+    def check(description: str | None, path: str) -> None:
+        if not (description or "").strip():
+            missing.append(path)
+
     for named in served_types(schema):
-        if not (named.description or "").strip():
-            missing.append(named.name)
+        check(named.description, named.name)
         if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
             for field_name, field in named.fields.items():
-                if not (field.description or "").strip():
-                    missing.append(f"{named.name}.{field_name}")
+                check(field.description, f"{named.name}.{field_name}")
                 for arg_name, arg in field.args.items():
-                    if not (arg.description or "").strip():
-                        missing.append(f"{named.name}.{field_name}({arg_name})")
+                    check(arg.description, f"{named.name}.{field_name}({arg_name})")
         if isinstance(named, GraphQLInputObjectType):
             for field_name, input_field in named.fields.items():
-                if not (input_field.description or "").strip():
-                    missing.append(f"{named.name}.{field_name}")
+                check(input_field.description, f"{named.name}.{field_name}")
+        if isinstance(named, GraphQLEnumType):
+            for value_name, value in named.values.items():
+                check(value.description, f"{named.name}.{value_name}")
     return missing
 
 
@@ -74,7 +80,7 @@ def test_the_export_schema_command_prints_the_checked_in_schema() -> None:
     assert result.stdout.rstrip("\n") == checked_in.rstrip("\n")
 
 
-def test_every_type_field_argument_and_input_field_has_a_description() -> None:
+def test_every_type_field_argument_input_field_and_enum_value_has_a_description() -> None:
     # given
     schema = build_schema()._schema
     # when
@@ -102,7 +108,20 @@ def test_the_description_check_sees_the_whole_contract() -> None:
         "CreateTransferInput",
         "UserError",
         "UserErrorCode",
+        "AccountEventKind",
         "Decimal",
     } <= names
     assert not any(name.startswith("__") for name in names)
     assert not names & BUILT_IN_SCALARS
+
+
+def test_the_description_check_reports_an_undocumented_enum_value_and_argument() -> None:
+    # given a schema with one value and one argument left undocumented
+    schema = graphql.build_schema(
+        '"""Q."""\ntype Query {\n  """F."""\n  f(x: Int): E\n}\n\n'
+        '"""E."""\nenum E {\n  """A."""\n  A\n  B\n}\n'
+    )
+    # when
+    missing = undocumented(schema)
+    # then
+    assert missing == ["Query.f(x)", "E.B"]
