@@ -14,6 +14,7 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
 )
 
@@ -89,6 +90,16 @@ def test_every_type_field_argument_input_field_and_enum_value_has_a_description(
     assert missing == []
 
 
+def test_every_custom_scalar_says_what_specifies_it() -> None:
+    # given
+    schema = build_schema()._schema
+    # when
+    scalars = [named for named in served_types(schema) if isinstance(named, GraphQLScalarType)]
+    # then Decimal and DateTime (and any scalar added later) carry a description and a URL
+    assert {scalar.name for scalar in scalars} >= {"Decimal", "DateTime"}
+    assert [s.name for s in scalars if not s.specified_by_url or not s.description] == []
+
+
 def test_the_description_check_sees_the_whole_contract() -> None:
     # given
     schema = build_schema()._schema
@@ -110,6 +121,7 @@ def test_the_description_check_sees_the_whole_contract() -> None:
         "UserErrorCode",
         "AccountEventKind",
         "Decimal",
+        "DateTime",
     } <= names
     assert not any(name.startswith("__") for name in names)
     assert not names & BUILT_IN_SCALARS
