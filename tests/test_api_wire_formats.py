@@ -1,4 +1,4 @@
-"""What frontend code parses, as the endpoint sends it: DateTime strings."""
+"""What frontend code parses, as the endpoint sends it: DateTime strings and PageInfo."""
 
 from __future__ import annotations
 
@@ -21,6 +21,17 @@ query Times($id: ID!) {
   viewer { createdAt sessions { createdAt lastUsedAt expiresAt } }
   account(id: $id) { createdAt transactions(first: 1) { edges { node { createdAt
     transfer { createdAt } } } } }
+}
+"""
+
+PAGE = """
+query Page($id: ID!, $after: String) {
+  account(id: $id) {
+    transactions(first: 2, after: $after) {
+      edges { cursor }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
 }
 """
 
@@ -67,3 +78,33 @@ def test_a_date_time_without_a_time_zone_is_refused_rather_than_guessed() -> Non
     # when / then
     with pytest.raises(ValueError, match="UTC offset"):
         scalar.serialize(datetime(2026, 11, 28, 14, 3, 7))
+
+
+async def test_page_info_gives_both_ends_of_each_page(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given an account with three transactions
+    owner = await world.person()
+    account = await world.account(owner)
+    for amount in ("1.00", "2.00", "3.00"):
+        await world.deposit(account, amount)
+    variables: dict[str, str | None] = {"id": encode_id("Account", account.id), "after": None}
+    # when paging forward to the end and one page past it
+    pages = []
+    for _ in range(3):
+        page = (await graphql(client, PAGE, variables, owner))["data"]["account"]["transactions"]
+        pages.append(page)
+        variables["after"] = page["pageInfo"]["endCursor"]
+    # then each page's cursors are its first and last items'
+    for page in pages[:2]:
+        cursors = [edge["cursor"] for edge in page["edges"]]
+        assert page["pageInfo"]["startCursor"] == cursors[0]
+        assert page["pageInfo"]["endCursor"] == cursors[-1]
+    # and forward pagination answers false for hasPreviousPage, as its description says
+    assert [page["pageInfo"]["hasPreviousPage"] for page in pages] == [False, False, False]
+    assert pages[2]["pageInfo"] == {
+        "hasNextPage": False,
+        "hasPreviousPage": False,
+        "startCursor": None,
+        "endCursor": None,
+    }
