@@ -159,8 +159,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "export-schema":
         from bff.app import build_schema
+        from schema.sdl import schema_sdl
 
-        print(build_schema().as_str())
+        print(schema_sdl(build_schema()))
         return
     settings = Settings()
     bff_logging.configure(json_lines=settings.json_logs)

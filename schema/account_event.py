@@ -9,15 +9,20 @@ import strawberry
 from bff.domain import models
 from bff.domain.models import AccountStatus, EventKind
 from bff.domain.money import Money as DomainMoney
+from schema.enums import expose
 from schema.ids import encode_id
 from schema.money import Money
 from schema.transaction import Transaction
 
-strawberry.enum(
+expose(
     EventKind,
+    "What an account event reports.",
+    {
+        EventKind.SNAPSHOT: "The account as it is now: the first event when not resuming.",
+        EventKind.TRANSACTION_POSTED: "A transaction was posted; `transaction` holds it.",
+        EventKind.STATUS_CHANGED: "The account was frozen or unfrozen; `status` holds the new one.",
+    },
     name="AccountEventKind",
-    description="SNAPSHOT (the account as it is now, first when not resuming), "
-    "TRANSACTION_POSTED or STATUS_CHANGED.",
 )
 
 

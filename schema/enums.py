@@ -1,8 +1,15 @@
-"""GraphQL enums. Domain enumerations are registered as they are, so one Python type serves both."""
+"""GraphQL enums. Domain enumerations are registered as they are, so one Python type serves both.
+
+Every enum goes through `expose`, which needs a description for each value: the domain's
+enums stay plain Python, and the words frontend developers read live here (or, for error
+codes, in the domain's own catalogue).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
+from typing import TypeVar
 
 import strawberry
 
@@ -11,34 +18,95 @@ from bff.domain.models import AccountStatus, TransferKind, TransferStatus
 from bff.domain.money import Currency
 from bff.domain.rbac import Role
 
-strawberry.enum(
+E = TypeVar("E", bound=Enum)
+
+
+def expose(
+    enum: type[E], description: str, values: Mapping[E, str], name: str | None = None
+) -> None:
+    """Register `enum` as a GraphQL enum with `description`, and each value with its own;
+    a value missing from `values` fails at import (KeyError), before any schema is built."""
+    strawberry.enum(enum, name=name, description=description)
+    for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values[enum[value.name]]
+
+
+_CURRENCY_NAMES = {
+    Currency.USD: "US dollar",
+    Currency.EUR: "Euro",
+    Currency.GBP: "Pound sterling",
+    Currency.CHF: "Swiss franc",
+    Currency.CAD: "Canadian dollar",
+    Currency.AUD: "Australian dollar",
+    Currency.SEK: "Swedish krona",
+    Currency.JPY: "Japanese yen",
+    Currency.KRW: "South Korean won",
+    Currency.BHD: "Bahraini dinar",
+    Currency.KWD: "Kuwaiti dinar",
+}
+expose(
     Currency,
+    "ISO 4217 code of a currency the bank holds accounts in.",
+    {
+        currency: f"{_CURRENCY_NAMES[currency]}: amounts have {currency.exponent} decimal places."
+        for currency in Currency
+    },
     name="CurrencyCode",
-    description="ISO 4217 code of a currency the bank holds accounts in.",
 )
-strawberry.enum(
+expose(
     AccountStatus,
-    description="Whether an account can move money: ACTIVE can, FROZEN and CLOSED cannot.",
+    "Whether an account can move money.",
+    {
+        AccountStatus.ACTIVE: "Sends and receives money.",
+        AccountStatus.FROZEN: "Stopped by staff: neither sends nor receives until unfrozen.",
+        AccountStatus.CLOSED: "Closed for good: neither sends nor receives.",
+    },
 )
-strawberry.enum(TransferStatus, description="Where a transfer is in its life: COMPLETED is posted.")
-strawberry.enum(
+expose(
+    TransferStatus,
+    "Where a transfer is in its life.",
+    {TransferStatus.COMPLETED: "Posted to both accounts; final (corrections are new transfers)."},
+)
+expose(
     TransferKind,
-    description="TRANSFER moves money between two accounts; DEPOSIT brings money into the bank.",
+    "What moved the money.",
+    {
+        TransferKind.TRANSFER: "Money sent from one account to another.",
+        TransferKind.DEPOSIT: "Money that entered the bank, credited by an operator.",
+    },
 )
-strawberry.enum(Role, description="A role a user holds; each grants a fixed set of permissions.")
-strawberry.enum(
+expose(
+    Role,
+    "A role a user holds; each grants a fixed set of permissions.",
+    {
+        Role.CUSTOMER: "Opens accounts and sends money from them.",
+        Role.SUPPORT: "Reads any user and account, and freezes and unfreezes accounts.",
+        Role.OPERATOR: "Deposits funds into customer accounts.",
+        Role.ADMIN: "Every staff power, and assigns and revokes roles (never their own).",
+        Role.AUDITOR: "Reads any user and account, and changes nothing.",
+    },
+)
+expose(
     ErrorCode,
+    "Stable machine-readable codes of expected failures. New codes may be added.",
+    {code: code.description for code in ErrorCode},
     name="UserErrorCode",
-    description="Stable machine-readable codes of expected failures. New codes may be added.",
 )
-for _value in ErrorCode.__strawberry_definition__.values:  # type: ignore[attr-defined]
-    _value.description = ErrorCode[_value.name].description
 
 
-@strawberry.enum(description="Whether a transaction took money out of the account or put it in.")
 class TransactionDirection(Enum):
-    DEBIT = strawberry.enum_value("debit", description="Money left the account.")
-    CREDIT = strawberry.enum_value("credit", description="Money entered the account.")
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+expose(
+    TransactionDirection,
+    "Whether a transaction took money out of the account or put it in.",
+    {
+        TransactionDirection.DEBIT: "Money left the account.",
+        TransactionDirection.CREDIT: "Money entered the account.",
+    },
+)
 
 
 __all__ = [
@@ -49,4 +117,5 @@ __all__ = [
     "TransactionDirection",
     "TransferKind",
     "TransferStatus",
+    "expose",
 ]

@@ -25,9 +25,17 @@ _SEQUENCE = re.compile(r"[0-9]{1,19}")
 Item = TypeVar("Item")
 
 
-@strawberry.type(description="Where a page sits in the whole list.")
+@strawberry.type(description="Where a page sits in the whole list (Relay cursor connections).")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether more items follow `endCursor`.")
+    has_previous_page: bool = strawberry.field(
+        description="Always false: lists page forward only (`first` and `after`), and the Relay "
+        "spec lets forward pagination answer false rather than pay a query to find out. A page "
+        "fetched without `after` is the first."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null when the page is empty."
+    )
     end_cursor: str | None = strawberry.field(
         description="Pass as `after` to fetch the next page; null when the page is empty."
     )
@@ -51,7 +59,12 @@ class Connection(Generic[Item]):
         ]
         return cls(
             edges=edges,
-            page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
+            page_info=PageInfo(
+                has_next_page=has_next,
+                has_previous_page=False,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
         )
 
 
