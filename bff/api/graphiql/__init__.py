@@ -1,0 +1,1 @@
+"""GraphiQL for development servers, served from the server's own copies of its assets."""
