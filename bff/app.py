@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from bff import logging as bff_logging
+from bff.api.graphiql import assets_route
 from bff.api.view import GraphQLView
 from bff.config import Settings
 from bff.edge.asgi import ASGIApp
@@ -78,6 +79,8 @@ def create_app(runtime: Runtime) -> ASGIApp:
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            # GraphiQL's scripts and styles, wherever the view serves GraphiQL (development).
+            *([assets_route()] if view.graphql_ide else []),
         ],
         lifespan=lifespan,
     )
