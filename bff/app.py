@@ -34,6 +34,7 @@ import resolvers
 import schema
 from bff import logging as bff_logging
 from bff.api.errors import ErrorBoundary
+from bff.api.graphiql import assets_route
 from bff.api.operation_name import OperationName
 from bff.api.parser_cache import DocumentParserCache
 from bff.api.rate_limits import RateLimits
@@ -158,6 +159,8 @@ def create_app(runtime: Runtime) -> ASGIApp:
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            # GraphiQL's scripts and styles, wherever the view serves GraphiQL (development).
+            *([assets_route()] if view.graphql_ide else []),
         ],
         lifespan=lifespan,
     )

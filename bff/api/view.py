@@ -1,5 +1,6 @@
-"""The Strawberry ASGI view, configured for the app: context per request, GraphiQL in development,
-only the graphql-transport-ws subprotocol, queries (never mutations) over GET."""
+"""The Strawberry ASGI view, configured for the app: context per request, GraphiQL in development
+(on the server's own copies of its assets), only the graphql-transport-ws subprotocol, queries
+(never mutations) over GET."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from bff.api.context import Context
+from bff.api.graphiql import graphiql_page
 from bff.auth.tokens import InvalidToken
 from bff.runtime import Runtime
 
@@ -34,6 +36,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_page()
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
         """Authenticate a WebSocket from its `connection_init` payload

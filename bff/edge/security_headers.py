@@ -12,7 +12,8 @@ _COMMON = [
     (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-# API responses load nothing; GraphiQL's HTML (development only) loads its scripts from a CDN.
+# API responses load nothing. A response may bring a policy of its own: GraphiQL's page
+# (development only) allows its scripts and styles from this server.
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
@@ -20,7 +21,7 @@ _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.extra = [_HSTS] if hsts else []
+        self.headers = [*_COMMON, _API_CSP, *([_HSTS] if hsts else [])]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,10 +32,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
-                headers += [header for header in _COMMON + self.extra if header[0] not in names]
-                content_type = dict(headers).get(b"content-type", b"")
-                if not content_type.startswith(b"text/html"):
-                    headers.append(_API_CSP)
+                headers += [header for header in self.headers if header[0] not in names]
                 message["headers"] = headers
             await send(message)
 
