@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from pydantic import AliasChoices, ValidationError
+from pydantic_core import ErrorDetails
 
 from bff import logging as bff_logging
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
@@ -44,13 +45,11 @@ def _settings() -> Settings:
         ) from None
 
 
-def _explain(problem: object) -> str:
-    details = problem if isinstance(problem, dict) else {}
-    message = str(details.get("msg", problem)).removeprefix("Value error, ")
-    location = details.get("loc") or ()
-    if not location:
+def _explain(problem: ErrorDetails) -> str:
+    message = problem["msg"].removeprefix("Value error, ")
+    if not problem["loc"]:  # a check across settings (production needs a key ring, say)
         return message
-    field = str(location[0])
+    field = str(problem["loc"][0])
     alias = (
         Settings.model_fields[field].validation_alias if field in Settings.model_fields else None
     )
