@@ -40,6 +40,9 @@ async def server(
         redis_url=None,
         data_dir=settings.data_dir,
         log_dir=tmp_path_factory.mktemp("ws-refusal"),
+        # A small pool: the PostgreSQL of CI (max_connections 100) is shared with the test
+        # process's own pool.
+        env={"BFF_DB_POOL_SIZE": "2", "BFF_DB_MAX_OVERFLOW": "2"},
     )
     await server.start()
     yield server
