@@ -1,4 +1,7 @@
-"""The `bff` command: serve, migrate, seed, export-schema, user create."""
+"""The `bff` command: serve, migrate, seed, export-schema, purge, keys, user create.
+
+A failure the operator can fix (settings, database, key ring, input) is one line on stderr
+starting with `bff:` and a non-zero exit status, never a traceback."""
 
 from __future__ import annotations
 
@@ -8,36 +11,81 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
+from pydantic import AliasChoices, ValidationError
+from pydantic_core import ErrorDetails
+
 from bff import logging as bff_logging
-from bff.auth.keys import rotate_key_ring_file
+from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
 from bff.config import Settings
 from bff.db import migrate
 from bff.db.maintenance import purge
-from bff.db.provision import database
+from bff.db.provision import DatabaseUnavailable, database
 from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.runtime import build_runtime
-from bff.seed import seed_demo
+from bff.seed import reset_demo_passwords, seed_demo
 
 
-def _seed(settings: Settings, url: str) -> None:
+class CommandError(Exception):
+    """A failure of a command that its operator can fix; printed as one line."""
+
+
+def _settings() -> Settings:
+    """The settings from the environment and `.env`; a bad value names its variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = error.errors(include_url=False, include_input=False)  # values may be secrets
+        raise CommandError(
+            "invalid settings: " + "; ".join(_explain(problem) for problem in problems)
+        ) from None
+
+
+def _explain(problem: ErrorDetails) -> str:
+    message = problem["msg"].removeprefix("Value error, ")
+    if not problem["loc"]:  # a check across settings (production needs a key ring, say)
+        return message
+    field = str(problem["loc"][0])
+    alias = (
+        Settings.model_fields[field].validation_alias if field in Settings.model_fields else None
+    )
+    variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"BFF_{field.upper()}"
+    return f"{variable}: {message}"
+
+
+def _seed(settings: Settings, url: str, *, reset_passwords: bool = False) -> None:
+    if settings.is_production:
+        raise CommandError("refusing demo users and their passwords in production")
+
     async def run() -> None:
         runtime = build_runtime(settings, url)
         try:
-            credentials = await seed_demo(runtime)
+            if reset_passwords:
+                credentials = await reset_demo_passwords(runtime)
+                print("New passwords of the demo users (their sessions have ended):")
+            else:
+                seeded = await seed_demo(runtime)
+                if seeded is None:
+                    print(
+                        "Demo data already present; nothing seeded. Lost the passwords? "
+                        "`.venv/bin/bff seed --reset-passwords` sets and prints new ones."
+                    )
+                    return
+                credentials = seeded
+                print("Demo users (passwords are shown only this once):")
         finally:
             await runtime.close()
-        if credentials is None:
-            print("Demo data already present; nothing seeded.")
-            return
-        print("Demo users (passwords are shown only this once):")
         for credential in credentials:
             print(f"  {credential.email:<24} {credential.password:<20} {credential.roles}")
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -50,8 +98,6 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
     if args.migrate:
         migrate.upgrade(url)
     if args.seed:
-        if settings.is_production:
-            sys.exit("refusing to seed demo data in production")
         _seed(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
@@ -94,7 +140,7 @@ def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None
     try:
         asyncio.run(run())
     except DomainError as error:
-        sys.exit(f"{error.code.value}: {error.message}")
+        raise CommandError(f"{error.code.value}: {error.message}") from None
 
 
 def _purge(settings: Settings, url: str) -> None:
@@ -113,9 +159,21 @@ def _purge(settings: Settings, url: str) -> None:
     asyncio.run(run())
 
 
+def _create_keys(path: Path | None) -> None:
+    # Settings are read only to find the path: creating a ring needs nothing else.
+    path = path or _settings().jwt_keys_file
+    if path is None:
+        raise CommandError("name the ring file: bff keys create --file PATH")
+    kid = create_key_ring_file(path)
+    print(
+        f"created key ring {path} (owner-only) with signing key {kid}; "
+        "point BFF_JWT_KEYS_FILE at it, or pass its content in BFF_JWT_KEYS"
+    )
+
+
 def _rotate_keys(settings: Settings) -> None:
     if settings.jwt_keys:
-        sys.exit("BFF_JWT_KEYS holds the ring: rotate it where that secret is kept")
+        raise CommandError("BFF_JWT_KEYS holds the ring: rotate it where that secret is kept")
     kid = rotate_key_ring_file(settings.keys_file, production=settings.is_production)
     print(f"added signing key {kid} to {settings.keys_file}; servers pick it up within 30 s")
 
@@ -129,14 +187,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
     serve.add_argument("--seed", action="store_true", help="seed demo data into an empty database")
     commands.add_parser("migrate", help="apply database migrations")
-    commands.add_parser("seed", help="seed demo data into an empty database (development)")
+    seed = commands.add_parser("seed", help="seed demo data into an empty database (development)")
+    seed.add_argument(
+        "--reset-passwords",
+        action="store_true",
+        help="give the demo users new passwords, print them, and end their sessions",
+    )
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     commands.add_parser(
         "purge", help="delete expired idempotency keys and account events past retention"
     )
-    keys = commands.add_parser("keys", help="manage the JWT key ring")
-    keys.add_subparsers(dest="action", required=True).add_parser(
-        "rotate", help="add a new signing key; older keys keep verifying"
+    keys = commands.add_parser("keys", help="manage the JWT key ring (no database needed)")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create_ring = key_actions.add_parser(
+        "create", help="write a new production key ring (mode 0600); never overwrites"
+    )
+    create_ring.add_argument(
+        "--file", type=Path, help="where to write it (default: BFF_JWT_KEYS_FILE)"
+    )
+    key_actions.add_parser(
+        "rotate", help="add a new signing key to BFF_JWT_KEYS_FILE; older keys keep verifying"
     )
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
@@ -163,18 +233,31 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         print(schema_sdl(build_schema()))
         return
-    settings = Settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    try:
+        _run(args)
+    except (CommandError, DatabaseUnavailable, KeyRingError) as error:
+        sys.exit(f"bff: {error}")
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.command == "keys":
-        _rotate_keys(settings)
+        try:
+            if args.action == "create":
+                _create_keys(args.file)
+            else:
+                _rotate_keys(_settings())
+        except OSError as error:  # a ring file that cannot be read or written
+            raise CommandError(str(error)) from None
         return
+    settings = _settings()
+    bff_logging.configure(json_lines=settings.json_logs)
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)
         elif args.command == "migrate":
             migrate.upgrade(url)
         elif args.command == "seed":
-            _seed(settings, url)
+            _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":
             _purge(settings, url)
         else:

@@ -20,8 +20,21 @@ class Credential:
     roles: str
 
 
+# The demo people: (email, display name, roles).
+DEMO_USERS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
+    ("alice@example.com", "Alice Martin", (Role.CUSTOMER,)),
+    ("bob@example.com", "Bob Okafor", (Role.CUSTOMER,)),
+    ("operator@example.com", "Olga Operator", (Role.OPERATOR,)),
+    ("admin@example.com", "Adam Admin", (Role.ADMIN,)),
+)
+
+
 def _actor(user: User) -> Actor:
     return Actor(user.id, user.roles)
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(12)
 
 
 async def seed_demo(runtime: Runtime) -> list[Credential] | None:
@@ -31,17 +44,14 @@ async def seed_demo(runtime: Runtime) -> list[Credential] | None:
     ttl = runtime.settings.idempotency_ttl_s
     credentials: list[Credential] = []
 
-    async def person(email: str, name: str, *roles: Role) -> User:
-        password = secrets.token_urlsafe(12)
+    people: list[User] = []
+    for email, name, roles in DEMO_USERS:
+        password = _new_password()
         command = users.SignUp(email, password, name)
         user = await users.provision_user(runtime.unit_of_work(), command, frozenset(roles))
         credentials.append(Credential(email, password, ", ".join(roles)))
-        return user
-
-    alice = await person("alice@example.com", "Alice Martin", Role.CUSTOMER)
-    bob = await person("bob@example.com", "Bob Okafor", Role.CUSTOMER)
-    operator = await person("operator@example.com", "Olga Operator", Role.OPERATOR)
-    await person("admin@example.com", "Adam Admin", Role.ADMIN)
+        people.append(user)
+    alice, bob, operator, _ = people
 
     async def open_funded(owner: User, name: str, currency: str, amount: str) -> Account:
         account = await accounts.open_account(runtime.unit_of_work(), _actor(owner), name, currency)
@@ -72,4 +82,15 @@ async def seed_demo(runtime: Runtime) -> list[Credential] | None:
             memo=memo,
         )
         await transfers.create_transfer(runtime.unit_of_work(), _actor(sender), request, ttl)
+    return credentials
+
+
+async def reset_demo_passwords(runtime: Runtime) -> list[Credential]:
+    """Give every demo user a new random password and end their sessions (development only:
+    the first passwords are shown once, and a developer who lost them needs new ones)."""
+    credentials: list[Credential] = []
+    for email, _, roles in DEMO_USERS:
+        password = _new_password()
+        await users.reset_password(runtime.unit_of_work(), email, password)
+        credentials.append(Credential(email, password, ", ".join(roles)))
     return credentials

@@ -11,8 +11,6 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -43,6 +41,7 @@ from bff.auth.keys import (
 from bff.auth.tokens import InvalidToken, TokenIssuer
 from bff.config import Settings
 from bff.runtime import Runtime, key_ring_loader
+from tests.commands import one_line_failure, run_bff
 from tests.conftest import World
 
 ISSUER = "fintech-bff"
@@ -91,31 +90,6 @@ def kid_of(token: str) -> str:
 
 def ring_kids(path: Path) -> list[str]:
     return [entry["kid"] for entry in json.loads(path.read_text())["keys"]]
-
-
-def bff_command() -> str:
-    """The `bff` console script installed next to this interpreter."""
-    script = Path(sys.executable).with_name("bff")
-    assert script.exists(), script
-    return str(script)
-
-
-def run_bff(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `bff ...` in `cwd` (so no stray .env is read), with only the given BFF settings."""
-    clean = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("BFF_") and name not in ("DATABASE_URL", "REDIS_URL")
-    }
-    return subprocess.run(
-        [bff_command(), *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -310,17 +284,14 @@ def test_bff_keys_rotate_adds_a_key_and_old_tokens_keep_verifying(tmp_path: Path
 
 
 def test_bff_keys_rotate_in_production_uses_the_configured_ring_file(tmp_path: Path) -> None:
-    # given a production ring file named by BFF_JWT_KEYS_FILE
+    # given a production ring file named by BFF_JWT_KEYS_FILE, and no database configured (key
+    # commands need none)
     path = tmp_path / "prod-ring.json"
     path.write_text(json.dumps({"keys": [ring_entry()]}))
     old_kid = ring_kids(path)[0]
     # when
     result = run_bff(
-        ["keys", "rotate"],
-        cwd=tmp_path,
-        BFF_ENV="production",
-        BFF_JWT_KEYS_FILE=str(path),
-        DATABASE_URL="postgresql://unused@127.0.0.1:1/unused",
+        ["keys", "rotate"], cwd=tmp_path, BFF_ENV="production", BFF_JWT_KEYS_FILE=str(path)
     )
     # then the ring file gained a key and stays a production ring
     assert result.returncode == 0, result.stderr
@@ -338,10 +309,104 @@ def test_bff_keys_rotate_refuses_when_the_ring_is_an_environment_variable(tmp_pa
     result = run_bff(
         ["keys", "rotate"], cwd=tmp_path, BFF_DATA_DIR=str(tmp_path), BFF_JWT_KEYS=ring
     )
-    # then it fails with an explanation and writes no ring file
-    assert result.returncode != 0
-    assert "BFF_JWT_KEYS" in result.stderr
+    # then it fails with a one-line explanation and writes no ring file
+    assert "BFF_JWT_KEYS" in one_line_failure(result)
     assert not (tmp_path / "dev-jwt-keys.json").exists()
+
+
+def test_bff_keys_create_writes_an_owner_only_production_ring_that_rotates_in_production(
+    tmp_path: Path,
+) -> None:
+    # given no ring yet, and no database configured
+    path = tmp_path / "ring.json"
+    # when the operator creates a ring
+    created = run_bff(["keys", "create", "--file", str(path)], cwd=tmp_path, BFF_ENV="production")
+    # then it is a file only its owner can read, holding one key, not marked for development
+    assert created.returncode == 0, created.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = json.loads(path.read_text())
+    assert "development" not in data
+    [kid] = ring_kids(path)
+    assert kid in created.stdout
+    # and production accepts it
+    assert load_key_ring_file(path, production=True).current.kid == kid
+    # when the operator then rotates it in production
+    rotated = run_bff(
+        ["keys", "rotate"], cwd=tmp_path, BFF_ENV="production", BFF_JWT_KEYS_FILE=str(path)
+    )
+    # then the ring gained a signing key and kept the first
+    assert rotated.returncode == 0, rotated.stderr
+    kids = ring_kids(path)
+    assert kids[0] == kid
+    assert len(kids) == 2
+    assert issuer_for(path, production=True).keys.signing_key.kid == kids[1]
+
+
+def test_bff_keys_create_writes_to_bff_jwt_keys_file_when_no_file_is_named(
+    tmp_path: Path,
+) -> None:
+    # given BFF_JWT_KEYS_FILE naming where the ring goes
+    path = tmp_path / "ring.json"
+    # when
+    result = run_bff(["keys", "create"], cwd=tmp_path, BFF_JWT_KEYS_FILE=str(path))
+    # then the ring is there
+    assert result.returncode == 0, result.stderr
+    assert len(ring_kids(path)) == 1
+
+
+def test_bff_keys_create_refuses_to_overwrite_a_ring(tmp_path: Path) -> None:
+    # given an existing ring, whose keys verify live tokens
+    path = tmp_path / "ring.json"
+    path.write_text(json.dumps({"keys": [ring_entry()]}))
+    before = path.read_text()
+    # when the operator runs create on it again
+    result = run_bff(["keys", "create", "--file", str(path)], cwd=tmp_path)
+    # then it fails in one line pointing at rotate, and the ring is untouched
+    assert "bff keys rotate" in one_line_failure(result)
+    assert path.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        pytest.param(["keys", "create"], {}, "--file", id="create-without-a-path"),
+        pytest.param(
+            ["keys", "create", "--file", "{tmp}/no/such/dir/ring.json"],
+            {},
+            "No such file or directory",
+            id="create-in-a-missing-directory",
+        ),
+        pytest.param(
+            ["keys", "rotate"],
+            {"BFF_ENV": "production", "BFF_JWT_KEYS_FILE": "{tmp}/ring.json"},
+            "bff keys create",
+            id="rotate-a-missing-production-ring",
+        ),
+        pytest.param(
+            ["keys", "rotate"],
+            {"BFF_ENV": "production"},
+            "BFF_JWT_KEYS_FILE",
+            id="rotate-in-production-without-a-ring-file",
+        ),
+        pytest.param(
+            ["keys", "rotate"],
+            {"BFF_DATA_DIR": "{tmp}", "BFF_JWT_KEYS_FILE": "{tmp}/bad.json"},
+            "malformed key ring",
+            id="rotate-a-malformed-ring",
+        ),
+    ],
+)
+def test_a_key_command_that_cannot_work_fails_in_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    # given a command that cannot do its job (and a malformed ring where one is named)
+    (tmp_path / "bad.json").write_text('{"keys": [')
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    env = {name: value.replace("{tmp}", str(tmp_path)) for name, value in env.items()}
+    # when it runs
+    result = run_bff(args, cwd=tmp_path, **env)
+    # then it says what is wrong in one line, without a traceback
+    assert expected in one_line_failure(result)
 
 
 # --- parse errors ------------------------------------------------------------------------------
@@ -472,20 +537,19 @@ def test_production_refuses_a_missing_ring_file_and_does_not_create_one(tmp_path
 @pytest.mark.parametrize(
     "variables",
     [
-        pytest.param({}, id="neither"),
+        pytest.param({}, id="nothing"),
         pytest.param({"DATABASE_URL": "postgresql://db/bff"}, id="no-key-ring"),
-        pytest.param({"BFF_JWT_KEYS_FILE": "/run/secrets/ring.json"}, id="no-database-file"),
-        pytest.param({"BFF_JWT_KEYS": '{"keys": []}'}, id="no-database-variable"),
         pytest.param(
             {"DATABASE_URL": "postgresql://db/bff", "BFF_JWT_KEYS_FILE": ""},
             id="empty-key-ring-file",
         ),
     ],
 )
-def test_production_settings_without_database_or_key_ring_are_a_validation_error(
+def test_production_settings_without_a_key_ring_are_a_validation_error(
     isolated_env: pytest.MonkeyPatch, variables: dict[str, str]
 ) -> None:
-    # given a production environment lacking DATABASE_URL or the key ring
+    # given a production environment lacking the key ring (DATABASE_URL is checked by the
+    # commands that use a database: tests/test_cli.py)
     isolated_env.setenv("BFF_ENV", "production")
     for name, value in variables.items():
         isolated_env.setenv(name, value)

@@ -12,17 +12,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
 from bff.api.context import Context
 from bff.api.graphiql import graphiql_page
+from bff.api.ws_refusal import Refused, TransportWSHandler
 from bff.auth.tokens import InvalidToken
 from bff.runtime import Runtime
 
+# Close reasons of a refused connection_init, for the app to show or log (4403 each time).
+NO_BEARER_REASON = (
+    'Unauthenticated: connection_init must carry {"authorization": "Bearer <access token>"}'
+)
+BAD_BEARER_REASON = (
+    "Unauthenticated: the access token is invalid or expired; refresh it and reconnect"
+)
+ENDED_SESSION_REASON = "Unauthenticated: the session has ended; log in again"
+
 
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(self, schema: strawberry.Schema, runtime: Runtime) -> None:
         settings = runtime.settings
         super().__init__(
@@ -42,19 +53,20 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
         """Authenticate a WebSocket from its `connection_init` payload
-        (`{"authorization": "Bearer <access token>"}`); anything else closes it with 4403."""
+        (`{"authorization": "Bearer <access token>"}`); anything else closes it with 4403 and a
+        reason saying what is wrong."""
         params = context.connection_params
         header = params.get("authorization") if isinstance(params, dict) else None
         scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ConnectionRejectionError()
+            raise Refused(NO_BEARER_REASON)
         try:
             claims = self.runtime.tokens.verify(token.strip())
         except InvalidToken:
-            raise ConnectionRejectionError() from None
+            raise Refused(BAD_BEARER_REASON) from None
         resolved = await self.runtime.actors.resolve(claims)
         if resolved is None:
-            raise ConnectionRejectionError()
+            raise Refused(ENDED_SESSION_REASON)
         context.claims = claims
         context.authenticate(resolved[0])
         return UNSET  # type: ignore[no-any-return]

@@ -101,10 +101,28 @@ def load_key_ring_file(path: Path, *, production: bool) -> KeyRing:
     """Read the ring file; in development a missing ring is generated (and marked as such)."""
     if not path.exists():
         if production:
-            raise KeyRingError(f"key ring {path} does not exist")
+            raise KeyRingError(
+                f"key ring {path} does not exist (create one with `bff keys create --file {path}`)"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         _write(path, {"development": True, "keys": [_new_key_entry()]})
     return parse_key_ring(path.read_text(), production=production)
+
+
+def create_key_ring_file(path: Path) -> str:
+    """Write a new ring of one signing key to `path`, readable by its owner only and acceptable in
+    production; refuses to replace an existing file. Returns the key's kid."""
+    entry = _new_key_entry()
+    try:
+        # O_EXCL: an existing ring (whose keys still verify live tokens) is never replaced.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyRingError(
+            f"{path} already exists: add a key with `bff keys rotate`, or remove the file first"
+        ) from None
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"keys": [entry]}, handle, indent=2)
+    return str(entry["kid"])
 
 
 def rotate_key_ring_file(path: Path, *, production: bool) -> str:

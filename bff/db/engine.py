@@ -39,11 +39,24 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
     )
 
 
+async def connection_error(url: str, timeout_s: float = 3.0) -> Exception | None:
+    """Why a session cannot be opened at `url` (a plain postgresql:// URL) within `timeout_s`:
+    the driver's exception, or None when one opens."""
+    try:
+        connection = await asyncpg.connect(url, timeout=timeout_s)
+    except (
+        TimeoutError,
+        OSError,
+        ValueError,
+        OverflowError,  # a port out of range
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as error:
+        return error
+    await connection.close()
+    return None
+
+
 async def postgres_reachable(url: str) -> bool:
     """Whether a PostgreSQL server answers at `url` (a plain postgresql:// URL) within 3 s."""
-    try:
-        connection = await asyncpg.connect(url, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return False
-    await connection.close()
-    return True
+    return await connection_error(url) is None

@@ -136,14 +136,41 @@ async def change_password(
     user, password_hash = found if found else (None, None)
     if not await passwords.verify_password(password_hash, current_password) or user is None:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, field="currentPassword")
+    ended = await _replace_password(uow, user, new_password, actor)
+    return user, ended
+
+
+async def reset_password(uow: UnitOfWork, email: str, new_password: str) -> tuple[User, int]:
+    """Set a user's password without the current one and end all their sessions. For trusted
+    local tooling only (the `bff` CLI): whoever runs it already controls the server."""
+    canonical = normalise_email(email)
+    _check_password(new_password)
+    async with uow:
+        found = await uow.users.credentials(canonical)
+    if found is None:
+        raise DomainError(ErrorCode.USER_NOT_FOUND, f"No user has the email {canonical}.", "email")
+    user = found[0]
+    return user, await _replace_password(uow, user, new_password, None)
+
+
+async def _replace_password(
+    uow: UnitOfWork, user: User, new_password: str, actor: Actor | None
+) -> int:
+    """Store the new password and end the user's sessions, except the actor's own when the user
+    changes it; returns how many ended."""
     new_hash = await passwords.hash_password(new_password)
+    session_id = actor.session_id if actor else None
     async with uow:
         await uow.users.set_password(user.id, new_hash)
         ended = await uow.sessions.revoke_all(
-            user.id, RevocationReason.PASSWORD_CHANGED, keep=actor.session_id
+            user.id, RevocationReason.PASSWORD_CHANGED, keep=session_id
         )
         await uow.security_events.record(
-            SecurityEventKind.PASSWORD_CHANGED, user.id, actor.user_id, actor.session_id
+            SecurityEventKind.PASSWORD_CHANGED,
+            user.id,
+            actor.user_id if actor else None,
+            session_id,
+            None if actor else {"reset": "administrative"},
         )
         await uow.commit()
-    return user, ended
+    return ended

@@ -1,0 +1,37 @@
+"""Refusing a graphql-transport-ws `connection_init` with a close reason the client can show.
+
+Strawberry's ConnectionRejectionError always closes with 4403 and the reason "Forbidden" (its
+payload is only read by the legacy graphql-ws protocol). `on_ws_connect` raises Refused instead,
+and this handler closes with the same 4403 and the refusal's own reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+
+FORBIDDEN = 4403
+# RFC 6455: a close frame's reason fits in 123 bytes of UTF-8.
+MAX_REASON_BYTES = 123
+
+
+class Refused(Exception):
+    """The connection may not be acknowledged; `reason` tells the client why."""
+
+    def __init__(self, reason: str) -> None:
+        if len(reason.encode()) > MAX_REASON_BYTES:
+            raise ValueError(f"a close reason has at most {MAX_REASON_BYTES} bytes: {reason!r}")
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except Refused as refusal:
+            await self.websocket.close(code=FORBIDDEN, reason=refusal.reason)
