@@ -7,6 +7,7 @@ every request. The process that made the change forgets its cached answers at on
 
 from __future__ import annotations
 
+from functools import partial
 from uuid import UUID
 
 from cachetools import TTLCache
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bff.auth.tokens import AccessClaims
+from bff.db.failures import retrying
 from bff.db.rows import to_user
 from bff.domain.actor import Actor
 from bff.domain.models import User
@@ -32,11 +34,14 @@ class ActorResolver:
         self._cache: TTLCache[UUID, Resolved | None] = TTLCache(max_sessions, ttl_s)
 
     async def resolve(self, claims: AccessClaims) -> Resolved | None:
-        """The actor and its user record, or None when the session has ended."""
+        """The actor and its user record, or None when the session has ended.
+
+        Raises `ServiceUnavailable` when PostgreSQL stays unreachable over a few quick retries.
+        """
         if claims.session_id in self._cache:
             resolved = self._cache[claims.session_id]
         else:
-            resolved = await self._load(claims.session_id)
+            resolved = await retrying(partial(self._load, claims.session_id))
             self._cache[claims.session_id] = resolved
         if resolved is None or resolved[0].user_id != claims.user_id:
             return None
