@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -18,6 +19,7 @@ from bff.config import Settings
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
+from bff.edge.last_resort import LastResort
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
@@ -79,9 +81,13 @@ def create_app(runtime: Runtime) -> ASGIApp:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
+        # Inside Starlette too: its own outermost layer would answer a route's failure with a
+        # plain-text 500 before the LastResort around the edge could.
+        middleware=[Middleware(LastResort)],
         lifespan=lifespan,
     )
     app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
     app = BodySizeLimit(app, runtime.settings.max_body_bytes)
+    app = LastResort(app)
     app = SecurityHeaders(app, hsts=runtime.settings.is_production)
     return RequestLog(app)
