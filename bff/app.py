@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -16,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from bff import logging as bff_logging
 from bff.api.view import GraphQLView
 from bff.config import Settings
+from bff.db.engine import ReadinessProbe
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
@@ -25,6 +25,9 @@ from bff.edge.security_headers import SecurityHeaders
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
 from bff.runtime import Runtime, build_runtime
 from schema.root import build_schema
+
+# /readyz answers within this long, whatever state PostgreSQL is in.
+READY_TIMEOUT_S = 1.0
 
 
 def app_from_environment() -> ASGIApp:
@@ -49,11 +52,11 @@ def create_app(runtime: Runtime) -> ASGIApp:
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    # A paused or partitioned server must not hold the probe: "not ready" is the answer.
+    database_ready = ReadinessProbe(runtime.read_engine, READY_TIMEOUT_S)
+
     async def readyz(_: Request) -> JSONResponse:
-        try:
-            async with runtime.read_engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception:  # any failure means "not ready"; the reason is in the server log
+        if not await database_ready():
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"}, status_code=503
             )
@@ -71,6 +74,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         await runtime.start()
         yield
         freezer.cancel()
+        await database_ready.close()
         await runtime.close()
 
     starlette = Starlette(

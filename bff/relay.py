@@ -37,9 +37,15 @@ _MARK = "UPDATE account_events SET published_at = now() WHERE id = ANY($1::bigin
 
 class OutboxRelay:
     def __init__(
-        self, dsn: str, broker: Broker, cache: ReadThrough | None = None, poll_s: float = 1.0
+        self,
+        dsn: str,
+        broker: Broker,
+        cache: ReadThrough | None = None,
+        poll_s: float = 1.0,
+        connect_timeout_s: float = 3.0,
     ) -> None:
         self._dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
         self._broker = broker
         self._cache = cache
         self._poll_s = poll_s
@@ -60,7 +66,8 @@ class OutboxRelay:
         while True:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncpg.connect(self._dsn)
+                # Bounded: a paused server must not hold the relay past its next attempt.
+                connection = await asyncpg.connect(self._dsn, timeout=self._connect_timeout_s)
                 await self._become_active(connection)
                 await self._relay(connection)
             except asyncio.CancelledError:

@@ -103,7 +103,12 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         ),
         actors=ActorResolver(read_engine, settings.session_cache_ttl_s),
         broker=broker,
-        relay=OutboxRelay(plain_postgres_url(database_url), broker, cache),
+        relay=OutboxRelay(
+            plain_postgres_url(database_url),
+            broker,
+            cache,
+            connect_timeout_s=settings.db_connect_timeout_s,
+        ),
         redis=redis,
         cache=cache,
         responses=_responses(settings, cache),
