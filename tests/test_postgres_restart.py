@@ -86,7 +86,8 @@ class Workload:
         return min(answered) - moment if answered else None
 
     def outcomes_between(self, start: float, end: float) -> Counter[str]:
-        return Counter(a.outcome for a in self.attempts if start <= a.sent_at < end)
+        """The answers that came between `start` and `end` (some were sent before)."""
+        return Counter(a.outcome for a in self.attempts if start <= a.answered_at < end)
 
 
 @pytest.fixture(scope="module")
