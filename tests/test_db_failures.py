@@ -180,6 +180,24 @@ async def test_a_paused_server_times_out_connections_and_statements(
     assert_unavailable(fresh)
 
 
+async def test_a_server_without_a_free_connection_slot_refuses(cluster: PostgresCluster) -> None:
+    # given a role whose one allowed connection is taken (as max_connections would be)
+    admin = await asyncpg.connect(cluster.url)
+    await admin.execute("CREATE ROLE one_slot LOGIN CONNECTION LIMIT 1")
+    limited_url = cluster.url.replace("postgres@", "one_slot@")
+    held = await asyncpg.connect(limited_url)
+    try:
+        # when one more connection is asked for
+        error = await failure_of(asyncpg.connect(limited_url))
+    finally:
+        await held.close()
+        await admin.execute("DROP ROLE one_slot")
+        await admin.close()
+    # then the server refuses it for now (53300)
+    assert isinstance(error, asyncpg.TooManyConnectionsError)
+    assert_unavailable(error)
+
+
 async def test_an_exhausted_pool_times_out(engine: AsyncEngine) -> None:
     # given every pooled connection taken
     held = [await engine.connect() for _ in range(2)]

@@ -17,10 +17,15 @@ crashed under SQLAlchemy 2.1 on asyncpg 0.32 (tests/test_db_failures.py replays 
   `InterfaceError` with `connection_invalidated`; `pg_terminate_backend` looks the same);
 - a paused (SIGSTOP) or partitioned server: the builtin `TimeoutError` from asyncpg's connect
   `timeout` or its `command_timeout`, unwrapped;
-- every pooled connection busy for the pool timeout: `sqlalchemy.exc.TimeoutError`.
+- every pooled connection busy for the pool timeout: `sqlalchemy.exc.TimeoutError`;
+- every server connection slot taken (`max_connections`): asyncpg `TooManyConnectionsError`
+  (53300), seen when several test suites shared one server.
 
-`CrashShutdownError` (57P02) was never seen (the server closed the socket before a client read
-the message), but it says the same and is classified with 57P01.
+Under load, a restart also surfaced as asyncpg `InterfaceError("cannot call
+PreparedStatement.fetch(): the underlying connection is closed")` and `InternalClientError
+("cannot switch to state ...; another operation is in progress")`, both wrapped by SQLAlchemy
+with `connection_invalidated`. `CrashShutdownError` (57P02) was never seen (the server closed the
+socket before a client read the message), but it says the same and is classified with 57P01.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ POSTGRESQL = "postgresql"
 RETRY_AFTER_S = 1
 
 _CONNECTION_EXCEPTION = "08"  # the SQLSTATE class "connection exception"
-_SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03"})  # admin/crash shutdown, not now
+# Admin and crash shutdown, "cannot connect now", no connection slot left.
+_CANNOT_SERVE = frozenset({"57P01", "57P02", "57P03", "53300"})
 _MAX_CHAIN = 8
 
 T = TypeVar("T")
@@ -59,7 +65,7 @@ def is_connection_failure(error: BaseException) -> bool:
             return True
         sqlstate = getattr(link, "sqlstate", None)
         if isinstance(sqlstate, str) and (
-            sqlstate.startswith(_CONNECTION_EXCEPTION) or sqlstate in _SERVER_GOING_AWAY
+            sqlstate.startswith(_CONNECTION_EXCEPTION) or sqlstate in _CANNOT_SERVE
         ):
             return True
         if isinstance(link, asyncpg.InterfaceError) and "connection is closed" in str(link):
