@@ -13,6 +13,7 @@ from pathlib import Path
 import strawberry
 from graphql import GraphQLError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -42,9 +43,11 @@ from bff.api.response_caching import ResponseCaching
 from bff.api.view import GraphQLView
 from bff.cache.responses import code_fingerprint
 from bff.config import Settings
+from bff.db.engine import ReadinessProbe
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
+from bff.edge.last_resort import LastResort
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
@@ -107,6 +110,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     )
 
 
+# /readyz answers within this long, whatever state PostgreSQL is in.
+READY_TIMEOUT_S = 1.0
+
+
 def app_from_environment() -> ASGIApp:
     """The app as configured by the environment: uvicorn's factory in each worker process."""
     settings = Settings()
@@ -129,10 +136,11 @@ def create_app(runtime: Runtime) -> ASGIApp:
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    # A paused or partitioned server must not hold the probe: "not ready" is the answer.
+    database_ready = ReadinessProbe(runtime.database.ping, READY_TIMEOUT_S)
+
     async def readyz(_: Request) -> JSONResponse:
-        try:
-            await runtime.database.ping()
-        except Exception:  # any failure means "not ready"; the reason is in the server log
+        if not await database_ready():
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"}, status_code=503
             )
@@ -150,6 +158,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         await runtime.start()
         yield
         freezer.cancel()
+        await database_ready.close()
         await runtime.close()
 
     starlette = Starlette(
@@ -162,9 +171,13 @@ def create_app(runtime: Runtime) -> ASGIApp:
             # GraphiQL's scripts and styles, wherever the view serves GraphiQL (development).
             *([assets_route()] if view.graphql_ide else []),
         ],
+        # Inside Starlette too: its own outermost layer would answer a route's failure with a
+        # plain-text 500 before the LastResort around the edge could.
+        middleware=[Middleware(LastResort)],
         lifespan=lifespan,
     )
     app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
     app = BodySizeLimit(app, runtime.settings.max_body_bytes)
+    app = LastResort(app)
     app = SecurityHeaders(app, hsts=runtime.settings.is_production)
     return RequestLog(app)

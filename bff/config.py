@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_s: float = Field(default=10.0, gt=0)
+    # Client-side bounds, for a server that stopped answering (paused, partitioned): opening a
+    # connection, and one statement (above statement_timeout, so the server's own normally wins).
+    db_connect_timeout_s: float = Field(default=3.0, gt=0)
+    db_command_timeout_s: float = Field(default=20.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_lock_timeout_ms: int = Field(default=5_000, ge=0)
     db_pool_pre_ping: bool = False

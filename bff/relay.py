@@ -29,15 +29,19 @@ from bff.events import encode
 log = logging.getLogger("bff.relay")
 
 BATCH = 500
-# The relay's session must not hang on a database that does not answer.
-CONNECT_TIMEOUT_S = 5.0
 
 
 class OutboxRelay:
     def __init__(
-        self, dsn: str, broker: Broker, cache: ReadThrough | None = None, poll_s: float = 1.0
+        self,
+        dsn: str,
+        broker: Broker,
+        cache: ReadThrough | None = None,
+        poll_s: float = 1.0,
+        connect_timeout_s: float = 3.0,
     ) -> None:
         self._dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
         self._broker = broker
         self._cache = cache
         self._poll_s = poll_s
@@ -58,7 +62,8 @@ class OutboxRelay:
         while True:
             session: OutboxSession | None = None
             try:
-                session = await OutboxSession.open(self._dsn, CONNECT_TIMEOUT_S)
+                # Bounded: a paused server must not hold the relay past its next attempt.
+                session = await OutboxSession.open(self._dsn, self._connect_timeout_s)
                 await self._become_active(session)
                 await self._relay(session)
             except asyncio.CancelledError:

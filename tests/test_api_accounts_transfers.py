@@ -608,7 +608,8 @@ async def test_a_malformed_transactions_cursor_is_invalid_input(
     # when
     body = await call(client, HISTORY, variables, owner)
     # then
-    assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "after"}
+    extensions = body["errors"][0]["extensions"]
+    assert (extensions["code"], extensions["field"]) == ("INVALID_INPUT", "after")
 
 
 # --- bad amounts ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from bff.domain.models import Account
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import Person, World, graphql
+from tests.database import fresh_database
 
 HOME = """
 query Home {
@@ -289,11 +290,44 @@ async def test_field_suggestions_are_off_in_production() -> None:
 # --- errors are masked ----------------------------------------------------------------------
 
 
-async def test_an_unexpected_failure_is_masked_with_the_request_id(settings: Settings) -> None:
+async def test_an_unexpected_failure_is_masked_with_the_request_id(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # given an app on a database that has none of its tables (a failure no code expects)
+    request_id = f"mask-{uuid.uuid4().hex}"
+    query = "query($id: ID!) { account(id: $id) { id } }"
+    variables = {"id": encode_id("Account", uuid.uuid4())}
+    async with fresh_database(tmp_path) as empty:
+        runtime = build_runtime(settings.model_copy(update={"database_url": empty}), empty)
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                # when a query needs the database
+                response = await http.post(
+                    "/graphql",
+                    json={"query": query, "variables": variables},
+                    headers={"x-request-id": request_id},
+                )
+        finally:
+            await runtime.close()
+    # then the failure is masked: a generic message with the request id, no internals
+    assert response.status_code == 200
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "INTERNAL", "requestId": request_id}
+    assert error["message"] == f"Unexpected error. Quote request id {request_id} to support."
+    assert error["path"] == ["account"]
+    assert response.headers["x-request-id"] == request_id
+    for leak in ("asyncpg", "sqlalchemy", "Traceback", "SELECT", "relation", "accounts"):
+        assert leak.lower() not in response.text.lower()
+
+
+async def test_an_unreachable_database_is_service_unavailable_with_the_request_id(
+    settings: Settings,
+) -> None:
     # given an app whose database is unreachable (nothing listens on port 1)
     broken = settings.model_copy(update={"database_url": "postgresql://postgres@127.0.0.1:1/x"})
     runtime = build_runtime(broken, broken.database_url or "")
-    request_id = f"mask-{uuid.uuid4().hex}"
+    request_id = f"down-{uuid.uuid4().hex}"
     query = "query($id: ID!) { account(id: $id) { id } }"
     variables = {"id": encode_id("Account", uuid.uuid4())}
     transport = httpx.ASGITransport(app=create_app(runtime))
@@ -307,13 +341,16 @@ async def test_an_unexpected_failure_is_masked_with_the_request_id(settings: Set
             )
     finally:
         await runtime.close()
-    # then the failure is masked: a generic message with the request id, no internals
-    assert response.status_code == 200
+    # then it is an outage the app can retry after: 503, Retry-After, a typed code, no internals
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
     [error] = response.json()["errors"]
-    assert error["extensions"] == {"code": "INTERNAL", "requestId": request_id}
-    assert error["message"] == f"Unexpected error. Quote request id {request_id} to support."
+    assert error["extensions"] == {
+        "code": "SERVICE_UNAVAILABLE",
+        "retryAfter": 1,
+        "requestId": request_id,
+    }
     assert error["path"] == ["account"]
-    assert response.headers["x-request-id"] == request_id
     for leak in ("asyncpg", "sqlalchemy", "Traceback", "SELECT", "refused", "127.0.0.1"):
         assert leak.lower() not in response.text.lower()
 

@@ -216,6 +216,12 @@ async def test_logins_fail_closed_and_reads_fail_open_without_redis(settings: Se
     finally:
         await runtime.close()
         await world_runtime.close()
-    # then the login is refused (we cannot count attempts) and the read is served
-    assert limited(login)
+    # then the login is refused as an outage (we cannot count attempts), not as the caller's
+    # excess, and the read is served
+    assert login.status_code == 503
+    assert login.headers["retry-after"] == "5"
+    [error] = login.json()["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert error["extensions"]["retryAfter"] == 5
+    assert not limited(login)
     assert reading.json()["data"]["viewer"]["id"]

@@ -20,12 +20,15 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from bff.api.operation_name import selected_operation
+from bff.domain.errors import ServiceUnavailable
 from bff.ratelimit import LimiterUnavailable, OperationClass
 
 log = logging.getLogger("bff.ratelimit")
 
 _LOGIN_FIELDS = frozenset({"signUp", "login", "refreshSession"})
 _MONEY_FIELDS = frozenset({"createTransfer", "depositFunds"})
+# The Redis client's circuit breaker tries again within seconds.
+_LIMITER_RETRY_AFTER_S = 5
 
 
 class RateLimits(SchemaExtension):
@@ -49,7 +52,12 @@ class RateLimits(SchemaExtension):
                     )
                 except LimiterUnavailable as error:
                     log.warning("rate limiter unavailable", extra={"error": str(error)})
-                    wait = 5 if operation_class in budgets.fail_closed else 0
+                    if operation_class in budgets.fail_closed:
+                        # An outage, not the caller's excess: the error boundary answers 503.
+                        self._fail(ServiceUnavailable("redis", _LIMITER_RETRY_AFTER_S))
+                        yield
+                        return
+                    wait = 0
                 if wait:
                     self._refuse(context, operation_class, wait)
                     yield
@@ -64,6 +72,10 @@ class RateLimits(SchemaExtension):
             for definition in document.definitions
             if isinstance(definition, FragmentDefinitionNode)
         }
+
+    def _fail(self, outage: ServiceUnavailable) -> None:
+        error = GraphQLError(outage.client_message, original_error=outage)
+        self.execution_context.result = ExecutionResult(data=None, errors=[error])
 
     def _refuse(self, context: Any, operation_class: OperationClass, wait: int) -> None:
         error = GraphQLError(

@@ -28,7 +28,11 @@ class ActorResolver:
         self._cache: TTLCache[UUID, Resolved | None] = TTLCache(max_sessions, ttl_s)
 
     async def resolve(self, claims: AccessClaims) -> Resolved | None:
-        """The actor and its user record, or None when the session has ended."""
+        """The actor and its user record, or None when the session has ended.
+
+        Raises `ServiceUnavailable` when PostgreSQL stays unreachable over a few quick retries
+        (the reads retry).
+        """
         # One look-up, never a membership test then a read: the entry may expire in between.
         cached = self._cache.get(claims.session_id, _MISSING)
         if cached is _MISSING:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import RowMapping, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bff.db.failures import retrying
 from bff.db.rows import (
     EVENTS_WITH_ENTRIES,
     TRANSFER_WITH_OWNERS,
@@ -73,6 +75,11 @@ class Reads:
         self._engine = engine
 
     async def _rows(self, statement: TextClause, params: Mapping[str, Any]) -> list[RowMapping]:
+        """The rows of a read; connection failures are retried a few times (a read is safe to
+        run again), then raised as `ServiceUnavailable`."""
+        return await retrying(partial(self._run, statement, params))
+
+    async def _run(self, statement: TextClause, params: Mapping[str, Any]) -> list[RowMapping]:
         async with self._engine.connect() as connection:
             return list((await connection.execute(statement, params)).mappings())
 

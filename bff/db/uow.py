@@ -11,6 +11,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bff.db.changes import AfterCommit, Changes
+from bff.db.failures import (
+    as_unavailable,
+    is_connection_failure,
+    unavailable_on_connection_failure,
+)
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.idempotency import SqlIdempotency
 from bff.db.repositories.ledger import SqlLedger
@@ -23,7 +28,8 @@ from bff.domain.errors import TransientConflict
 
 
 class SqlUnitOfWork:
-    """Rolls back unless `commit()` was called; translates retryable failures for the domain.
+    """Rolls back unless `commit()` was called; translates retryable failures for the domain
+    (`TransientConflict`) and an unreachable server (`ServiceUnavailable`).
 
     Re-enterable: each `async with` opens a fresh transaction, which lets the domain retry.
     """
@@ -45,8 +51,13 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("unit of work is already open")
-        connection = await self._engine.connect()
-        await connection.begin()
+        with unavailable_on_connection_failure():
+            connection = await self._engine.connect()
+            try:
+                await connection.begin()
+            except BaseException:
+                await _close_quietly(connection)
+                raise
         self._connection = connection
         changes = self._changes = Changes()
         self.users = SqlUsers(connection, changes)
@@ -69,16 +80,35 @@ class SqlUnitOfWork:
         try:
             if connection.in_transaction():
                 await connection.rollback()
+        except Exception as error:
+            # A connection that is gone took its transaction with it: nothing to roll back.
+            if not is_connection_failure(error):
+                raise
         finally:
-            await connection.close()
+            await _close_quietly(connection)
         if isinstance(exc, DBAPIError) and sqlstate_of(exc) in TRANSIENT:
             raise TransientConflict(str(exc.orig)) from exc
+        unavailable = as_unavailable(exc) if exc is not None else None
+        if unavailable is not None and unavailable is not exc:
+            raise unavailable from exc
 
     async def commit(self) -> None:
         assert self._connection is not None, "commit() outside of the unit of work"
-        await self._connection.commit()
+        # If the connection drops during COMMIT the outcome is unknown: only idempotent writes,
+        # whose replay finds what did commit, retry it.
+        with unavailable_on_connection_failure():
+            await self._connection.commit()
         changes, self._changes = self._changes, Changes()
         # After commit, not before: a reader must not re-cache what the commit replaces.
         if self._after_commit is not None and changes:
             # Shielded: a client that hangs up right after the commit must not cancel it.
             await asyncio.shield(self._after_commit(changes))
+
+
+async def _close_quietly(connection: AsyncConnection) -> None:
+    """Return the connection to the pool; one that is already gone is only discarded."""
+    try:
+        await connection.close()
+    except Exception as error:
+        if not is_connection_failure(error):
+            raise

@@ -127,3 +127,22 @@ class Throttled(DomainError):
 
 class TransientConflict(Exception):
     """A serialization failure or deadlock: the whole transaction may be retried."""
+
+
+class ServiceUnavailable(Exception):
+    """A dependency (PostgreSQL, Redis) cannot be reached right now: nothing is wrong with the
+    request, and the same request may succeed after `retry_after_s` seconds. Not a `DomainError`:
+    it is answered as a top-level GraphQL error (`SERVICE_UNAVAILABLE`, HTTP 503), never as a
+    `userError`."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, dependency: str, retry_after_s: int = 1) -> None:
+        super().__init__(f"{dependency} is unavailable")
+        self.dependency = dependency
+        self.retry_after_s = retry_after_s
+
+    @property
+    def client_message(self) -> str:
+        """What the caller is told (which dependency failed is for the logs only)."""
+        return f"The service is unavailable for a moment; retry in {self.retry_after_s} seconds."

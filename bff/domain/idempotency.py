@@ -6,16 +6,20 @@ import asyncio
 import hashlib
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from bff.domain.actor import Actor
-from bff.domain.errors import DomainError, ErrorCode, TransientConflict
+from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable, TransientConflict
 from bff.domain.models import Transfer
 from bff.domain.ports import UnitOfWork
 
 MAX_KEY_LENGTH = 255
 MAX_ATTEMPTS = 4
+# A restarting database refuses connections for about a second; the client retries after that.
+OUTAGE_BACKOFF_S = 0.1
+OUTAGE_BUDGET_S = 1.5
 
 
 def check_key(key: str) -> str:
@@ -43,11 +47,15 @@ async def run_once(
     ttl_s: int,
     write: Callable[[], Awaitable[Transfer]],
 ) -> Transfer:
-    """Run `write` at most once per (actor, key), retrying transient conflicts.
+    """Run `write` at most once per (actor, key), retrying transient conflicts and, briefly, an
+    unreachable database.
 
     `write` runs inside the unit of work's transaction; it raises business failures before it
     writes anything, so a failure can be stored and committed on its own as the key's result.
+    Retrying after a lost connection is safe because the retry claims the same key: if the lost
+    attempt did commit, the retry replays its stored result instead of writing again.
     """
+    started = time.monotonic()
     for attempt in range(MAX_ATTEMPTS):
         try:
             return await _attempt(uow, actor, key, request_fingerprint, ttl_s, write)
@@ -56,6 +64,12 @@ async def run_once(
                 raise
             # Jittered backoff so that the retried transactions do not collide again in step.
             await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311
+        except ServiceUnavailable:
+            pause = OUTAGE_BACKOFF_S * 2**attempt * random.uniform(0.5, 1.0)  # noqa: S311
+            # No retry after the budget: a failure that took a timeout to arrive used it up.
+            if attempt == MAX_ATTEMPTS - 1 or time.monotonic() - started + pause > OUTAGE_BUDGET_S:
+                raise
+            await asyncio.sleep(pause)
     raise AssertionError("unreachable")
 
 

@@ -36,6 +36,8 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
-def graphql_error(message: str, code: str, **extensions: Any) -> dict[str, Any]:
-    """A GraphQL-shaped error body for failures that happen before GraphQL runs."""
-    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+def graphql_error(scope: Scope, message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    """A GraphQL-shaped error body for failures outside GraphQL's own execution, carrying the
+    request id like every error the error boundary emits."""
+    extensions = {"code": code, **extensions, "requestId": state(scope).get("request_id")}
+    return {"errors": [{"message": message, "extensions": extensions}]}

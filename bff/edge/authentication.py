@@ -1,4 +1,8 @@
-"""Bearer-token authentication for HTTP requests: sets `state.actor`, or answers 401."""
+"""Bearer-token authentication for HTTP requests: sets `state.actor`, or answers 401.
+
+When the sessions cannot be read, `ServiceUnavailable` goes up to the last-resort layer, which
+answers 503: not a 401, since the token may well be valid and the app must not log out.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ class BearerAuthentication:
             except InvalidToken:
                 resolved = None
         if resolved is None:
-            body = graphql_error("The access token is invalid or expired.", "UNAUTHENTICATED")
+            body = graphql_error(
+                scope, "The access token is invalid or expired.", "UNAUTHENTICATED"
+            )
             await send_json(send, 401, body, _CHALLENGE)
             return
         request_state = state(scope)

@@ -22,7 +22,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         received = 0
         started = refused = False
@@ -34,7 +34,7 @@ class BodySizeLimit:
             if received > self.max_bytes:
                 # Answer before raising: the app's own error handling would answer 500 instead.
                 if not started:
-                    await self._refuse(send)
+                    await self._refuse(scope, send)
                 refused = True
                 raise BodyTooLarge
             return message
@@ -49,6 +49,8 @@ class BodySizeLimit:
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, limited_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = graphql_error(f"Request body is over {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE")
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = graphql_error(
+            scope, f"Request body is over {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE"
+        )
         await send_json(send, 413, body)
