@@ -6,6 +6,7 @@ are in test_domain_rules.py."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -318,16 +319,64 @@ OPERATIONS: dict[Permission, Operation] = {
 }
 
 
+# The role table as the README shows it, written out here on its own: a change to
+# ROLE_PERMISSIONS in bff/domain/rbac.py, or to the README's table, that is not made here as well
+# fails the tests below (the matrix takes "allowed" from this table, not from the code's).
+GRANTED_TO: dict[str, set[str]] = {
+    "account:open_own": {"customer"},
+    "transfer:create_own": {"customer"},
+    "account:read_any": {"support", "admin", "auditor"},
+    "user:read_any": {"support", "admin", "auditor"},
+    "account:freeze": {"support", "admin"},
+    "deposit:create": {"operator", "admin"},
+    "role:manage": {"admin"},
+}
+
+
+def readme_role_table(readme: str) -> dict[str, set[str]]:
+    """The README's "Roles" table: for each permission, the roles whose column has a tick."""
+    section = readme.split("\n### Roles\n", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    header, *body = (
+        [cell.strip() for cell in row.strip("|").split("|")] for row in rows if "---" not in row
+    )
+    table = {}
+    for cells in body:
+        permission = re.match(r"`([^`]+)`", cells[0])
+        assert permission is not None, cells
+        table[permission[1]] = {
+            role for role, cell in zip(header[1:], cells[1:], strict=True) if cell == "✓"
+        }
+    return table
+
+
+def test_the_code_grants_each_permission_to_the_roles_of_the_table() -> None:
+    # given the role table of bff/domain/rbac.py
+    # when it is read permission by permission
+    granted = {p.value: {r.value for r in Role if p in ROLE_PERMISSIONS[r]} for p in Permission}
+    # then it is the table written out above, for every role
+    assert granted == GRANTED_TO
+    assert set(ROLE_PERMISSIONS) == set(Role)
+
+
+def test_the_readme_shows_the_same_role_table() -> None:
+    # given the README
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    # when its roles table is read
+    shown = readme_role_table(readme)
+    # then it is the table written out above
+    assert shown == GRANTED_TO
+
+
 def test_every_permission_has_an_operation_and_both_an_allowed_and_a_denied_role() -> None:
     # given the role table and the operations of the matrix
     # when each permission is looked up
-    granted = {p: {r for r in Role if p in ROLE_PERMISSIONS[r]} for p in Permission}
     # then the matrix exercises every permission, each both allowed and denied
+    assert {p.value for p in OPERATIONS} == set(GRANTED_TO)
     assert set(OPERATIONS) == set(Permission)
-    assert set(ROLE_PERMISSIONS) == set(Role)
-    for permission, roles in granted.items():
+    for permission, roles in GRANTED_TO.items():
         assert roles, f"{permission} is granted to no role"
-        assert roles != set(Role), f"{permission} is granted to every role"
+        assert roles != {r.value for r in Role}, f"{permission} is granted to every role"
 
 
 @pytest.mark.parametrize(
@@ -343,7 +392,7 @@ async def test_permission_matrix(
 ) -> None:
     # given a user who holds exactly this role
     caller = await world.person(role)
-    allowed = permission in ROLE_PERMISSIONS[role]
+    allowed = role.value in GRANTED_TO[permission.value]
     # when they perform an operation that needs the permission
     # then it succeeds when the table grants the permission and is refused otherwise
     await OPERATIONS[permission](client, world, caller, allowed)
