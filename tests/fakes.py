@@ -132,10 +132,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class FakeUsers:
+class _Repository:
+    """A repository over the tables of the open block."""
+
     def __init__(self, tables: Tables) -> None:
         self._tables = tables
 
+
+class FakeUsers(_Repository):
     async def add(
         self, email: str, password_hash: str, display_name: str, roles: frozenset[Role]
     ) -> User:
@@ -177,10 +181,7 @@ class FakeUsers:
         return user
 
 
-class FakeSessions:
-    def __init__(self, tables: Tables) -> None:
-        self._tables = tables
-
+class FakeSessions(_Repository):
     async def add(
         self, user_id: UUID, device_name: str, refresh_token_hash: bytes, expires_at: datetime
     ) -> Session:
@@ -248,10 +249,7 @@ class FakeSessions:
         return len(ended)
 
 
-class FakeThrottles:
-    def __init__(self, tables: Tables) -> None:
-        self._tables = tables
-
+class FakeThrottles(_Repository):
     async def lock(self, keys: Sequence[ThrottleKey]) -> dict[ThrottleKey, ThrottleState]:
         for key in keys:
             self._tables.throttles.setdefault(key, ThrottleState())
@@ -262,10 +260,7 @@ class FakeThrottles:
             self._tables.throttles[key] = state
 
 
-class FakeSecurityEvents:
-    def __init__(self, tables: Tables) -> None:
-        self._tables = tables
-
+class FakeSecurityEvents(_Repository):
     async def record(
         self,
         kind: SecurityEventKind,
@@ -278,10 +273,7 @@ class FakeSecurityEvents:
         self._tables.security_events.append(event)
 
 
-class FakeAccounts:
-    def __init__(self, tables: Tables) -> None:
-        self._tables = tables
-
+class FakeAccounts(_Repository):
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
     ) -> Account | None:
@@ -350,10 +342,7 @@ def _record_event(tables: Tables, account: Account, change: AccountChange) -> No
     )
 
 
-class FakeLedger:
-    def __init__(self, tables: Tables) -> None:
-        self._tables = tables
-
+class FakeLedger(_Repository):
     async def post(self, posting: Posting) -> None:
         transfer = posting.transfer
         _check_posting(self._tables, posting)
@@ -405,10 +394,7 @@ def _check_posting(tables: Tables, posting: Posting) -> None:
         raise ConstraintViolation("check_transfer_balanced")
 
 
-class FakeIdempotency:
-    def __init__(self, tables: Tables) -> None:
-        self._tables = tables
-
+class FakeIdempotency(_Repository):
     async def claim(
         self, actor_id: UUID, key: str, fingerprint: str, ttl_s: int
     ) -> StoredResult | None:

@@ -15,56 +15,28 @@ from bff.domain.models import Account
 from bff.domain.rbac import Role
 from schema.ids import encode_id
 from tests.conftest import Person, World
-from tests.graphql_calls import (
+from tests.documents import (
+    ACCOUNT,
     CREATE_TRANSFER,
     DEPOSIT_FUNDS,
     FREEZE,
     HISTORY,
+    NODE,
     OPEN_ACCOUNT,
+    TRANSFER,
     UNFREEZE,
+)
+from tests.graphql_calls import (
     account_id,
+    balance_of,
     call,
     data,
     deposit_input,
     missing,
     status_input,
+    status_of,
     transfer_input,
 )
-
-ACCOUNT = """
-query Account($id: ID!) {
-  account(id: $id) {
-    id status
-    balance { amount currency }
-    owner { id email }
-    transactions(first: 5) { edges { node { id amount { amount } } } }
-  }
-}
-"""
-
-TRANSFER = """
-query Transfer($id: ID!) {
-  transfer(id: $id) {
-    id kind memo
-    amount { amount currency }
-    fromAccount { id }
-    toAccount { id }
-  }
-}
-"""
-
-NODE = """
-query Node($id: ID!) {
-  node(id: $id) {
-    id
-    __typename
-    ... on Account { balance { amount } accountNumber }
-    ... on User { email }
-    ... on Transfer { amount { amount } memo }
-    ... on Transaction { amount { amount } description }
-  }
-}
-"""
 
 
 def error_codes(payload: dict[str, Any]) -> list[str]:
@@ -285,6 +257,7 @@ async def test_the_receiver_sees_the_transfer_but_not_the_paying_account(
     assert as_receiver == {
         "id": transfer_id,
         "kind": "TRANSFER",
+        "status": "COMPLETED",
         "memo": "Books",
         "amount": {"amount": "7.50", "currency": "USD"},
         "fromAccount": None,
@@ -339,13 +312,3 @@ async def test_support_freezing_a_missing_account_is_account_not_found(
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [
         ("ACCOUNT_NOT_FOUND", "accountId")
     ]
-
-
-async def balance_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
-    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
-    return found["balance"]["amount"]  # type: ignore[no-any-return]
-
-
-async def status_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
-    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
-    return found["status"]  # type: ignore[no-any-return]

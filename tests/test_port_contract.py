@@ -380,14 +380,24 @@ async def test_a_status_change_takes_the_next_sequence(store: Store) -> None:
 # --- idempotency keys -----------------------------------------------------------------------
 
 
+async def answer(
+    uow: UnitOfWork, actor: User, fingerprint: str, transfer_id: str, *, commit: bool = True
+) -> StoredResult | None:
+    """Claim key K for a request and store its result, as a money write does; the claim's
+    answer (None when the key was free)."""
+    async with uow:
+        claimed = await uow.idempotency.claim(actor.id, "K", fingerprint, DAY_S)
+        await uow.idempotency.complete(actor.id, "K", {"transfer_id": transfer_id})
+        if commit:
+            await uow.commit()
+    return claimed
+
+
 async def test_a_key_is_claimed_once_per_actor_and_then_gives_its_result(store: Store) -> None:
     # given Ana's request claimed key K and stored its result
     uow = store.uow
     ana, ben = await a_user(uow), await a_user(uow)
-    async with uow:
-        first = await uow.idempotency.claim(ana.id, "K", "request 1", DAY_S)
-        await uow.idempotency.complete(ana.id, "K", {"transfer_id": "t1"})
-        await uow.commit()
+    first = await answer(uow, ana, "request 1", "t1")
     # when Ana claims K again with another request, and Ben claims K
     async with uow:
         again = await uow.idempotency.claim(ana.id, "K", "request 2", DAY_S)
@@ -402,9 +412,7 @@ async def test_a_claim_that_is_rolled_back_leaves_the_key_free(store: Store) -> 
     # given a claim whose transaction did not commit
     uow = store.uow
     ana = await a_user(uow)
-    async with uow:
-        await uow.idempotency.claim(ana.id, "K", "lost", DAY_S)
-        await uow.idempotency.complete(ana.id, "K", {"transfer_id": "t1"})
+    await answer(uow, ana, "lost", "t1", commit=False)
     # when
     async with uow:
         claimed = await uow.idempotency.claim(ana.id, "K", "retried", DAY_S)
@@ -416,16 +424,10 @@ async def test_an_expired_key_is_taken_by_a_new_request(store: Store) -> None:
     # given a key stored a day and an hour ago for a day
     uow = store.uow
     ana = await a_user(uow)
-    async with uow:
-        await uow.idempotency.claim(ana.id, "K", "old request", DAY_S)
-        await uow.idempotency.complete(ana.id, "K", {"transfer_id": "t1"})
-        await uow.commit()
+    await answer(uow, ana, "old request", "t1")
     await store.age_key(ana.id, "K", timedelta(hours=25))
     # when a new request claims it
-    async with uow:
-        taken = await uow.idempotency.claim(ana.id, "K", "new request", DAY_S)
-        await uow.idempotency.complete(ana.id, "K", {"transfer_id": "t2"})
-        await uow.commit()
+    taken = await answer(uow, ana, "new request", "t2")
     # then it is the new request's now
     async with uow:
         stored = await uow.idempotency.claim(ana.id, "K", "new request", DAY_S)

@@ -21,94 +21,35 @@ from bff.domain.models import Account
 from bff.domain.rbac import ROLE_PERMISSIONS, Permission, Role
 from schema.ids import decode_any, encode_id
 from tests.conftest import Person, World
-from tests.graphql_calls import (
+from tests.documents import (
+    ACCOUNT,
+    ASSIGN_ROLE,
     CREATE_TRANSFER,
     DEPOSIT_FUNDS,
     FREEZE,
     HISTORY,
+    NODE,
     OPEN_ACCOUNT,
+    REVOKE_ROLE,
+    REVOKE_SESSION,
+    TRANSFER,
     UNFREEZE,
+    USER,
+    VIEWER,
+    VIEWER_ACCOUNTS,
+    VIEWER_SESSIONS,
+)
+from tests.graphql_calls import (
     account_id,
+    balance_of,
     call,
     data,
     deposit_input,
     missing,
     status_input,
+    status_of,
     transfer_input,
 )
-
-# --- documents ------------------------------------------------------------------------------
-
-
-ASSIGN_ROLE = """
-mutation AssignRole($input: RoleInput!) {
-  assignRole(input: $input) { user { id roles } userErrors { code message field } }
-}
-"""
-
-REVOKE_ROLE = """
-mutation RevokeRole($input: RoleInput!) {
-  revokeRole(input: $input) { user { id roles } userErrors { code message field } }
-}
-"""
-
-REVOKE_SESSION = """
-mutation RevokeSession($input: RevokeSessionInput!) {
-  revokeSession(input: $input) { sessionsEnded userErrors { code message field } }
-}
-"""
-
-ACCOUNT = """
-query Account($id: ID!) {
-  account(id: $id) {
-    id status
-    balance { amount currency }
-    transactions(first: 5) { edges { node { id amount { amount } } } }
-  }
-}
-"""
-
-USER = """
-query User($id: ID!) {
-  user(id: $id) {
-    id email displayName roles
-    sessions { id }
-    accounts(first: 10) {
-      edges {
-        node {
-          id
-          balance { amount currency }
-          transactions(first: 10) { edges { node { id amount { amount } description } } }
-        }
-      }
-    }
-  }
-}
-"""
-
-TRANSFER = """
-query Transfer($id: ID!) {
-  transfer(id: $id) { id kind amount { amount currency } fromAccount { id } toAccount { id } }
-}
-"""
-
-NODE = """
-query Node($id: ID!) {
-  node(id: $id) {
-    id
-    __typename
-    ... on Account { balance { amount } }
-    ... on User { email }
-    ... on Transfer { amount { amount } }
-    ... on Transaction { amount { amount } }
-  }
-}
-"""
-
-VIEWER = """
-{ viewer { id roles sessions { id current } accounts { edges { node { id } } } } }
-"""
-
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -132,12 +73,12 @@ async def roles_of(client: httpx.AsyncClient, person: Person) -> list[str]:
 
 async def session_ids(client: httpx.AsyncClient, person: Person) -> list[str]:
     """The person's live session IDs, as they see them with their own token."""
-    viewer = (await data(client, VIEWER, {}, person))["viewer"]
+    viewer = (await data(client, VIEWER_SESSIONS, {}, person))["viewer"]
     return [session["id"] for session in viewer["sessions"]]
 
 
 async def current_session(client: httpx.AsyncClient, person: Person) -> uuid.UUID:
-    viewer = (await data(client, VIEWER, {}, person))["viewer"]
+    viewer = (await data(client, VIEWER_SESSIONS, {}, person))["viewer"]
     (current,) = [session["id"] for session in viewer["sessions"] if session["current"]]
     decoded = decode_any(current)
     assert decoded is not None
@@ -164,7 +105,7 @@ async def open_account_operation(
     variables = {"input": {"name": "Mine", "currency": "USD"}}
     payload = (await data(client, OPEN_ACCOUNT, variables, caller))["openAccount"]
     # then it is opened exactly when the role allows it
-    owned = (await data(client, VIEWER, {}, caller))["viewer"]["accounts"]["edges"]
+    owned = (await data(client, VIEWER_ACCOUNTS, {}, caller))["viewer"]["accounts"]["edges"]
     if allowed:
         assert payload["userErrors"] == []
         assert [edge["node"]["id"] for edge in owned] == [payload["account"]["id"]]
@@ -550,6 +491,8 @@ async def test_an_auditor_reads_users_accounts_transfers_and_transactions(
     assert transfer == {
         "id": c.transfer_id,
         "kind": "TRANSFER",
+        "status": "COMPLETED",
+        "memo": "Books",
         "amount": {"amount": "7.50", "currency": "USD"},
         "fromAccount": {"id": account_id(c.ben_account)},
         "toAccount": {"id": account_id(c.ana_account)},
@@ -621,7 +564,7 @@ async def test_an_auditor_writes_nothing(
     assert await status_of(client, c.ben, c.ben_account) == "ACTIVE"
     assert await status_of(client, c.ana, c.ana_account) == "FROZEN"
     assert await roles_of(client, c.ben) == ["CUSTOMER"]
-    assert (await data(client, VIEWER, {}, auditor))["viewer"]["accounts"]["edges"] == []
+    assert (await data(client, VIEWER_ACCOUNTS, {}, auditor))["viewer"]["accounts"]["edges"] == []
 
 
 # --- admins assign and revoke roles ---------------------------------------------------------
@@ -711,8 +654,8 @@ async def test_viewer_sessions_lists_only_your_own(client: httpx.AsyncClient, wo
     ben = await world.person()
     bens = set(await session_ids(client, ben))
     # when Ana lists her sessions from each device
-    from_phone = (await data(client, VIEWER, {}, ana))["viewer"]["sessions"]
-    from_tablet = (await data(client, VIEWER, {}, ana_tablet))["viewer"]["sessions"]
+    from_phone = (await data(client, VIEWER_SESSIONS, {}, ana))["viewer"]["sessions"]
+    from_tablet = (await data(client, VIEWER_SESSIONS, {}, ana_tablet))["viewer"]["sessions"]
     # then she sees her two sessions, the current one marked, and none of Ben's
     phone_ids = {session["id"] for session in from_phone}
     assert len(phone_ids) == 2
@@ -766,13 +709,3 @@ async def test_revoking_another_users_session_is_session_not_found_like_a_missin
     assert (await data(client, VIEWER, {}, ben))["viewer"]["id"] == user_id(ben)
     # and the caller's own session is untouched
     assert (await data(client, VIEWER, {}, caller))["viewer"] is not None
-
-
-async def balance_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
-    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
-    return found["balance"]["amount"]  # type: ignore[no-any-return]
-
-
-async def status_of(client: httpx.AsyncClient, owner: Person, account: Account) -> str:
-    found = (await data(client, ACCOUNT, {"id": account_id(account)}, owner))["account"]
-    return found["status"]  # type: ignore[no-any-return]

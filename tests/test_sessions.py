@@ -21,66 +21,17 @@ from bff.app import create_app
 from bff.runtime import Runtime
 from schema.ids import decode_id, encode_id
 from tests.conftest import PASSWORD
-
-SIGN_UP = """
-mutation SignUp($input: SignUpInput!) {
-  signUp(input: $input) { user { id email } userErrors { code message field } }
-}
-"""
-
-LOGIN = """
-mutation Login($input: LoginInput!) {
-  login(input: $input) {
-    accessToken refreshToken expiresIn retryAfterSeconds
-    user { id email }
-    userErrors { code message field }
-  }
-}
-"""
-
-REFRESH = """
-mutation Refresh($input: RefreshSessionInput!) {
-  refreshSession(input: $input) {
-    accessToken refreshToken expiresIn
-    user { id email }
-    userErrors { code message field }
-  }
-}
-"""
-
-LOGOUT = "mutation Logout { logout { sessionsEnded userErrors { code message field } } }"
-
-LOGOUT_EVERYWHERE = """
-mutation LogoutEverywhere {
-  logoutEverywhere { sessionsEnded userErrors { code message field } }
-}
-"""
-
-REVOKE_SESSION = """
-mutation RevokeSession($input: RevokeSessionInput!) {
-  revokeSession(input: $input) { sessionsEnded userErrors { code message field } }
-}
-"""
-
-CHANGE_PASSWORD = """
-mutation ChangePassword($input: ChangePasswordInput!) {
-  changePassword(input: $input) { user { id email } userErrors { code message field } }
-}
-"""
-
-SESSIONS = """
-query Sessions {
-  viewer { id sessions { id deviceName createdAt lastUsedAt expiresAt current } }
-}
-"""
-
-VIEWER = "query Viewer { viewer { id email } }"
-
-USER_SESSIONS = """
-query UserSessions($id: ID!) {
-  user(id: $id) { id email sessions { id } }
-}
-"""
+from tests.documents import (
+    CHANGE_PASSWORD,
+    LOGIN,
+    LOGOUT,
+    LOGOUT_EVERYWHERE,
+    REFRESH,
+    REVOKE_SESSION,
+    SIGN_UP,
+    VIEWER,
+    VIEWER_SESSIONS,
+)
 
 NEW_PASSWORD = "a brand new passphrase for the bank"
 
@@ -173,7 +124,7 @@ async def viewer_status(http: httpx.AsyncClient, access: str) -> int:
 
 
 async def sessions_of(http: httpx.AsyncClient, access: str) -> list[dict[str, Any]]:
-    return (await call(http, SESSIONS, access=access))["viewer"]["sessions"]  # type: ignore[no-any-return]
+    return (await call(http, VIEWER_SESSIONS, access=access))["viewer"]["sessions"]  # type: ignore[no-any-return]
 
 
 async def current_session_id(http: httpx.AsyncClient, access: str) -> str:
