@@ -1,60 +1,27 @@
-"""GraphQL documents and calls shared by the authorization and role tests."""
+"""Calls of the GraphQL endpoint and the inputs they send, shared by the API tests (the
+documents themselves are in tests/documents.py)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from bff.domain.models import Account
 from schema.ids import encode_id
-from tests.conftest import Person
-
-OPEN_ACCOUNT = """
-mutation OpenAccount($input: OpenAccountInput!) {
-  openAccount(input: $input) { account { id } userErrors { code message field } }
-}
-"""
+from tests.documents import ACCOUNT
 
 
-CREATE_TRANSFER = """
-mutation CreateTransfer($input: CreateTransferInput!) {
-  createTransfer(input: $input) { transfer { id } userErrors { code message field } }
-}
-"""
+class Caller(Protocol):
+    """Whoever sends a request: anything with the HTTP headers that authenticate it."""
 
-
-DEPOSIT_FUNDS = """
-mutation DepositFunds($input: DepositFundsInput!) {
-  depositFunds(input: $input) { transfer { id kind } userErrors { code message field } }
-}
-"""
-
-
-FREEZE = """
-mutation Freeze($input: AccountStatusInput!) {
-  freezeAccount(input: $input) { account { id status } userErrors { code message field } }
-}
-"""
-
-
-UNFREEZE = """
-mutation Unfreeze($input: AccountStatusInput!) {
-  unfreezeAccount(input: $input) { account { id status } userErrors { code message field } }
-}
-"""
-
-
-HISTORY = """
-query History($id: ID!) {
-  account(id: $id) { transactions(first: 5) { edges { node { id transfer { id } } } } }
-}
-"""
+    @property
+    def headers(self) -> dict[str, str]: ...
 
 
 async def call(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Person | None
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Caller | None = None
 ) -> dict[str, Any]:
     response = await client.post(
         "/graphql",
@@ -67,7 +34,7 @@ async def call(
 
 
 async def data(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Person | None
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], caller: Caller | None = None
 ) -> dict[str, Any]:
     body = await call(client, query, variables, caller)
     assert "errors" not in body, body["errors"]
@@ -106,3 +73,13 @@ def deposit_input(destination: str, amount: str = "1.00") -> dict[str, Any]:
 
 def status_input(account: str) -> dict[str, Any]:
     return {"input": {"accountId": account}}
+
+
+async def balance_of(client: httpx.AsyncClient, reader: Caller, account: Account) -> str:
+    found = (await data(client, ACCOUNT, {"id": account_id(account)}, reader))["account"]
+    return found["balance"]["amount"]  # type: ignore[no-any-return]
+
+
+async def status_of(client: httpx.AsyncClient, reader: Caller, account: Account) -> str:
+    found = (await data(client, ACCOUNT, {"id": account_id(account)}, reader))["account"]
+    return found["status"]  # type: ignore[no-any-return]

@@ -10,27 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD, World, graphql
-
-SIGN_UP = """
-mutation SignUp($input: SignUpInput!) {
-  signUp(input: $input) {
-    user { id email displayName roles }
-    userErrors { code message field }
-  }
-}
-"""
-
-LOGIN = """
-mutation Login($input: LoginInput!) {
-  login(input: $input) {
-    accessToken refreshToken expiresIn
-    user { id email }
-    userErrors { code message field }
-  }
-}
-"""
-
-VIEWER = "query Viewer { viewer { id email displayName roles } }"
+from tests.documents import LOGIN, SIGN_UP, VIEWER
 
 
 def unique_email(domain: str = "example.com") -> str:

@@ -4,6 +4,7 @@ subprotocols."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 import warnings
@@ -24,29 +25,7 @@ from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import Person, World, graphql
 from tests.database import fresh_database
-
-HOME = """
-query Home {
-  viewer {
-    accounts(first: 20) {
-      edges {
-        node {
-          balance { amount currency }
-          availableBalance { amount currency }
-          transactions(first: 20) {
-            edges {
-              node {
-                amount { amount currency }
-                transfer { id memo fromAccount { id } toAccount { id } }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
-"""
+from tests.documents import ACCOUNT, HOME, OPEN_ACCOUNT, VIEWER, VIEWER_ACCOUNTS, VIEWER_ID
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
@@ -149,7 +128,16 @@ async def test_a_query_within_the_depth_limit_runs(client: httpx.AsyncClient, wo
     # when
     body = await graphql(client, HOME, person=person)
     # then
-    assert body == {"data": {"viewer": {"accounts": {"edges": []}}}}
+    assert body == {
+        "data": {
+            "viewer": {
+                "id": encode_id("User", person.user.id),
+                "displayName": person.user.display_name,
+                "roles": ["CUSTOMER"],
+                "accounts": {"edges": []},
+            }
+        }
+    }
 
 
 async def test_more_than_30_aliases_are_rejected(client: httpx.AsyncClient, world: World) -> None:
@@ -192,16 +180,16 @@ async def test_a_document_with_too_many_tokens_is_rejected(
 async def test_a_mutation_over_get_is_refused(client: httpx.AsyncClient, world: World) -> None:
     # given
     person = await world.person()
-    mutation = (
-        'mutation { openAccount(input: {name: "Via GET", currency: USD}) { account { id } } }'
-    )
+    variables = json.dumps({"input": {"name": "Via GET", "currency": "USD"}})
     # when
-    response = await client.get("/graphql", params={"query": mutation}, headers=person.headers)
+    response = await client.get(
+        "/graphql",
+        params={"query": OPEN_ACCOUNT, "variables": variables},
+        headers=person.headers,
+    )
     # then
     assert 400 <= response.status_code < 500
-    viewer = await graphql(
-        client, "{ viewer { accounts { edges { node { id } } } } }", None, person
-    )
+    viewer = await graphql(client, VIEWER_ACCOUNTS, None, person)
     assert viewer["data"]["viewer"]["accounts"]["edges"] == []
 
 
@@ -209,12 +197,19 @@ async def test_a_query_over_get_works(client: httpx.AsyncClient, world: World) -
     # given
     person = await world.person()
     # when
-    response = await client.get(
-        "/graphql", params={"query": "{ viewer { email } }"}, headers=person.headers
-    )
+    response = await client.get("/graphql", params={"query": VIEWER}, headers=person.headers)
     # then
     assert response.status_code == 200
-    assert response.json() == {"data": {"viewer": {"email": person.user.email}}}
+    assert response.json() == {
+        "data": {
+            "viewer": {
+                "id": encode_id("User", person.user.id),
+                "email": person.user.email,
+                "displayName": person.user.display_name,
+                "roles": ["CUSTOMER"],
+            }
+        }
+    }
 
 
 async def test_graphiql_is_served_to_browsers_in_development(
@@ -328,7 +323,6 @@ async def test_an_unreachable_database_is_service_unavailable_with_the_request_i
     broken = settings.model_copy(update={"database_url": "postgresql://postgres@127.0.0.1:1/x"})
     runtime = build_runtime(broken, broken.database_url or "")
     request_id = f"down-{uuid.uuid4().hex}"
-    query = "query($id: ID!) { account(id: $id) { id } }"
     variables = {"id": encode_id("Account", uuid.uuid4())}
     transport = httpx.ASGITransport(app=create_app(runtime))
     try:
@@ -336,7 +330,7 @@ async def test_an_unreachable_database_is_service_unavailable_with_the_request_i
             # when a query needs the database
             response = await http.post(
                 "/graphql",
-                json={"query": query, "variables": variables},
+                json={"query": ACCOUNT, "variables": variables},
                 headers={"x-request-id": request_id},
             )
     finally:
@@ -398,7 +392,7 @@ async def test_every_response_carries_the_security_headers(
     client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]
 ) -> None:
     # given
-    body = {"query": "{ viewer { id } }"} if method == "POST" else None
+    body = {"query": VIEWER_ID} if method == "POST" else None
     # when
     response = await client.request(method, path, json=body, headers=headers)
     # then
@@ -451,7 +445,7 @@ async def test_a_declared_body_over_the_limit_is_413(
 ) -> None:
     # given
     padding = " " * runtime.settings.max_body_bytes
-    content = ('{"query": "{ viewer { id } }' + padding + '"}').encode()
+    content = ('{"query": "' + VIEWER_ID + padding + '"}').encode()
     # when
     response = await client.post(
         "/graphql", content=content, headers={"content-type": "application/json"}
@@ -469,7 +463,7 @@ async def test_a_streamed_body_over_the_limit_is_413(
     chunks = runtime.settings.max_body_bytes // len(chunk) + 2
 
     async def body() -> AsyncIterator[bytes]:
-        yield b'{"query": "{ viewer { id } }'
+        yield b'{"query": "' + VIEWER_ID.encode()
         for _ in range(chunks):
             yield chunk
         yield b'"}'
@@ -488,7 +482,7 @@ async def test_a_body_just_under_the_limit_is_served(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     # given a valid request padded with insignificant whitespace to just under the limit
-    prefix, suffix = b'{"query": "{ viewer { id } }', b'"}'
+    prefix, suffix = b'{"query": "' + VIEWER_ID.encode(), b'"}'
     padding = b" " * (runtime.settings.max_body_bytes - len(prefix) - len(suffix) - 1)
     # when
     response = await client.post(

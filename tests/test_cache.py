@@ -28,14 +28,9 @@ from bff.relay import OutboxRelay
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import Person, StatementCounter, World, asgi_client, graphql, runtime_on
+from tests.documents import ACCOUNT_BALANCE, ACCOUNT_NAME, HOME_ONE_BATCH_PER_KIND
 from tests.services import suite_redis_url
 
-HOME = (
-    "{ viewer { accounts { edges { node { id balance { amount } "
-    "transactions(first: 5) { edges { node { amount { amount } transfer { id memo } } } } } } } } }"
-)
-BALANCE = "query($id: ID!) { account(id: $id) { balance { amount } } }"
-NAME = "query($id: ID!) { account(id: $id) { name } }"
 RAW: Codec[bytes] = Codec(lambda value: value, lambda payload: payload)
 
 
@@ -91,10 +86,10 @@ async def test_a_warm_home_query_issues_no_sql(
     world = World(cached)
     alice, _bob, source, target = await payer_and_payee(world, "50.00")
     await pay(cached, alice, source, target, "5.00")
-    first = await graphql(cached_client, HOME, person=alice)
+    first = await graphql(cached_client, HOME_ONE_BATCH_PER_KIND, person=alice)
     counter = count_statements(cached)
     # when it is loaded again
-    second = await graphql(cached_client, HOME, person=alice)
+    second = await graphql(cached_client, HOME_ONE_BATCH_PER_KIND, person=alice)
     # then the same answer came without a single SQL statement
     assert second == first
     assert counter.statements == []
@@ -107,15 +102,14 @@ async def test_a_transfer_is_seen_on_the_next_read(
     world = World(cached)
     alice, bob, source, target = await payer_and_payee(world, "50.00")
     variables = {"id": encode_id("Account", source.id)}
-    assert (await graphql(cached_client, BALANCE, variables, alice))["data"]["account"]["balance"][
-        "amount"
-    ] == "50.00"
+    before = await graphql(cached_client, ACCOUNT_BALANCE, variables, alice)
+    assert before["data"]["account"]["balance"]["amount"] == "50.00"
     # when alice pays bob
     await pay(cached, alice, source, target, "12.50")
     # then the next reads show the new balances, and the new transaction
-    body = await graphql(cached_client, BALANCE, variables, alice)
+    body = await graphql(cached_client, ACCOUNT_BALANCE, variables, alice)
     assert body["data"]["account"]["balance"]["amount"] == "37.50"
-    home = await graphql(cached_client, HOME, person=bob)
+    home = await graphql(cached_client, HOME_ONE_BATCH_PER_KIND, person=bob)
     [edge] = home["data"]["viewer"]["accounts"]["edges"]
     assert edge["node"]["balance"]["amount"] == "12.50"
     assert edge["node"]["transactions"]["edges"][0]["node"]["transfer"]["memo"] == "rent"
@@ -129,9 +123,9 @@ async def test_a_cached_account_is_not_shown_to_another_user(
     alice, mallory = await world.person(), await world.person()
     account = await world.account(alice, "USD", funds="10.00")
     variables = {"id": encode_id("Account", account.id)}
-    assert (await graphql(cached_client, BALANCE, variables, alice))["data"]["account"]
+    assert (await graphql(cached_client, ACCOUNT_BALANCE, variables, alice))["data"]["account"]
     # when mallory asks for it
-    body = await graphql(cached_client, BALANCE, variables, mallory)
+    body = await graphql(cached_client, ACCOUNT_BALANCE, variables, mallory)
     # then the cached row still goes through the read policy
     assert body["data"]["account"] is None
 
@@ -147,7 +141,7 @@ async def test_a_stampede_on_a_cold_account_loads_it_once(
     counter = count_statements(cached)
     # when twenty requests ask for it at once
     bodies = await asyncio.gather(
-        *(graphql(cached_client, BALANCE, variables, alice) for _ in range(20))
+        *(graphql(cached_client, ACCOUNT_BALANCE, variables, alice) for _ in range(20))
     )
     # then all get it, from one database load
     assert {body["data"]["account"]["balance"]["amount"] for body in bodies} == {"10.00"}
@@ -166,8 +160,8 @@ async def test_hits_and_misses_are_counted(
     assert cached.cache is not None
     before = (cached.cache.stats.hits, cached.cache.stats.misses)
     # when it is read twice, by two different queries
-    await graphql(cached_client, BALANCE, variables, alice)
-    await graphql(cached_client, NAME, variables, alice)
+    await graphql(cached_client, ACCOUNT_BALANCE, variables, alice)
+    await graphql(cached_client, ACCOUNT_NAME, variables, alice)
     # then one miss and one hit were counted
     after = (cached.cache.stats.hits, cached.cache.stats.misses)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
@@ -183,11 +177,11 @@ async def test_a_write_in_one_process_is_read_in_another(settings: Settings) -> 
         world = World(one)
         alice, _bob, source, target = await payer_and_payee(world, "30.00")
         variables = {"id": encode_id("Account", source.id)}
-        assert (await graphql(first, BALANCE, variables, alice))["data"]["account"]
+        assert (await graphql(first, ACCOUNT_BALANCE, variables, alice))["data"]["account"]
         # when the second process moves money out of it
         await pay(two, alice, source, target, "10.00")
         # then the first process's next read shows it
-        body = await graphql(first, BALANCE, variables, alice)
+        body = await graphql(first, ACCOUNT_BALANCE, variables, alice)
     assert body["data"]["account"]["balance"]["amount"] == "20.00"
 
 
@@ -208,7 +202,7 @@ async def test_a_cold_home_query_costs_one_mget_and_one_statement_per_kind(
         reads = runtime.cache.stats.reads
         async with asgi_client(runtime) as http:
             # when the home screen loads
-            body = await graphql(http, HOME, person=alice)
+            body = await graphql(http, HOME_ONE_BATCH_PER_KIND, person=alice)
     # then each kind of object cost one MGET and, for the misses, one statement, however many
     # accounts there are: accounts list, accounts, history pages, transfers (and the session)
     assert len(body["data"]["viewer"]["accounts"]["edges"]) == accounts
@@ -268,11 +262,11 @@ async def test_a_fence_lands_in_the_namespace_another_process_moved_to(settings:
         alice, bob, source, target = await payer_and_payee(world, "30.00")
         variables = {"id": encode_id("Account", target.id)}
         await move_every_process_on()
-        assert (await graphql(second, BALANCE, variables, bob))["data"]["account"]
+        assert (await graphql(second, ACCOUNT_BALANCE, variables, bob))["data"]["account"]
         # when process one commits a transfer into the cached account
         await pay(one, alice, source, target, "3.00")
         # then process two's next read shows it
-        body = await graphql(second, BALANCE, variables, bob)
+        body = await graphql(second, ACCOUNT_BALANCE, variables, bob)
     assert body["data"]["account"]["balance"]["amount"] == "3.00"
 
 
@@ -359,13 +353,13 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
         world = World(reader)
         alice, bob, source, target = await payer_and_payee(world, "30.00")
         variables = {"id": encode_id("Account", target.id)}
-        assert (await graphql(http, BALANCE, variables, bob))["data"]["account"]
+        assert (await graphql(http, ACCOUNT_BALANCE, variables, bob))["data"]["account"]
         cut_off = build_runtime(settings.model_copy(update={"cache_enabled": False}), url)
         try:
             await pay(cut_off, alice, source, target, "3.00")
         finally:
             await cut_off.close()
-        stale = await graphql(http, BALANCE, variables, bob)
+        stale = await graphql(http, ACCOUNT_BALANCE, variables, bob)
         assert stale["data"]["account"]["balance"]["amount"] == "0.00"
         # when the outbox relay publishes the transfer's events
         relay = OutboxRelay(plain_postgres_url(url), MemoryBroker(), reader.cache)
@@ -376,7 +370,7 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
         finally:
             await session.close()
         # then the reader shows the new balance
-        body = await graphql(http, BALANCE, variables, bob)
+        body = await graphql(http, ACCOUNT_BALANCE, variables, bob)
     assert body["data"]["account"]["balance"]["amount"] == "3.00"
 
 

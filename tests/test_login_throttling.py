@@ -21,22 +21,7 @@ from bff.app import create_app
 from bff.config import Settings
 from bff.runtime import Runtime, build_runtime
 from tests.conftest import PASSWORD
-
-SIGN_UP = """
-mutation SignUp($input: SignUpInput!) {
-  signUp(input: $input) { user { id } userErrors { code message field } }
-}
-"""
-
-LOGIN = """
-mutation Login($input: LoginInput!) {
-  login(input: $input) {
-    accessToken refreshToken retryAfterSeconds
-    user { id }
-    userErrors { code message field }
-  }
-}
-"""
+from tests.documents import LOGIN, SIGN_UP
 
 WRONG = PASSWORD + " but wrong"
 FREE_FAILURES = 3  # per account, before delays start

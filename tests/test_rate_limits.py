@@ -15,12 +15,8 @@ from bff.config import Settings
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.conftest import PASSWORD, World, runtime_on
+from tests.documents import CREATE_TRANSFER, LOGIN, VIEWER_ID
 from tests.services import suite_redis_url
-
-LOGIN = "mutation($input: LoginInput!) { login(input: $input) { userErrors { code } } }"
-VIEWER = "{ viewer { id } }"
-PAY = """mutation($input: CreateTransferInput!) { createTransfer(input: $input) {
-  transfer { id } userErrors { code } } }"""
 
 Budgets = dict[str, int]
 
@@ -141,8 +137,8 @@ async def test_money_writes_have_their_own_budget_per_actor(
 
         async with client_from(runtime, address()) as http:
             # when alice makes 3 transfers, then reads her profile
-            results = [await post(http, PAY, transfer(), alice.token) for _ in range(3)]
-            reading = await post(http, VIEWER, token=alice.token)
+            results = [await post(http, CREATE_TRANSFER, transfer(), alice.token) for _ in range(3)]
+            reading = await post(http, VIEWER_ID, token=alice.token)
     # then the third transfer is refused, but reading is another budget
     assert [limited(result) for result in results] == [False, False, True]
     assert reading.json()["data"]["viewer"]["id"]
@@ -156,7 +152,7 @@ async def test_queries_spend_by_their_size(settings: Settings, backend: str) -> 
         alice = await World(runtime).person()
         async with client_from(runtime, address()) as http:
             # when small queries (2 fields) are made, then a 31-field one
-            small = [await post(http, VIEWER, token=alice.token) for _ in range(5)]
+            small = [await post(http, VIEWER_ID, token=alice.token) for _ in range(5)]
             large = await post(http, big, token=alice.token)
     # then the small ones pass (10 fields) and the large one goes over (41)
     assert not any(limited(response) for response in small)
@@ -172,7 +168,7 @@ async def test_a_response_served_from_the_cache_still_spends_budget(
         alice = await World(runtime).person()
         async with client_from(runtime, address()) as http:
             # when the same 2-field query is sent three times (the second answered from cache)
-            results = [await post(http, VIEWER, token=alice.token) for _ in range(3)]
+            results = [await post(http, VIEWER_ID, token=alice.token) for _ in range(3)]
     # then the third goes over the budget all the same
     assert [limited(result) for result in results] == [False, False, True]
     assert runtime.responses is not None
@@ -212,7 +208,7 @@ async def test_logins_fail_closed_and_reads_fail_open_without_redis(settings: Se
                 LOGIN,
                 {"input": {"email": alice.user.email, "password": PASSWORD, "deviceName": "t"}},
             )
-            reading = await post(http, VIEWER, token=alice.token)
+            reading = await post(http, VIEWER_ID, token=alice.token)
     finally:
         await runtime.close()
         await world_runtime.close()

@@ -18,16 +18,12 @@ from bff.domain import transfers
 from bff.runtime import build_runtime
 from schema.ids import encode_id
 from tests.conftest import World, graphql
+from tests.documents import CREATE_TRANSFER, HOME
 from tests.services import RedisServer, require_redis_server
 
 LOAD_S = 30.0
 STOP_AT_S = 8.0
 RESTART_AT_S = 20.0
-HOME = "{ viewer { accounts { edges { node { id balance { amount } } } } } }"
-PAY = """
-mutation($input: CreateTransferInput!) { createTransfer(input: $input) {
-  transfer { id } userErrors { code } } }
-"""
 
 
 @pytest.fixture
@@ -63,7 +59,7 @@ async def test_stopping_redis_under_load_fails_no_request(
                     failures.append(str(home["errors"]))
                 payment = await graphql(
                     client,
-                    PAY,
+                    CREATE_TRANSFER,
                     {
                         "input": {
                             "idempotencyKey": str(uuid.uuid4()),

@@ -16,20 +16,18 @@ from bff.domain.rbac import Role
 from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import World, asgi_client, graphql, runtime_on
-from tests.graphql_calls import FREEZE, account_id, data, missing, status_input
+from tests.documents import (
+    ACCOUNT_BALANCE,
+    ASSIGN_ROLE,
+    FREEZE,
+    HOME,
+    OWN_ACCOUNTS_TWICE,
+    VIEWER_ACCOUNTS,
+    VIEWER_SESSIONS,
+)
+from tests.graphql_calls import account_id, data, missing, status_input
 from tests.services import suite_redis_url
 from tests.test_cache import count_statements, pay, payer_and_payee
-
-HOME = (
-    "query Home { viewer { displayName roles accounts { edges { node { id status "
-    "balance { amount } transactions(first: 5) { edges { node { amount { amount } "
-    "transfer { id memo } } } } } } } } }"
-)
-ACCOUNT = "query($id: ID!) { account(id: $id) { id balance { amount } } }"
-SESSIONS = "{ viewer { sessions { id deviceName } } }"
-ASSIGN_ROLE = """
-mutation Assign($input: RoleInput!) { assignRole(input: $input) { userErrors { code } } }
-"""
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -142,8 +140,8 @@ async def test_responses_built_from_unversioned_reads_are_not_stored(
     stored = response_stats(runtime).stored
     # when they list their sessions (read straight from the database), and look up an
     # account that does not exist (an absence has no version)
-    await graphql(http, SESSIONS, person=alice)
-    await graphql(http, ACCOUNT, {"id": missing("Account")}, alice)
+    await graphql(http, VIEWER_SESSIONS, person=alice)
+    await graphql(http, ACCOUNT_BALANCE, {"id": missing("Account")}, alice)
     # then neither response was stored
     assert response_stats(runtime).stored == stored
 
@@ -155,9 +153,7 @@ async def test_responses_with_errors_and_anonymous_responses_are_not_stored(
     alice = await World(runtime).person()
     stored = response_stats(runtime).stored
     # when a query fails on a page too large, and an anonymous caller asks for the viewer
-    failed = await graphql(
-        http, "{ viewer { accounts(first: 500) { edges { cursor } } } }", None, alice
-    )
+    failed = await graphql(http, VIEWER_ACCOUNTS, {"first": 500}, alice)
     anonymous = await graphql(http, HOME)
     # then neither response was stored
     assert failed["errors"]
@@ -187,12 +183,6 @@ async def test_a_response_stored_by_one_process_is_retired_by_a_write_in_another
     for home in responses:
         [edge] = home["data"]["viewer"]["accounts"]["edges"]
         assert edge["node"]["balance"]["amount"] == "3.00"
-
-
-OWN_ACCOUNTS_TWICE = (
-    "{ viewer { accounts(first: 5) { edges { node { id owner { "
-    "accounts(first: 4) { edges { node { id } } } } } } } } }"
-)
 
 
 async def test_a_response_that_read_one_list_at_two_versions_is_not_stored(

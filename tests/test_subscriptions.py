@@ -44,6 +44,14 @@ from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import Person, World
 from tests.database import require_redis
+from tests.documents import (
+    ACCOUNT_EVENTS,
+    CREATE_TRANSFER,
+    LOGOUT_EVERYWHERE,
+    REVOKE_ROLE,
+    REVOKE_SESSION,
+    VIEWER_SESSIONS,
+)
 from tests.servers import Server, ServerSet
 from tests.services import suite_redis_url
 
@@ -53,45 +61,6 @@ RECEIVE_TIMEOUT_S = 10.0  # no single message takes longer than this to arrive
 A_MAX_SUBSCRIPTIONS = 3
 DEFAULT_MAX_SUBSCRIPTIONS = 20  # Settings.ws_max_subscriptions
 LINUX_PROC = Path("/proc/net/tcp").exists()  # to map a PostgreSQL client port to a process
-
-EVENTS = """
-subscription Events($accountId: ID!, $after: String) {
-  accountEvents(accountId: $accountId, afterSequence: $after) {
-    accountId sequence kind status
-    balance { amount currency }
-    availableBalance { amount currency }
-    transaction {
-      id sequence direction description
-      amount { amount currency }
-      balanceAfter { amount currency }
-      transfer { id }
-    }
-  }
-}
-"""
-
-CREATE_TRANSFER = """
-mutation Send($input: CreateTransferInput!) {
-  createTransfer(input: $input) { transfer { id } userErrors { code message field } }
-}
-"""
-
-LOGOUT_EVERYWHERE = "mutation { logoutEverywhere { sessionsEnded userErrors { code } } }"
-
-REVOKE_SESSION = """
-mutation Revoke($input: RevokeSessionInput!) {
-  revokeSession(input: $input) { sessionsEnded userErrors { code } }
-}
-"""
-
-SESSIONS = "query { viewer { sessions { id current } } }"
-
-REVOKE_ROLE = """
-mutation RevokeRole($input: RoleInput!) {
-  revokeRole(input: $input) { user { id roles } userErrors { code } }
-}
-"""
-
 
 # ---------------------------------------------------------------------------------------------
 # Servers
@@ -225,7 +194,11 @@ class Client:
         if after is not None:
             variables["after"] = str(after)
         await self.send(
-            {"id": op_id, "type": "subscribe", "payload": {"query": EVENTS, "variables": variables}}
+            {
+                "id": op_id,
+                "type": "subscribe",
+                "payload": {"query": ACCOUNT_EVENTS, "variables": variables},
+            }
         )
 
     async def event(self, op_id: str = "1", within: float = RECEIVE_TIMEOUT_S) -> dict[str, Any]:
@@ -1042,7 +1015,7 @@ async def test_revoking_the_session_from_another_device_ends_the_stream(
         await client.subscribe("1", account.id)
         assert (await client.event())["kind"] == "SNAPSHOT"
         # when the laptop revokes the phone's session through server A
-        sessions = (await post(pair.a, SESSIONS, None, laptop.token))["viewer"]["sessions"]
+        sessions = (await post(pair.a, VIEWER_SESSIONS, None, laptop.token))["viewer"]["sessions"]
         phone_session = encode_id("Session", session_of(runtime, phone))
         assert phone_session in [s["id"] for s in sessions if not s["current"]], sessions
         revoked = await post(

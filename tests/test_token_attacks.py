@@ -30,44 +30,15 @@ from bff.domain.rbac import Role
 from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import PASSWORD, Person, World, graphql
-
-VIEWER = "query Viewer { viewer { id roles } }"
-
-LOGIN = """
-mutation Login($input: LoginInput!) {
-  login(input: $input) {
-    accessToken refreshToken
-    userErrors { code message field }
-  }
-}
-"""
-
-REFRESH = """
-mutation Refresh($input: RefreshSessionInput!) {
-  refreshSession(input: $input) {
-    accessToken refreshToken
-    userErrors { code message field }
-  }
-}
-"""
-
-LOGOUT = "mutation Logout { logout { sessionsEnded userErrors { code message field } } }"
-
-LOGOUT_EVERYWHERE = """
-mutation LogoutEverywhere { logoutEverywhere { sessionsEnded userErrors { code message field } } }
-"""
-
-ASSIGN_ROLE = """
-mutation AssignRole($input: RoleInput!) {
-  assignRole(input: $input) { user { id roles } userErrors { code message field } }
-}
-"""
-
-REVOKE_ROLE = """
-mutation RevokeRole($input: RoleInput!) {
-  revokeRole(input: $input) { user { id roles } userErrors { code message field } }
-}
-"""
+from tests.documents import (
+    ASSIGN_ROLE,
+    LOGIN,
+    LOGOUT,
+    LOGOUT_EVERYWHERE,
+    REFRESH,
+    REVOKE_ROLE,
+    VIEWER,
+)
 
 DROP = object()  # marks a header member or claim to leave out of a forged token
 ATTACKER = object()  # marks a header member to fill from the attacker's own key

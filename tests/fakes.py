@@ -1,0 +1,460 @@
+"""In-memory fakes of the domain's ports (bff/domain/ports.py), for fast tests of the rules.
+
+`FakeUnitOfWork` keeps plain dicts of immutable rows, one per table. Each `async with` block
+works on a copy of what is committed; `commit()` makes the copy the committed state and leaving
+the block discards anything written after it, as a rolled-back transaction would. There is no
+other transaction, so every lock is granted at once. The constraints the domain relies on are
+enforced like PostgreSQL does (unique emails and account numbers, balanced legs, no overdraft
+beyond the limit, one event per account sequence); tests/test_port_contract.py runs the same
+repository behaviours against this fake and the SQL unit of work so that the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID, uuid4
+
+from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.models import (
+    Account,
+    AccountChange,
+    AccountEvent,
+    AccountKind,
+    AccountStatus,
+    Entry,
+    Posting,
+    RefreshGrant,
+    RevocationReason,
+    SecurityEventKind,
+    Session,
+    Transfer,
+    User,
+)
+from bff.domain.money import Currency
+from bff.domain.ports import StoredResult
+from bff.domain.rbac import Role
+from bff.domain.throttle import ThrottleScope, ThrottleState
+
+ThrottleKey = tuple[ThrottleScope, str]
+# The database keeps idempotency records at least this long (idempotency_keys_kept_a_day).
+MIN_KEY_TTL = timedelta(hours=24)
+
+
+class ConstraintViolation(Exception):
+    """A write PostgreSQL would refuse; the message names the constraint it would break."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    session: Session
+    revoked_reason: RevocationReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    session_id: UUID
+    used: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    fingerprint: str
+    result: dict[str, Any] | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    kind: SecurityEventKind
+    user_id: UUID | None
+    actor_id: UUID | None
+    session_id: UUID | None
+    detail: dict[str, Any]
+
+
+def _settlement_accounts() -> dict[UUID, Account]:
+    """One settlement account per currency, numbered like the first migration numbers them."""
+    now = datetime.now(UTC)
+    settlements = [
+        Account(
+            id=uuid4(),
+            owner_id=None,
+            kind=AccountKind.SETTLEMENT,
+            name=f"{currency} settlement",
+            currency=currency.value,
+            status=AccountStatus.ACTIVE,
+            balance=0,
+            available_balance=0,
+            overdraft_limit=0,
+            account_number=f"{index:012d}",
+            last_sequence=0,
+            created_at=now,
+        )
+        for index, currency in enumerate(Currency)
+    ]
+    return {account.id: account for account in settlements}
+
+
+@dataclass
+class Tables:
+    """What the database holds: one dict (or list) of immutable rows per table."""
+
+    users: dict[UUID, StoredUser] = field(default_factory=dict)
+    sessions: dict[UUID, StoredSession] = field(default_factory=dict)
+    refresh_tokens: dict[bytes, StoredToken] = field(default_factory=dict)
+    accounts: dict[UUID, Account] = field(default_factory=_settlement_accounts)
+    transfers: dict[UUID, Transfer] = field(default_factory=dict)
+    entries: dict[UUID, Entry] = field(default_factory=dict)
+    events: dict[tuple[UUID, int], AccountEvent] = field(default_factory=dict)
+    idempotency_keys: dict[tuple[UUID, str], StoredKey] = field(default_factory=dict)
+    throttles: dict[ThrottleKey, ThrottleState] = field(default_factory=dict)
+    security_events: list[SecurityEvent] = field(default_factory=list)
+
+    def copy(self) -> Tables:
+        """A snapshot: the rows are immutable, so copying each table is enough."""
+        tables = {f.name: copy.copy(getattr(self, f.name)) for f in fields(self)}
+        return Tables(**tables)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Repository:
+    """A repository over the tables of the open block."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+
+
+class FakeUsers(_Repository):
+    async def add(
+        self, email: str, password_hash: str, display_name: str, roles: frozenset[Role]
+    ) -> User:
+        if email != email.lower():
+            raise ConstraintViolation("users_email_normalised")
+        if any(stored.user.email == email for stored in self._tables.users.values()):
+            raise DomainError(ErrorCode.EMAIL_TAKEN, field="email")
+        user = User(uuid4(), email, display_name, roles, _now())
+        self._tables.users[user.id] = StoredUser(user, password_hash)
+        return user
+
+    async def get(self, user_id: UUID) -> User | None:
+        stored = self._tables.users.get(user_id)
+        return stored.user if stored else None
+
+    async def lock(self, user_id: UUID) -> User | None:
+        return await self.get(user_id)
+
+    async def credentials(self, email: str) -> tuple[User, str] | None:
+        for stored in self._tables.users.values():
+            if stored.user.email == email:
+                return stored.user, stored.password_hash
+        return None
+
+    async def credentials_of(self, user_id: UUID) -> tuple[User, str] | None:
+        stored = self._tables.users.get(user_id)
+        return (stored.user, stored.password_hash) if stored else None
+
+    async def set_password(self, user_id: UUID, password_hash: str) -> None:
+        stored = self._tables.users[user_id]
+        self._tables.users[user_id] = replace(stored, password_hash=password_hash)
+
+    async def set_roles(self, user_id: UUID, roles: frozenset[Role]) -> User:
+        if not roles:
+            raise ConstraintViolation("users_roles_check: a user keeps at least one role")
+        stored = self._tables.users[user_id]
+        user = replace(stored.user, roles=roles)
+        self._tables.users[user_id] = replace(stored, user=user)
+        return user
+
+
+class FakeSessions(_Repository):
+    async def add(
+        self, user_id: UUID, device_name: str, refresh_token_hash: bytes, expires_at: datetime
+    ) -> Session:
+        if user_id not in self._tables.users:
+            raise ConstraintViolation("sessions_user_id_fkey")
+        now = _now()
+        session = Session(uuid4(), user_id, device_name, now, now, expires_at)
+        self._tables.sessions[session.id] = StoredSession(session)
+        self._tables.refresh_tokens[refresh_token_hash] = StoredToken(session.id)
+        return session
+
+    async def get(self, session_id: UUID) -> Session | None:
+        stored = self._tables.sessions.get(session_id)
+        return stored.session if stored else None
+
+    async def active(self, user_id: UUID) -> list[Session]:
+        now = _now()
+        live = [
+            stored.session
+            for stored in self._tables.sessions.values()
+            if stored.session.user_id == user_id
+            and stored.revoked_reason is None
+            and stored.session.expires_at > now
+        ]
+        # Most recently used first, then by id, as the SQL orders them.
+        live.sort(key=lambda session: session.id)
+        live.sort(key=lambda session: session.last_used_at, reverse=True)
+        return live
+
+    async def lock_refresh_token(self, token_hash: bytes) -> RefreshGrant | None:
+        token = self._tables.refresh_tokens.get(token_hash)
+        if token is None:
+            return None
+        stored = self._tables.sessions[token.session_id]
+        return RefreshGrant(stored.session, token.used, stored.revoked_reason is not None)
+
+    async def rotate(self, session_id: UUID, used_hash: bytes, new_hash: bytes) -> Session:
+        tokens = self._tables.refresh_tokens
+        tokens[used_hash] = replace(tokens[used_hash], used=True)
+        tokens[new_hash] = StoredToken(session_id)
+        stored = self._tables.sessions[session_id]
+        session = replace(stored.session, last_used_at=_now())
+        self._tables.sessions[session_id] = replace(stored, session=session)
+        return session
+
+    async def revoke(self, session_id: UUID, reason: RevocationReason) -> bool:
+        stored = self._tables.sessions.get(session_id)
+        if stored is None or stored.revoked_reason is not None:
+            return False
+        self._tables.sessions[session_id] = replace(stored, revoked_reason=reason)
+        return True
+
+    async def revoke_all(
+        self, user_id: UUID, reason: RevocationReason, keep: UUID | None = None
+    ) -> int:
+        ended = [
+            stored.session.id
+            for stored in self._tables.sessions.values()
+            if stored.session.user_id == user_id
+            and stored.revoked_reason is None
+            and stored.session.id != keep
+        ]
+        for session_id in ended:
+            await self.revoke(session_id, reason)
+        return len(ended)
+
+
+class FakeThrottles(_Repository):
+    async def lock(self, keys: Sequence[ThrottleKey]) -> dict[ThrottleKey, ThrottleState]:
+        for key in keys:
+            self._tables.throttles.setdefault(key, ThrottleState())
+        return {key: self._tables.throttles[key] for key in sorted(set(keys))}
+
+    async def save(self, key: ThrottleKey, state: ThrottleState) -> None:
+        if key in self._tables.throttles:
+            self._tables.throttles[key] = state
+
+
+class FakeSecurityEvents(_Repository):
+    async def record(
+        self,
+        kind: SecurityEventKind,
+        user_id: UUID | None,
+        actor_id: UUID | None,
+        session_id: UUID | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        event = SecurityEvent(kind, user_id, actor_id, session_id, dict(detail or {}))
+        self._tables.security_events.append(event)
+
+
+class FakeAccounts(_Repository):
+    async def add(
+        self, owner_id: UUID, name: str, currency: str, account_number: str
+    ) -> Account | None:
+        if owner_id not in self._tables.users:
+            raise ConstraintViolation("accounts_owner_id_fkey")
+        accounts = self._tables.accounts
+        if any(account.account_number == account_number for account in accounts.values()):
+            return None
+        account = Account(
+            id=uuid4(),
+            owner_id=owner_id,
+            kind=AccountKind.CUSTOMER,
+            name=name,
+            currency=currency,
+            status=AccountStatus.ACTIVE,
+            balance=0,
+            available_balance=0,
+            overdraft_limit=0,
+            account_number=account_number,
+            last_sequence=0,
+            created_at=_now(),
+        )
+        accounts[account.id] = account
+        return account
+
+    async def id_by_number(self, account_number: str) -> UUID | None:
+        for account in self._tables.accounts.values():
+            if account.account_number == account_number and account.kind is AccountKind.CUSTOMER:
+                return account.id
+        return None
+
+    async def settlement_id(self, currency: str) -> UUID | None:
+        for account in self._tables.accounts.values():
+            if account.currency == currency and account.kind is AccountKind.SETTLEMENT:
+                return account.id
+        return None
+
+    async def lock(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
+        accounts = self._tables.accounts
+        return {id_: accounts[id_] for id_ in sorted(set(ids)) if id_ in accounts}
+
+    async def set_status(self, change: AccountChange) -> Account:
+        account = replace(
+            self._tables.accounts[change.account_id],
+            status=change.status,
+            last_sequence=change.sequence,
+        )
+        _record_event(self._tables, account, change)
+        self._tables.accounts[account.id] = account
+        return account
+
+
+def _record_event(tables: Tables, account: Account, change: AccountChange) -> None:
+    key = (account.id, change.sequence)
+    if key in tables.events:
+        raise ConstraintViolation("account_events_account_sequence_key")
+    tables.events[key] = AccountEvent(
+        account_id=account.id,
+        sequence=change.sequence,
+        kind=change.event,
+        balance=account.balance,
+        available_balance=account.available_balance,
+        status=account.status,
+        currency=account.currency,
+        entry=change.entry,
+    )
+
+
+class FakeLedger(_Repository):
+    async def post(self, posting: Posting) -> None:
+        transfer = posting.transfer
+        _check_posting(self._tables, posting)
+        self._tables.transfers[transfer.id] = transfer
+        for change in posting.changes:
+            assert change.entry is not None
+            account = replace(
+                self._tables.accounts[change.account_id],
+                balance=change.balance,
+                available_balance=change.available_balance,
+                last_sequence=change.sequence,
+            )
+            if account.kind is AccountKind.CUSTOMER and (
+                min(account.balance, account.available_balance) < -account.overdraft_limit
+            ):
+                raise ConstraintViolation("accounts_no_overdraft")
+            _record_event(self._tables, account, change)
+            self._tables.entries[change.entry.id] = change.entry
+            self._tables.accounts[account.id] = account
+
+    async def transfer(self, transfer_id: UUID) -> Transfer:
+        return self._tables.transfers[transfer_id]
+
+
+def _check_posting(tables: Tables, posting: Posting) -> None:
+    """The checks and the deferred trigger the ledger tables carry in PostgreSQL."""
+    transfer = posting.transfer
+    if transfer.initiated_by not in tables.users:
+        raise ConstraintViolation("transfers_initiated_by_fkey")
+    if transfer.amount <= 0:
+        raise ConstraintViolation("transfers_amount_positive")
+    if transfer.from_account_id == transfer.to_account_id:
+        raise ConstraintViolation("transfers_distinct_accounts")
+    entries = [change.entry for change in posting.changes if change.entry is not None]
+    if any(entry.amount == 0 for entry in entries):
+        raise ConstraintViolation("ledger_entries_amount_nonzero")
+    legs = {entry.account_id: entry for entry in entries}
+    balanced = (
+        len(entries) == 2
+        and set(legs) == {transfer.from_account_id, transfer.to_account_id}
+        and legs[transfer.from_account_id].amount == -transfer.amount
+        and legs[transfer.to_account_id].amount == transfer.amount
+        and all(
+            entry.currency == transfer.currency == tables.accounts[entry.account_id].currency
+            for entry in entries
+        )
+    )
+    if not balanced:
+        raise ConstraintViolation("check_transfer_balanced")
+
+
+class FakeIdempotency(_Repository):
+    async def claim(
+        self, actor_id: UUID, key: str, fingerprint: str, ttl_s: int
+    ) -> StoredResult | None:
+        now = _now()
+        if timedelta(seconds=ttl_s) < MIN_KEY_TTL:
+            raise ConstraintViolation("idempotency_keys_kept_a_day")
+        records = self._tables.idempotency_keys
+        stored = records.get((actor_id, key))
+        if stored is None or stored.expires_at < now:
+            expires_at = now + timedelta(seconds=ttl_s)
+            records[(actor_id, key)] = StoredKey(fingerprint, None, now, expires_at)
+            return None
+        # Only the transaction that claimed a key sees it without a result; with one
+        # transaction at a time, that is a claim made twice in the same block.
+        assert stored.result is not None, "the key was claimed twice in one transaction"
+        return StoredResult(stored.fingerprint, stored.result)
+
+    async def complete(self, actor_id: UUID, key: str, result: dict[str, Any]) -> None:
+        records = self._tables.idempotency_keys
+        if (actor_id, key) in records:
+            records[(actor_id, key)] = replace(records[(actor_id, key)], result=result)
+
+
+class FakeUnitOfWork:
+    """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
+
+    users: FakeUsers
+    sessions: FakeSessions
+    accounts: FakeAccounts
+    ledger: FakeLedger
+    idempotency: FakeIdempotency
+    throttles: FakeThrottles
+    security_events: FakeSecurityEvents
+
+    def __init__(self) -> None:
+        self.committed = Tables()
+        self._open: Tables | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._open is not None:
+            raise RuntimeError("unit of work is already open")
+        tables = self._open = self.committed.copy()
+        self.users = FakeUsers(tables)
+        self.sessions = FakeSessions(tables)
+        self.accounts = FakeAccounts(tables)
+        self.ledger = FakeLedger(tables)
+        self.idempotency = FakeIdempotency(tables)
+        self.throttles = FakeThrottles(tables)
+        self.security_events = FakeSecurityEvents(tables)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Whatever was written since the last commit is dropped with the working copy.
+        self._open = None
+
+    async def commit(self) -> None:
+        assert self._open is not None, "commit() outside of the unit of work"
+        self.committed = self._open.copy()
