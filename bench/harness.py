@@ -8,13 +8,17 @@ subscription figures.
 
 Knobs (environment): BENCH_WORKERS (server processes on each side: BFF_WORKERS for `bff serve`,
 `--workers` for the baseline's uvicorn; 1),
-BENCH_HOME_CONCURRENCY (16), BENCH_TRANSFER_CONCURRENCY (16), BENCH_WARMUP_S (2, per measured
+BENCH_HOME_CONCURRENCY (16), BENCH_TRANSFER_CONCURRENCY (16), BENCH_NODE_CONCURRENCY (32, the
+connections of every side compared with the Node.js servers), BENCH_WARMUP_S (2, per measured
 run), BENCH_DURATION_S (16, measured seconds per side, split over the rounds), BENCH_ROUNDS (2; the
 sides are alternated round by round so that drift hits every side alike), BENCH_POSTGRES_URL
 (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed),
-BENCH_ONLY (ratios or ws: run one part only).
+BENCH_ONLY (ratios, node or ws: run one part only).
 
 After the ratios, bench/breakdown.py prints where the CPU of one request goes, layer by layer.
+
+Then the Node.js peers (bench/node/peers.py): the BFF against Apollo Server and GraphQL Yoga
+serving the same home query from the same tables, one process each.
 
 Then live subscriptions (bench/ws.py, its own knobs there): 4. server memory per idle
 subscription with 10,000 subscriptions on one process; 5. commit-to-receipt latency p99 of account
@@ -58,6 +62,7 @@ from bench.compare import (
 )
 from bench.database import Postgres, open_postgres
 from bench.loadgen import TRANSFER_MUTATION
+from bench.node import peers
 from bench.processes import (
     BenchError,
     Processes,
@@ -86,6 +91,7 @@ class Config:
     workers: int
     home_concurrency: int
     transfer_concurrency: int
+    node_concurrency: int
     warmup_s: float
     duration_s: float  # measured seconds per side, over all rounds
     rounds: int
@@ -99,6 +105,7 @@ class Config:
             workers=int(_env_number("BENCH_WORKERS", 1)),
             home_concurrency=int(_env_number("BENCH_HOME_CONCURRENCY", 16)),
             transfer_concurrency=int(_env_number("BENCH_TRANSFER_CONCURRENCY", 16)),
+            node_concurrency=int(_env_number("BENCH_NODE_CONCURRENCY", 32)),
             warmup_s=_env_number("BENCH_WARMUP_S", 2),
             duration_s=_env_number("BENCH_DURATION_S", 16),
             rounds=max(1, int(_env_number("BENCH_ROUNDS", 2))),
@@ -395,8 +402,8 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 def main() -> None:
     config = Config.from_env()
     only = os.environ.get("BENCH_ONLY", "")
-    if only not in ("", "ratios", "ws"):
-        sys.exit("BENCH_ONLY must be ratios or ws")
+    if only not in ("", "ratios", "node", "ws"):
+        sys.exit("BENCH_ONLY must be ratios, node or ws")
     try:
         ws_config = ws.WsConfig.from_env()
     except BenchError as error:
@@ -426,9 +433,15 @@ def main() -> None:
             version = asyncio.run(postgres.version())
             print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
             passed = True
-            parts = ("ratios", "ws") if not only else (only,)
-            if "ratios" in parts:
-                passed = run(config, processes, postgres, prepare(config, processes, postgres))
+            parts = ("ratios", "node", "ws") if not only else (only,)
+            # Installed first: a missing or broken Node.js fails the run before any database.
+            node = peers.install(processes, required=only == "node") if "node" in parts else None
+            if "ratios" in parts or node is not None:
+                stage = prepare(config, processes, postgres)
+                if "ratios" in parts:
+                    passed = run(config, processes, postgres, stage)
+                if node is not None:
+                    passed = node.run(config.timing, config.node_concurrency, stage) and passed
             if "ws" in parts:
                 passed = ws.run(ws_config, processes, postgres) and passed
             print(f"\ntotal time {time.monotonic() - started:.0f} s")
