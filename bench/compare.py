@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.processes import Processes, run_loadgen
@@ -63,6 +65,8 @@ class Side:
     ok_total: int = 0
     latencies: list[float] | None = None
     statements: int | None = None  # SQL statements per request, where counted
+    cpu_s: float = 0.0  # the server process's CPU time over its loads, where measured
+    served: int = 0  # the successful responses of those loads, warm-ups included
 
     def add(self, result: dict[str, Any]) -> None:
         self.requests += result["requests"]
@@ -71,6 +75,16 @@ class Side:
         self.ok_total += result.get("ok_total", 0)
         self.error_sample = self.error_sample or result.get("error_sample")
         self.latencies = sorted([*(self.latencies or []), *result["latencies_ms"]])
+
+    def add_cpu(self, seconds: float, served: int) -> None:
+        self.cpu_s += seconds
+        self.served += served
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """Server CPU milliseconds per successful response: unlike req/s, it barely moves when
+        other work shares the machine."""
+        return self.cpu_s * 1000 / self.served if self.served else None
 
     @property
     def rps(self) -> float:
@@ -131,6 +145,12 @@ def query_load(
     return measure
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def post(port: int, path: str, body: dict[str, Any], token: str) -> Any:
     """One JSON POST to a server under test, its JSON answer."""
     request = urllib.request.Request(
@@ -181,10 +201,12 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 
 def print_sides(sides: list[Side]) -> None:
-    """Each side's throughput and latency percentiles (and SQL statements per request)."""
+    """Each side's throughput and latency percentiles, and where measured its SQL statements and
+    server CPU per request."""
     print()
-    widths = [48, 9, 8, 8, 8, 9, 6, 7]
+    widths = [48, 9, 8, 8, 8, 9, 6, 7, 6]
     header = ["side", "req/s", "p50 ms", "p95 ms", "p99 ms", "requests", "errors", "SQL/req"]
+    header.append("CPU ms")
     print(_row(header, widths))
     print("-" * (sum(widths) + 2 * (len(widths) - 1)))
     for side in sides:
@@ -195,6 +217,7 @@ def print_sides(sides: list[Side]) -> None:
             str(side.requests),
             str(side.errors),
             "-" if side.statements is None else str(side.statements),
+            "-" if side.cpu_ms is None else f"{side.cpu_ms:.2f}",
         ]
         print(_row(cells, widths))
 

@@ -12,7 +12,8 @@ BFF's own one-second session cache is off on both BFF servers, BFF_SESSION_CACHE
 peers have none). Before anything is timed, every server must answer the home query (twice, so
 that a cache answers the second) exactly as the BFF does, and `{ __typename }` alike; the SQL
 statements each sends per request are counted (the peers' /healthz reports theirs, the BFF's are
-counted on its engine in-process) and shown next to its figures.
+counted on its engine in-process) and shown next to its figures, with the server process's CPU
+time per response (from /proc), which moves far less than req/s when the machine is shared.
 
 Sides, alternated round by round at BENCH_NODE_CONCURRENCY (32) connections each: the home query
 on the BFF (caches off), Yoga + jit and Apollo; the home query with caches on, on the BFF and on
@@ -35,11 +36,13 @@ from bench.compare import (
     FLOOR_ANSWER,
     FLOOR_QUERY,
     HOME_QUERY,
+    Measure,
     Side,
     Stage,
     Timing,
     alternate,
     bff_statements,
+    cpu_seconds,
     post,
     print_bound,
     print_ratio_header,
@@ -180,57 +183,49 @@ class Peers:
     ) -> bool:
         bff, bff_cached, apollo, yoga, yoga_cached = servers
 
-        def load(server: Server, query: str, expect: str | None = None) -> Any:
-            kind = "floor" if query == FLOOR_QUERY else "home"
-            name = f"loadgen-{server.name}-{kind}"
-            return query_load(
+        def side(label: str, server: Server, query: str, statements: int) -> tuple[Side, Measure]:
+            floor = query == FLOOR_QUERY
+            measure = query_load(
                 self.processes,
-                name,
+                f"loadgen-{server.name}-{'floor' if floor else 'home'}",
                 server.port,
                 "/graphql",
                 query,
                 stage.tokens,
                 concurrency,
                 timing,
-                expect,
+                FLOOR_ANSWER if floor else None,
             )
+            measured = Side(label, statements=statements)
 
-        def side(label: str, statements: int) -> Side:
-            return Side(label, statements=statements)
+            def with_cpu(number: int) -> dict[str, Any]:
+                before = cpu_seconds(server.process.pid)
+                result = measure(number)
+                measured.add_cpu(cpu_seconds(server.process.pid) - before, result["ok_total"])
+                return result
 
-        home_bff = side("home: BFF, caches off", counts["bff home"])
-        home_yoga = side("home: Yoga + graphql-jit", counts["yoga home"])
-        home_apollo = side("home: Apollo Server", counts["apollo home"])
-        cached_bff = side("home, caches on: BFF, warm cache", counts["bff warm"])
-        cached_yoga = side("home, caches on: Yoga + jit + response cache", counts["yoga warm"])
-        floor_bff = side(f"{FLOOR_QUERY}: BFF", counts["bff floor"])
-        floor_apollo = side(f"{FLOOR_QUERY}: Apollo Server", counts["apollo floor"])
-        floor_yoga = side(f"{FLOOR_QUERY}: Yoga + graphql-jit", counts["yoga floor"])
-        alternate(
-            timing.rounds,
-            [
-                (home_bff, load(bff, HOME_QUERY)),
-                (home_yoga, load(yoga, HOME_QUERY)),
-                (home_apollo, load(apollo, HOME_QUERY)),
-                (cached_bff, load(bff_cached, HOME_QUERY)),
-                (cached_yoga, load(yoga_cached, HOME_QUERY)),
-                (floor_bff, load(bff, FLOOR_QUERY, FLOOR_ANSWER)),
-                (floor_apollo, load(apollo, FLOOR_QUERY, FLOOR_ANSWER)),
-                (floor_yoga, load(yoga, FLOOR_QUERY, FLOOR_ANSWER)),
-            ],
-        )
-        print_sides(
-            [
-                home_bff,
-                home_yoga,
-                home_apollo,
-                cached_bff,
-                cached_yoga,
-                floor_bff,
-                floor_apollo,
-                floor_yoga,
-            ]
-        )
+            return measured, with_cpu
+
+        sides = [
+            side("home: BFF, caches off", bff, HOME_QUERY, counts["bff home"]),
+            side("home: Yoga + graphql-jit", yoga, HOME_QUERY, counts["yoga home"]),
+            side("home: Apollo Server", apollo, HOME_QUERY, counts["apollo home"]),
+            side("home, caches on: BFF, warm cache", bff_cached, HOME_QUERY, counts["bff warm"]),
+            side(
+                "home, caches on: Yoga + jit + response cache",
+                yoga_cached,
+                HOME_QUERY,
+                counts["yoga warm"],
+            ),
+            side(f"{FLOOR_QUERY}: BFF", bff, FLOOR_QUERY, counts["bff floor"]),
+            side(f"{FLOOR_QUERY}: Apollo Server", apollo, FLOOR_QUERY, counts["apollo floor"]),
+            side(f"{FLOOR_QUERY}: Yoga + graphql-jit", yoga, FLOOR_QUERY, counts["yoga floor"]),
+        ]
+        alternate(timing.rounds, sides)
+        measured = [measured_side for measured_side, _ in sides]
+        home_bff, home_yoga, home_apollo, cached_bff, cached_yoga = measured[:5]
+        floor_bff, floor_apollo = measured[5:7]
+        print_sides(measured)
         print_ratio_header()
         passed = print_ratios(
             [
