@@ -8,13 +8,17 @@ subscription figures.
 
 Knobs (environment): BENCH_WORKERS (server processes on each side: BFF_WORKERS for `bff serve`,
 `--workers` for the baseline's uvicorn; 1),
-BENCH_HOME_CONCURRENCY (16), BENCH_TRANSFER_CONCURRENCY (16), BENCH_WARMUP_S (2, per measured
+BENCH_HOME_CONCURRENCY (16), BENCH_TRANSFER_CONCURRENCY (16), BENCH_NODE_CONCURRENCY (32, the
+connections of every side compared with the Node.js servers), BENCH_WARMUP_S (2, per measured
 run), BENCH_DURATION_S (16, measured seconds per side, split over the rounds), BENCH_ROUNDS (2; the
 sides are alternated round by round so that drift hits every side alike), BENCH_POSTGRES_URL
 (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed),
-BENCH_ONLY (ratios or ws: run one part only).
+BENCH_ONLY (ratios, node or ws: run one part only).
 
 After the ratios, bench/breakdown.py prints where the CPU of one request goes, layer by layer.
+
+Then the Node.js peers (bench/node/peers.py): the BFF against Apollo Server and GraphQL Yoga
+serving the same home query from the same tables, one process each.
 
 Then live subscriptions (bench/ws.py, its own knobs there): 4. server memory per idle
 subscription with 10,000 subscriptions on one process; 5. commit-to-receipt latency p99 of account
@@ -25,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import platform
 import shutil
@@ -33,7 +36,6 @@ import signal
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -44,8 +46,23 @@ from typing import Any
 import asyncpg
 
 from bench import breakdown, pgbench, ws
+from bench.compare import (
+    HOME_QUERY,
+    Side,
+    Stage,
+    Timing,
+    alternate,
+    bff_statements,
+    post,
+    print_bound,
+    print_ratio_header,
+    print_ratios,
+    print_sides,
+    query_load,
+)
 from bench.database import Postgres, open_postgres
 from bench.loadgen import TRANSFER_MUTATION
+from bench.node import peers
 from bench.processes import (
     BenchError,
     Processes,
@@ -60,12 +77,6 @@ from bff.config import Settings
 from bff.db import migrate
 from bff.runtime import build_runtime
 
-HOME_QUERY = (
-    "query Home { viewer { accounts(first: 20) { edges { node { id name "
-    "balance { amount currency } availableBalance { amount } "
-    "transactions(first: 20) { edges { node { id amount { amount } direction "
-    "balanceAfter { amount } description createdAt transfer { id memo } } } } } } } } }"
-)
 POOL_SIZE = 20
 MAX_OVERFLOW = 10
 
@@ -80,6 +91,7 @@ class Config:
     workers: int
     home_concurrency: int
     transfer_concurrency: int
+    node_concurrency: int
     warmup_s: float
     duration_s: float  # measured seconds per side, over all rounds
     rounds: int
@@ -93,6 +105,7 @@ class Config:
             workers=int(_env_number("BENCH_WORKERS", 1)),
             home_concurrency=int(_env_number("BENCH_HOME_CONCURRENCY", 16)),
             transfer_concurrency=int(_env_number("BENCH_TRANSFER_CONCURRENCY", 16)),
+            node_concurrency=int(_env_number("BENCH_NODE_CONCURRENCY", 32)),
             warmup_s=_env_number("BENCH_WARMUP_S", 2),
             duration_s=_env_number("BENCH_DURATION_S", 16),
             rounds=max(1, int(_env_number("BENCH_ROUNDS", 2))),
@@ -103,60 +116,9 @@ class Config:
     def round_s(self) -> float:
         return self.duration_s / self.rounds
 
-
-@dataclass
-class Side:
-    """One side of a comparison, merged over its rounds."""
-
-    label: str
-    requests: int = 0
-    seconds: float = 0.0
-    errors: int = 0
-    error_sample: str | None = None
-    ok_total: int = 0
-    latencies: list[float] | None = None
-
-    def add(self, result: dict[str, Any]) -> None:
-        self.requests += result["requests"]
-        self.seconds += result["seconds"]
-        self.errors += result["errors"]
-        self.ok_total += result.get("ok_total", 0)
-        self.error_sample = self.error_sample or result.get("error_sample")
-        self.latencies = sorted([*(self.latencies or []), *result["latencies_ms"]])
-
     @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, fraction: float) -> float:
-        ordered = self.latencies or []
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-
-def alternate(rounds: int, sides: list[tuple[Side, Callable[[int], dict[str, Any]]]]) -> None:
-    """Run every side once per round, rotating the order so that no side always goes first."""
-    for number in range(rounds):
-        shift = number % len(sides)
-        for side, measure in sides[shift:] + sides[:shift]:
-            print(f"  round {number + 1}/{rounds}: {side.label} ...", end="", flush=True)
-            result = measure(number)
-            side.add(result)
-            print(f" {result['rps']:.1f}/s", flush=True)
-            if result["errors"]:
-                print(f"    {result['errors']} errors, e.g. {result['error_sample']}")
-
-
-def _post(port: int, path: str, body: dict[str, Any], token: str) -> Any:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read())
+    def timing(self) -> Timing:
+        return Timing(self.rounds, self.warmup_s, self.round_s)
 
 
 def _machine() -> str:
@@ -215,61 +177,17 @@ async def _ledger_check(url: str, expected_transfers: int) -> str:
     )
 
 
-def _row(cells: list[str], widths: list[int]) -> str:
-    return "  ".join(
-        cell.ljust(width) if index == 0 else cell.rjust(width)
-        for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-    )
-
-
-def _report(sides: list[Side], ratios: list[tuple[str, Side, Side, float]]) -> bool:
-    print()
-    widths = [48, 9, 8, 8, 9, 6]
-    print(_row(["side", "req/s", "p50 ms", "p95 ms", "requests", "errors"], widths))
-    print("-" * (sum(widths) + 2 * (len(widths) - 1)))
-    for side in sides:
-        print(
-            _row(
-                [
-                    side.label,
-                    f"{side.rps:.1f}",
-                    f"{side.percentile(0.50):.2f}",
-                    f"{side.percentile(0.95):.2f}",
-                    str(side.requests),
-                    str(side.errors),
-                ],
-                widths,
-            )
-        )
-    print()
-    widths = [58, 7, 8, 6]
-    print(_row(["ratio", "value", "target", "result"], widths))
-    print("-" * (sum(widths) + 2 * (len(widths) - 1)))
-    passed = True
-    for label, numerator, denominator, target in ratios:
-        value = numerator.rps / denominator.rps if denominator.rps else 0.0
-        clean = not numerator.errors and not denominator.errors
-        ok = clean and value >= target
-        passed = passed and ok
-        verdict = "PASS" if ok else "FAIL" if clean else "FAIL (errors)"
-        print(_row([label, f"{value:.3f}", f">= {target}", verdict], widths))
-    return passed
-
-
-def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
-    scratch = processes.scratch
+def prepare(config: Config, processes: Processes, postgres: Postgres) -> Stage:
+    """A fresh application database with the benchmark's data, and the environment that every
+    server started from here reads."""
     app_url = asyncio.run(postgres.create_database("bff_bench"))
-
-    # Both servers, and the runtime that issues the tokens, read the same environment.
-    bff_port, base_port = free_port(), free_port()
-    data_dir = scratch / "data"
+    # Every server, and the runtime that issues the tokens, read the same environment.
     os.environ.update(
         {
             "DATABASE_URL": app_url,
-            "BFF_DATA_DIR": str(data_dir),
+            "BFF_DATA_DIR": str(processes.scratch / "data"),
             "BFF_ENV": "development",
             "BFF_HOST": "127.0.0.1",
-            "BFF_PORT": str(bff_port),
             "BFF_WORKERS": str(config.workers),
             "BFF_DB_POOL_SIZE": str(POOL_SIZE),
             "BFF_DB_MAX_OVERFLOW": str(MAX_OVERFLOW),
@@ -282,8 +200,25 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
         }
     )
     settings = Settings()
+    started = time.monotonic()
+    migrate.upgrade(app_url)
+    population = asyncio.run(_prepare(settings, app_url, config))
     print(
-        f"servers   : `bff serve` and uvicorn serving bench.baseline_app, 127.0.0.1, "
+        f"data      : {len(population.viewers)} home viewers (3 accounts, 20+ transactions each), "
+        f"{len(population.customers)} paying customers (2 funded accounts each), built in "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    return Stage(settings, app_url, population)
+
+
+def run(config: Config, processes: Processes, postgres: Postgres, stage: Stage) -> bool:
+    """Figures 1, 2, 3, 6 and 7: the BFF against the hand-written baseline and pgbench."""
+    settings, app_url, population = stage.settings, stage.app_url, stage.population
+    scratch = processes.scratch
+    bff_port, base_port = free_port(), free_port()
+    os.environ["BFF_PORT"] = str(bff_port)
+    print(
+        f"\nservers   : `bff serve` and uvicorn serving bench.baseline_app, 127.0.0.1, "
         f"{settings.workers} worker process(es) each, pools of {settings.db_pool_size}"
         f"+{settings.db_max_overflow} connections per worker, BFF pre-ping "
         f"{'on' if settings.db_pool_pre_ping else 'off'}, {settings.env.value} mode"
@@ -292,15 +227,6 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
         f"load      : closed loop, {config.home_concurrency} connections (home), "
         f"{config.transfer_concurrency} clients (transfers); per side {config.rounds} round(s) "
         f"x {config.round_s:.1f} s measured after {config.warmup_s:.1f} s warm-up, alternated"
-    )
-
-    started = time.monotonic()
-    migrate.upgrade(app_url)
-    population = asyncio.run(_prepare(settings, app_url, config))
-    print(
-        f"data      : {len(population.viewers)} home viewers (3 accounts, 20+ transactions each), "
-        f"{len(population.customers)} paying customers (2 funded accounts each), built in "
-        f"{time.monotonic() - started:.1f} s"
     )
 
     bff, bff_log = processes.start("bff-server", bff_argv())
@@ -322,8 +248,8 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
 
     # The two sides must answer the same thing, or the ratio means nothing.
     token = population.viewers[0].token
-    from_bff = _post(bff_port, "/graphql", {"query": HOME_QUERY}, token)
-    from_base = _post(base_port, "/home", {"query": HOME_QUERY}, token)
+    from_bff = post(bff_port, "/graphql", {"query": HOME_QUERY}, token)
+    from_base = post(base_port, "/home", {"query": HOME_QUERY}, token)
     if from_bff != from_base:
         (scratch / "home-bff.json").write_text(json.dumps(from_bff, indent=1))
         (scratch / "home-baseline.json").write_text(json.dumps(from_base, indent=1))
@@ -335,25 +261,17 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
         "BFF and baseline answers identical"
     )
 
-    tokens = [viewer.token for viewer in population.viewers]
-    body = json.dumps({"query": HOME_QUERY})
-
     def home(port: int, path: str, name: str) -> Callable[[int], dict[str, Any]]:
-        def measure(number: int) -> dict[str, Any]:
-            spec = {
-                "kind": "home",
-                "host": "127.0.0.1",
-                "port": port,
-                "path": path,
-                "body": body,
-                "tokens": tokens,
-                "concurrency": config.home_concurrency,
-                "warmup_s": config.warmup_s,
-                "duration_s": config.round_s,
-            }
-            return run_loadgen(processes, f"{name}-{number}", spec)
-
-        return measure
+        return query_load(
+            processes,
+            name,
+            port,
+            path,
+            HOME_QUERY,
+            stage.tokens,
+            config.home_concurrency,
+            config.timing,
+        )
 
     print("\n[1, 6] home query")
     home_bff = Side("home query: BFF, cache off (GraphQL)")
@@ -369,7 +287,11 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
     )
     processes.stop(base)
     processes.stop(uncached)
-    warm_statements = asyncio.run(_warm_home_statements(settings, app_url, population))
+    # The second of two home queries in a row: its data is already cached.
+    counts = [HOME_QUERY, HOME_QUERY]
+    warm_statements = asyncio.run(
+        bff_statements(settings, app_url, population.viewers[0].token, counts)
+    )[1]
     print(f"SQL statements per warm home query (counted in-process): {warm_statements}")
 
     # The transfer benchmarks.
@@ -385,7 +307,7 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
     ]
     hot_id = customers[population.hot_owner].account_ids[0]
     first = customers[0]
-    probe = _post(
+    probe = post(
         bff_port,
         "/graphql",
         {
@@ -450,8 +372,9 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
     expected = 1 + uniform.ok_total + hot.ok_total  # the probe, warm-ups included
     print(f"\nledger check: {asyncio.run(_ledger_check(app_url, expected))}")
 
-    passed = _report(
-        [home_bff, home_cached, home_base, uniform, hot, tpcb_side],
+    print_sides([home_bff, home_cached, home_base, uniform, hot, tpcb_side])
+    print_ratio_header()
+    passed = print_ratios(
         [
             ("1 home query req/s: BFF / hand-written baseline", home_bff, home_base, 0.5),
             ("2 createTransfer/s (uniform) / pgbench tpcb-like tps", uniform, tpcb_side, 0.4),
@@ -460,46 +383,16 @@ def run(config: Config, processes: Processes, postgres: Postgres) -> bool:
         ],
     )
     p95_ratio = home_cached.percentile(0.95) / home_bff.percentile(0.95)
-    statements_ok = warm_statements == 0
-    print(
-        f"6 home query p95: warm cache / cache off{'':17}{p95_ratio:7.3f}  {'<= 0.5':>8}  "
-        f"{'PASS' if p95_ratio <= 0.5 else 'FAIL':>6}"
-    )
-    print(
-        f"7 SQL statements per warm home query{'':22}{warm_statements:7d}  {'== 0':>8}  "
-        f"{'PASS' if statements_ok else 'FAIL':>6}"
+    p95_ok = print_bound("6 home query p95: warm cache / cache off", p95_ratio, 0.5)
+    statements_ok = print_bound(
+        "7 SQL statements per warm home query", warm_statements, 0, decimals=0
     )
     deployed = home_cached.rps / home_base.rps if home_base.rps else 0.0
     # Not a target: figure 1 compares like with like (no cache on either side); this is what
     # the app sees from the BFF as deployed, with its caches on.
     print(f"  home query req/s: BFF warm cache / hand-written{'':10}{deployed:7.3f}  (no target)")
     breakdown.run(settings, app_url, HOME_QUERY)
-    return passed and p95_ratio <= 0.5 and statements_ok
-
-
-async def _warm_home_statements(settings: Settings, url: str, population: Population) -> int:
-    """SQL statements of a home query whose data is already cached, counted on the engine."""
-    import httpx
-    from sqlalchemy import event
-
-    from bff.app import create_app
-
-    runtime = build_runtime(settings, url)
-    statements: list[str] = []
-    try:
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            headers = {"authorization": f"Bearer {population.viewers[0].token}"}
-            await http.post("/graphql", json={"query": HOME_QUERY}, headers=headers)
-            event.listen(
-                runtime.database.engine.sync_engine,
-                "before_cursor_execute",
-                lambda *args: statements.append(args[2]),
-            )
-            await http.post("/graphql", json={"query": HOME_QUERY}, headers=headers)
-    finally:
-        await runtime.close()
-    return len(statements)
+    return passed and p95_ok and statements_ok
 
 
 def _interrupt(signum: int, _: FrameType | None) -> None:
@@ -509,8 +402,8 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 def main() -> None:
     config = Config.from_env()
     only = os.environ.get("BENCH_ONLY", "")
-    if only not in ("", "ratios", "ws"):
-        sys.exit("BENCH_ONLY must be ratios or ws")
+    if only not in ("", "ratios", "node", "ws"):
+        sys.exit("BENCH_ONLY must be ratios, node or ws")
     try:
         ws_config = ws.WsConfig.from_env()
     except BenchError as error:
@@ -540,9 +433,16 @@ def main() -> None:
             version = asyncio.run(postgres.version())
             print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
             passed = True
-            if only in ("", "ratios"):
-                passed = run(config, processes, postgres)
-            if only in ("", "ws"):
+            parts = ("ratios", "node", "ws") if not only else (only,)
+            # Installed first: a missing or broken Node.js fails the run before any database.
+            node = peers.install(processes, required=only == "node") if "node" in parts else None
+            if "ratios" in parts or node is not None:
+                stage = prepare(config, processes, postgres)
+                if "ratios" in parts:
+                    passed = run(config, processes, postgres, stage)
+                if node is not None:
+                    passed = node.run(config.timing, config.node_concurrency, stage) and passed
+            if "ws" in parts:
                 passed = ws.run(ws_config, processes, postgres) and passed
             print(f"\ntotal time {time.monotonic() - started:.0f} s")
             if config.strict and not passed:
