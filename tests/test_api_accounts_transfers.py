@@ -355,6 +355,37 @@ async def test_a_transfer_to_the_same_account_is_refused(
     assert await balance(client, pair.ana, ana_id) == "100.00"
 
 
+async def test_ones_own_account_by_number_is_the_same_account(
+    client: httpx.AsyncClient, pair: Pair
+) -> None:
+    # given Ana's account, by id and by number
+    ana_id, ana_number = pair.ana_account["id"], pair.ana_account["accountNumber"]
+    # when she sends from it to itself by number
+    payload = await transfer(client, pair.ana, ana_id, "1.00", to_number=ana_number)
+    # then
+    assert codes(payload) == [("SAME_ACCOUNT", "toAccountNumber")]
+    assert await balance(client, pair.ana, ana_id) == "100.00"
+
+
+async def test_a_foreign_source_does_not_tell_whether_its_id_and_a_number_match(
+    client: httpx.AsyncClient, pair: Pair
+) -> None:
+    # given Ben, who knows the id of Ana's account and two account numbers: hers and his own
+    ana_id, ana_number = pair.ana_account["id"], pair.ana_account["accountNumber"]
+    missing_id = encode_id("Account", uuid.uuid4())
+    # when he sends from her account to her number, to his number, and from a missing account
+    matching = await transfer(client, pair.ben, ana_id, "1.00", to_number=ana_number)
+    other = await transfer(
+        client, pair.ben, ana_id, "1.00", to_number=pair.ben_account["accountNumber"]
+    )
+    absent = await transfer(client, pair.ben, missing_id, "1.00", to_number=ana_number)
+    # then all three answers are the same "source not found": none says the id and the number
+    # are one account (SAME_ACCOUNT did), and no money moved
+    assert matching == other == absent
+    assert codes(matching) == [("ACCOUNT_NOT_FOUND", "fromAccountId")]
+    assert await balance(client, pair.ana, ana_id) == "100.00"
+
+
 async def test_a_transfer_beyond_the_balance_is_insufficient_funds(
     client: httpx.AsyncClient, pair: Pair
 ) -> None:

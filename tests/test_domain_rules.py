@@ -323,6 +323,42 @@ async def test_another_users_account_as_source_looks_exactly_like_a_missing_one(
     assert (bank.balance(f.source), bank.balance(mallorys)) == (5000, 0)
 
 
+@pytest.mark.parametrize(
+    "destination",
+    [
+        pytest.param("its-own-number", id="the-source-account-by-number"),
+        pytest.param("its-own-id", id="the-source-account-by-id"),
+        pytest.param("mallorys-number", id="mallorys-account-by-number"),
+    ],
+)
+async def test_a_foreign_source_says_nothing_about_how_it_relates_to_the_destination(
+    bank: Bank, funded: Funded, destination: str
+) -> None:
+    # given Alice's account (Mallory knows its id and its number), and Mallory's own account
+    f = funded
+    mallory = await bank.person()
+    mallorys = await bank.account(mallory)
+    request = {
+        "its-own-number": pay(f.source, "10.00", to_number=f.source.account_number),
+        "its-own-id": pay(f.source, "10.00", to=f.source),
+        "mallorys-number": pay(f.source, "10.00", to_number=mallorys.account_number),
+    }[destination]
+    missing = replace(f.source, id=uuid.uuid4())
+    # when Mallory sends from Alice's account to that destination, and from a missing account
+    with pytest.raises(DomainError) as foreign:
+        await bank.send(mallory, request)
+    with pytest.raises(DomainError) as absent:
+        await bank.send(mallory, pay(missing, "10.00", to_number=mallorys.account_number))
+    # then the source is not found, exactly as a missing one, whether or not the id and the
+    # number are one account (SAME_ACCOUNT would tell her they are)
+    assert (foreign.value.code, foreign.value.field) == (
+        ErrorCode.ACCOUNT_NOT_FOUND,
+        "fromAccountId",
+    )
+    assert foreign.value.to_dict() == absent.value.to_dict()
+    assert (bank.balance(f.source), bank.balance(mallorys)) == (5000, 0)
+
+
 async def test_the_settlement_account_is_not_a_transfer_destination(
     bank: Bank, funded: Funded
 ) -> None:

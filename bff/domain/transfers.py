@@ -101,18 +101,19 @@ async def create_transfer(
             destination_id = (
                 await uow.accounts.id_by_number(number) if is_account_number(number) else None
             )
-            if destination_id is None:
-                raise account_not_found(destination_field)
-        assert destination_id is not None
-        if destination_id == request.from_account_id:
-            raise DomainError(ErrorCode.SAME_ACCOUNT, field=destination_field)
-        locked = await uow.accounts.lock([request.from_account_id, destination_id])
+        # Whose each account is, settled before any rule compares them: the source first, so
+        # that naming someone else's account as the source says nothing about the destination
+        # (not even that the two are one account).
+        named = [request.from_account_id, destination_id]
+        locked = await uow.accounts.lock([id_ for id_ in named if id_ is not None])
         source = locked.get(request.from_account_id)
         if source is None or source.owner_id != actor.user_id:
             raise account_not_found("fromAccountId")
-        destination = locked.get(destination_id)
+        destination = None if destination_id is None else locked.get(destination_id)
         if destination is None or destination.kind is not AccountKind.CUSTOMER:
             raise account_not_found(destination_field)
+        if destination.id == source.id:
+            raise DomainError(ErrorCode.SAME_ACCOUNT, field=destination_field)
         # Real-time fraud screening will run here, on the locked accounts, before anything posts.
         legs = Legs(source, destination, ("fromAccountId", destination_field))
         return await _post(uow, actor, TransferKind.TRANSFER, legs, money, memo)
