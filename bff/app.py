@@ -47,9 +47,12 @@ from bff.db.engine import ReadinessProbe
 from bff.edge.asgi import ASGIApp
 from bff.edge.authentication import BearerAuthentication
 from bff.edge.body_limit import BodySizeLimit
+from bff.edge.cors import Cors
+from bff.edge.csrf import CsrfPrevention
 from bff.edge.last_resort import LastResort
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
+from bff.edge.websocket_origin import WebSocketOrigin
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
 from bff.runtime import Runtime, build_runtime
 from resolvers.mutation import Mutation
@@ -176,8 +179,14 @@ def create_app(runtime: Runtime) -> ASGIApp:
         middleware=[Middleware(LastResort)],
         lifespan=lifespan,
     )
+    settings = runtime.settings
     app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
-    app = BodySizeLimit(app, runtime.settings.max_body_bytes)
+    app = BodySizeLimit(app, settings.max_body_bytes)
+    # Forged requests are refused on their headers, before anything reads a body or a token.
+    app = CsrfPrevention(app)
+    app = WebSocketOrigin(app, settings.browser_origins)
     app = LastResort(app)
-    app = SecurityHeaders(app, hsts=runtime.settings.is_production)
+    # Outside the last resort: every answer to a listed origin, failures too, is readable there.
+    app = Cors(app, settings.browser_origins)
+    app = SecurityHeaders(app, hsts=settings.is_production)
     return RequestLog(app)

@@ -7,11 +7,12 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bff.domain.sessions import SessionPolicy
 from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
+from bff.origins import parse_origins
 from bff.ratelimit import Budgets, OperationClass
 
 
@@ -82,8 +83,9 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).
     forwarded_allow_ips: str | None = None
 
-    # Browser origins allowed to open WebSockets (comma-separated). Apps send no Origin and the
-    # server's own pages (GraphiQL) are same-origin: both always pass.
+    # Other sites' origins whose pages may call the API, over HTTP (CORS) and WebSocket
+    # (comma-separated, exactly as browsers send Origin). Apps send no Origin and the server's
+    # own pages (GraphiQL) are same-origin: both always pass.
     allowed_origins: str = ""
     ws_max_subscriptions: int = Field(default=20, ge=1)
     ws_init_timeout_s: float = Field(default=10.0, gt=0)
@@ -97,6 +99,12 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=30, ge=1)
 
     log_json: bool | None = None
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_as_browsers_send_them(cls, value: str) -> str:
+        parse_origins(value)
+        return value
 
     @model_validator(mode="after")
     def _workers_share_a_broker(self) -> Settings:
@@ -131,9 +139,9 @@ class Settings(BaseSettings):
         return self.log_json if self.log_json is not None else self.is_production
 
     @property
-    def websocket_origins(self) -> list[str]:
-        """Other sites' origins whose pages may open WebSockets (the server's own always may)."""
-        return [origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()]
+    def browser_origins(self) -> frozenset[str]:
+        """Other sites' origins whose pages may call the API (the server's own always may)."""
+        return parse_origins(self.allowed_origins)
 
     @property
     def rate_limit_budgets(self) -> Budgets:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from bff.domain.models import Account, User
 from bff.domain.rbac import Role
 from bff.runtime import Runtime, build_runtime
 from tests.database import fresh_database, require_redis
+from tests.servers import Server, serving
 from tests.services import stop_suite_redis
 
 PASSWORD = "correct horse battery staple"
@@ -84,6 +85,25 @@ async def runtime_on(
         yield runtime
     finally:
         await runtime.close()
+
+
+ServerStarter = Callable[[str, Mapping[str, str]], AbstractAsyncContextManager[Server]]
+
+
+@pytest.fixture(scope="module")
+def one_server(
+    settings: Settings, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> ServerStarter:
+    """Starts a `bff serve` of a test module's own on the suite's database, with the key ring of
+    the test process (its tokens verify there): `async with one_server(name, env) as server`."""
+    log_dir = tmp_path_factory.mktemp("servers")
+
+    def start(name: str, env: Mapping[str, str]) -> AbstractAsyncContextManager[Server]:
+        return serving(
+            name, database_url=database_url, data_dir=settings.data_dir, log_dir=log_dir, env=env
+        )
+
+    return start
 
 
 @pytest.fixture

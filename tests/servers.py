@@ -14,7 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -234,3 +235,28 @@ class ServerSet:
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(server.stop() for server in self.servers))
+
+
+@asynccontextmanager
+async def serving(
+    name: str,
+    *,
+    database_url: str,
+    data_dir: Path,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Server]:
+    """One started `bff serve` (no Redis, small pools: a test module's own), stopped after."""
+    server = Server(
+        name,
+        database_url=database_url,
+        redis_url=None,
+        data_dir=data_dir,
+        log_dir=log_dir,
+        env={"BFF_DB_POOL_SIZE": "2", "BFF_DB_MAX_OVERFLOW": "2", **(env or {})},
+    )
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.stop()

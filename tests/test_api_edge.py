@@ -176,16 +176,18 @@ async def test_a_document_with_too_many_tokens_is_rejected(
 
 # --- GET, GraphiQL, introspection -----------------------------------------------------------
 
+PREFLIGHTED = {"apollo-require-preflight": "true"}
+
 
 async def test_a_mutation_over_get_is_refused(client: httpx.AsyncClient, world: World) -> None:
     # given
     person = await world.person()
     variables = json.dumps({"input": {"name": "Via GET", "currency": "USD"}})
-    # when
+    # when (with a CSRF preflight header: the view's own refusal is under test)
     response = await client.get(
         "/graphql",
         params={"query": OPEN_ACCOUNT, "variables": variables},
-        headers=person.headers,
+        headers={**person.headers, **PREFLIGHTED},
     )
     # then
     assert 400 <= response.status_code < 500
@@ -196,8 +198,10 @@ async def test_a_mutation_over_get_is_refused(client: httpx.AsyncClient, world: 
 async def test_a_query_over_get_works(client: httpx.AsyncClient, world: World) -> None:
     # given
     person = await world.person()
-    # when
-    response = await client.get("/graphql", params={"query": VIEWER}, headers=person.headers)
+    # when it is sent as apps send GETs: with a CSRF preflight header (tests/test_csrf.py)
+    response = await client.get(
+        "/graphql", params={"query": VIEWER}, headers={**person.headers, **PREFLIGHTED}
+    )
     # then
     assert response.status_code == 200
     assert response.json() == {

@@ -42,8 +42,9 @@ class GraphQLView(GraphQL[Context, None]):
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
-            # Strawberry refuses cross-site handshakes (HTTP 403) from origins not listed here.
-            allowed_origins=settings.websocket_origins,
+            # The edge checks Origin exactly first (bff/edge/websocket_origin.py); Strawberry's own
+            # check, which lets another scheme on the same host pass, stays as a second line.
+            allowed_origins=sorted(settings.browser_origins),
         )
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime

@@ -36,6 +36,16 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
+def websocket_denial(send: Send) -> Send:
+    """A `send` for an HTTP answer to a WebSocket handshake (the ASGI denial-response extension,
+    `"websocket.http.response"` in the scope's extensions): the same messages, renamed."""
+
+    async def deny(message: Message) -> None:
+        await send({**message, "type": message["type"].replace("http.", "websocket.http.", 1)})
+
+    return deny
+
+
 def graphql_error(scope: Scope, message: str, code: str, **extensions: Any) -> dict[str, Any]:
     """A GraphQL-shaped error body for failures outside GraphQL's own execution, carrying the
     request id like every error the error boundary emits."""

@@ -25,6 +25,7 @@ from bff.edge.asgi import (
     graphql_error,
     send_json,
     state,
+    websocket_denial,
 )
 
 log = logging.getLogger("bff.errors")
@@ -100,9 +101,5 @@ async def _answer_websocket(
         reason = "internal error" if outage is None else "service unavailable"
         await send({"type": "websocket.close", "code": code, "reason": reason})
         return
-
-    async def deny(message: Message) -> None:
-        # The denial response is HTTP inside the WebSocket scope: same answer, renamed messages.
-        await send({**message, "type": message["type"].replace("http.", "websocket.http.", 1)})
-
-    await _answer_http(scope, deny, outage)
+    # The denial response is HTTP inside the WebSocket scope: the same answer.
+    await _answer_http(scope, websocket_denial(send), outage)
