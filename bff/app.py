@@ -188,5 +188,5 @@ def create_app(runtime: Runtime) -> ASGIApp:
     app = LastResort(app)
     # Outside the last resort: every answer to a listed origin, failures too, is readable there.
     app = Cors(app, settings.browser_origins)
-    app = SecurityHeaders(app, hsts=settings.is_production)
+    app = SecurityHeaders(app, hsts=settings.hsts)
     return RequestLog(app)

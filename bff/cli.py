@@ -9,10 +9,12 @@ import argparse
 import asyncio
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pydantic import AliasChoices, ValidationError
 from pydantic_core import ErrorDetails
@@ -26,6 +28,7 @@ from bff.db.provision import DatabaseUnavailable, database
 from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
+from bff.edge.tls import check_key_pair, tls13_context
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
 
@@ -95,6 +98,7 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
     import uvicorn
 
+    tls = _tls_options(settings)  # checked before anything else is done
     if args.migrate:
         migrate.upgrade(url)
     if args.seed:
@@ -104,7 +108,8 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
     # Uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so that
     # the embedded PostgreSQL is stopped on the way out, as it is for Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    print(f"GraphQL API on http://{settings.host}:{settings.port}/graphql", flush=True)
+    scheme = "https" if settings.tls_enabled else "http"
+    print(f"GraphQL API on {scheme}://{settings.host}:{settings.port}/graphql", flush=True)
     uvicorn.run(
         "bff.app:app_from_environment",
         factory=True,
@@ -123,7 +128,26 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         # A stream stuck on a dead client must not hold up a restart for ever.
         timeout_graceful_shutdown=10,
         lifespan="on",
+        # Answers do not name the software serving them (uvicorn's `server` header).
+        server_header=False,
+        **tls,
     )
+
+
+def _tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS options when the server terminates TLS itself: the certificate and key,
+    TLS 1.3 at least. The files are checked here, so that a bad one is a line, not a traceback."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return {}
+    try:
+        check_key_pair(settings.tls_cert_file, settings.tls_key_file)
+    except (OSError, ssl.SSLError) as error:
+        raise CommandError(f"cannot use BFF_TLS_CERT_FILE and BFF_TLS_KEY_FILE: {error}") from None
+    return {
+        "ssl_certfile": settings.tls_cert_file,
+        "ssl_keyfile": settings.tls_key_file,
+        "ssl_context_factory": tls13_context,
+    }
 
 
 def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # TLS terminated by `bff serve` itself (TLS 1.3 only); unset: plain HTTP behind a proxy.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     workers: int = Field(default=1, ge=1, le=64)
     data_dir: Path = Path(".data")
 
@@ -107,6 +110,12 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("TLS needs both BFF_TLS_CERT_FILE and BFF_TLS_KEY_FILE")
+        return self
+
+    @model_validator(mode="after")
     def _workers_share_a_broker(self) -> Settings:
         if self.workers > 1 and not self.redis_url:
             raise ValueError(
@@ -142,6 +151,16 @@ class Settings(BaseSettings):
     def browser_origins(self) -> frozenset[str]:
         """Other sites' origins whose pages may call the API (the server's own always may)."""
         return parse_origins(self.allowed_origins)
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
+
+    @property
+    def hsts(self) -> bool:
+        """Strict-Transport-Security: in production (TLS ends at the load balancer or here), and
+        wherever the server itself speaks TLS."""
+        return self.is_production or self.tls_enabled
 
     @property
     def rate_limit_budgets(self) -> Budgets:

@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -42,7 +43,9 @@ def _command() -> list[str]:
 
 
 class Server:
-    """One `bff serve` process. `env` adds to (or overrides) the base configuration."""
+    """One `bff serve` process. `env` adds to (or overrides) the base configuration; with
+    BFF_TLS_CERT_FILE in it the server speaks TLS, and that (self-signed) certificate is the
+    one its clients trust."""
 
     def __init__(
         self,
@@ -76,11 +79,17 @@ class Server:
             }
         )
         self._env = environment
+        self.certificate = environment.get("BFF_TLS_CERT_FILE")
         self.process: subprocess.Popen[bytes] | None = None
+
+    def client_tls(self) -> ssl.SSLContext:
+        """A client context that trusts this server's certificate (TLS servers only)."""
+        assert self.certificate, f"{self.name} does not speak TLS"
+        return ssl.create_default_context(cafile=self.certificate)
 
     @property
     def http_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{'https' if self.certificate else 'http'}://{HOST}:{self.port}"
 
     @property
     def graphql_url(self) -> str:
@@ -88,7 +97,7 @@ class Server:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{HOST}:{self.port}/graphql"
+        return f"{'wss' if self.certificate else 'ws'}://{HOST}:{self.port}/graphql"
 
     @property
     def pid(self) -> int:
@@ -119,7 +128,8 @@ class Server:
 
     async def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
-        async with httpx.AsyncClient(timeout=2.0) as http:
+        verify = self.client_tls() if self.certificate else True
+        async with httpx.AsyncClient(timeout=2.0, verify=verify) as http:
             while time.monotonic() < deadline:
                 if not self.running:
                     raise RuntimeError(f"{self.name} exited while starting:\n{self.log_tail()}")
