@@ -89,9 +89,11 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._connection is not None, "commit() outside of the unit of work"
         # If the connection drops during COMMIT the outcome is unknown: only idempotent writes,
-        # whose replay finds what did commit, retry it.
-        with unavailable_on_connection_failure():
-            await self._connection.commit()
+        # whose replay finds what did commit, retry it. A block that sent no SQLAlchemy
+        # statement began no transaction, and has nothing to send.
+        if self._connection.in_transaction():
+            with unavailable_on_connection_failure():
+                await self._connection.commit()
         changes, self._changes = self._changes, Changes()
         # After commit, not before: a reader must not re-cache what the commit replaces.
         if self._after_commit is not None and changes:
