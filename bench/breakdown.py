@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bench.world import Population, build
 from bff.app import create_app
@@ -60,8 +60,34 @@ async def _graphql(
         raise RuntimeError(f"breakdown request failed: {response.text[:300]}")
 
 
+async def round_trips(runtime: Runtime, operation: Callable[[], Awaitable[Any]]) -> float:
+    """Statements sent to PostgreSQL per call of `operation` on `runtime`, whose pool must hold
+    one connection: those through SQLAlchemy, and those asyncpg sends itself (BEGIN and COMMIT
+    among them), once the statements are prepared."""
+    await operation()
+    sent: list[str] = []
+
+    def through_sqlalchemy(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    async with runtime.database.engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(driver, asyncpg.Connection)
+    engine = runtime.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", through_sqlalchemy)
+    driver.add_query_logger(lambda record: sent.append(record.query))
+    try:
+        for _ in range(WARMUP):
+            await operation()
+    finally:
+        event.remove(engine, "before_cursor_execute", through_sqlalchemy)
+    await asyncio.sleep(0)  # asyncpg calls query loggers soon after each query
+    return len(sent) / WARMUP
+
+
 async def measure(settings: Settings, url: str, home_query: str) -> list[tuple[str, float]]:
-    """The CPU per operation of each layer, as (label, ms) rows."""
+    """The CPU per operation of each layer, as (label, ms) rows, and the statements sent to
+    PostgreSQL per transfer."""
     from bench.baseline_app import create_app as create_baseline
     from bench.loadgen import TRANSFER_MUTATION
 
@@ -152,20 +178,37 @@ async def measure(settings: Settings, url: str, home_query: str) -> list[tuple[s
             )
         )
 
-        async def domain_transfer() -> None:
-            request = transfers.TransferRequest(
-                uuid.uuid4().hex,
-                payer.accounts[0].id,
-                "0.01",
-                "USD",
-                to_account_id=payee.accounts[0].id,
-                memo="breakdown",
-            )
-            await transfers.create_transfer(
-                uncached.unit_of_work(), payer.actor, request, settings.idempotency_ttl_s
-            )
+        def domain_transfer(runtime: Runtime) -> Callable[[], Awaitable[Any]]:
+            async def send() -> None:
+                request = transfers.TransferRequest(
+                    uuid.uuid4().hex,
+                    payer.accounts[0].id,
+                    "0.01",
+                    "USD",
+                    to_account_id=payee.accounts[0].id,
+                    memo="breakdown",
+                )
+                await transfers.create_transfer(
+                    runtime.unit_of_work(), payer.actor, request, settings.idempotency_ttl_s
+                )
 
-        rows.append(("create_transfer through the domain API only", await cpu_ms(domain_transfer)))
+            return send
+
+        rows.append(
+            (
+                "create_transfer through the domain API only",
+                await cpu_ms(domain_transfer(uncached)),
+            )
+        )
+        single = runtime_with(
+            cache_enabled=False, redis_url=None, db_pool_size=1, db_max_overflow=0
+        )
+        rows.append(
+            (
+                "create_transfer: statements sent to PostgreSQL (count, not ms)",
+                await round_trips(single, domain_transfer(single)),
+            )
+        )
 
         ids = [account.id for account in payer.accounts]
         statement = text(LOCK)

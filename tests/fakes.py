@@ -1,8 +1,9 @@
 """In-memory fakes of the domain's ports (bff/domain/ports.py), for fast tests of the rules.
 
 `FakeUnitOfWork` keeps plain dicts of immutable rows, one per table. Each `async with` block
-works on a copy of what is committed; `commit()` makes the copy the committed state and leaving
-the block discards anything written after it, as a rolled-back transaction would. There is no
+works on a copy of what is committed; `commit()` makes the copy the committed state (so does
+`ledger.post_once`, a transaction of its own as on PostgreSQL) and leaving the block discards
+anything written after it, as a rolled-back transaction would. There is no
 other transaction, so every lock is granted at once. The constraints the domain relies on are
 enforced like PostgreSQL does (unique emails and account numbers, balanced legs, no overdraft
 beyond the limit, one event per account sequence); tests/test_port_contract.py runs the same
@@ -12,13 +13,14 @@ repository behaviours against this fake and the SQL unit of work so that the two
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID, uuid4
 
+from bff.domain import transfers
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
     Account,
@@ -36,7 +38,7 @@ from bff.domain.models import (
     User,
 )
 from bff.domain.money import Currency
-from bff.domain.ports import StoredResult
+from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
@@ -299,18 +301,6 @@ class FakeAccounts(_Repository):
         accounts[account.id] = account
         return account
 
-    async def id_by_number(self, account_number: str) -> UUID | None:
-        for account in self._tables.accounts.values():
-            if account.account_number == account_number and account.kind is AccountKind.CUSTOMER:
-                return account.id
-        return None
-
-    async def settlement_id(self, currency: str) -> UUID | None:
-        for account in self._tables.accounts.values():
-            if account.currency == currency and account.kind is AccountKind.SETTLEMENT:
-                return account.id
-        return None
-
     async def lock(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
         accounts = self._tables.accounts
         return {id_: accounts[id_] for id_ in sorted(set(ids)) if id_ in accounts}
@@ -343,7 +333,87 @@ def _record_event(tables: Tables, account: Account, change: AccountChange) -> No
 
 
 class FakeLedger(_Repository):
-    async def post(self, posting: Posting) -> None:
+    """`post_once` in Python: the key claimed or replayed as PostgreSQL's post_transfer() does,
+    the domain's own posting rules and writes, and the database's checks on what is written."""
+
+    def __init__(self, tables: Tables, commit: Callable[[], None]) -> None:
+        super().__init__(tables)
+        # post_once is a transaction of its own: what it did is committed when it returns.
+        self._commit = commit
+
+    async def post_once(self, command: PostingCommand) -> PostingResult:
+        stored = self._claim(command)
+        if stored is None:
+            result = self._post(command)
+            self._commit()
+            return result
+        if stored.fingerprint != command.fingerprint:
+            return PostingResult(PostingOutcome.KEY_REUSED)
+        # Only the transaction that claimed a key sees it without a result; with one
+        # transaction at a time, that is a claim made twice in the same block.
+        assert stored.result is not None, "the key was claimed twice in one transaction"
+        if "error" in stored.result:
+            refusal = Refusal.from_stored(stored.result["error"])
+            return PostingResult(PostingOutcome.REFUSED, refusal=refusal)
+        transfer = self._tables.transfers[UUID(stored.result["transfer_id"])]
+        return PostingResult(PostingOutcome.REPLAYED, transfer=transfer)
+
+    def _claim(self, command: PostingCommand) -> StoredKey | None:
+        """None when the key is now the command's (new, or expired and taken over)."""
+        now = _now()
+        if timedelta(seconds=command.ttl_s) < MIN_KEY_TTL:
+            raise ConstraintViolation("idempotency_keys_kept_a_day")
+        records = self._tables.idempotency_keys
+        key = (command.actor_id, command.key)
+        stored = records.get(key)
+        if stored is not None and stored.expires_at >= now:
+            return stored
+        expires_at = now + timedelta(seconds=command.ttl_s)
+        records[key] = StoredKey(command.fingerprint, None, now, expires_at)
+        return None
+
+    def _post(self, command: PostingCommand) -> PostingResult:
+        # Each side as the function's look-ups name it (one account may be both).
+        source = self._find(
+            lambda account: (
+                account.id == command.source_id
+                or (
+                    command.source_id is None
+                    and account.kind is AccountKind.SETTLEMENT
+                    and account.currency == command.money.currency
+                )
+            )
+        )
+        destination = self._find(
+            lambda account: (
+                account.id == command.destination_id
+                or (
+                    command.destination_id is None
+                    and account.kind is AccountKind.CUSTOMER
+                    and account.account_number == command.destination_number
+                )
+            )
+        )
+        key = (command.actor_id, command.key)
+        refusal = transfers.refusal(command, source, destination)
+        if refusal is not None:
+            self._answer(key, {"error": refusal.to_stored()})
+            return PostingResult(PostingOutcome.REFUSED, refusal=refusal)
+        assert source is not None
+        assert destination is not None
+        posting = transfers.posting(command, source, destination)
+        self._write(posting)
+        self._answer(key, {"transfer_id": str(posting.transfer.id)})
+        return PostingResult(PostingOutcome.POSTED, transfer=posting.transfer)
+
+    def _find(self, named: Callable[[Account], bool]) -> Account | None:
+        return next((account for account in self._tables.accounts.values() if named(account)), None)
+
+    def _answer(self, key: tuple[UUID, str], result: dict[str, Any]) -> None:
+        records = self._tables.idempotency_keys
+        records[key] = replace(records[key], result=result)
+
+    def _write(self, posting: Posting) -> None:
         transfer = posting.transfer
         _check_posting(self._tables, posting)
         self._tables.transfers[transfer.id] = transfer
@@ -362,9 +432,6 @@ class FakeLedger(_Repository):
             _record_event(self._tables, account, change)
             self._tables.entries[change.entry.id] = change.entry
             self._tables.accounts[account.id] = account
-
-    async def transfer(self, transfer_id: UUID) -> Transfer:
-        return self._tables.transfers[transfer_id]
 
 
 def _check_posting(tables: Tables, posting: Posting) -> None:
@@ -394,30 +461,6 @@ def _check_posting(tables: Tables, posting: Posting) -> None:
         raise ConstraintViolation("check_transfer_balanced")
 
 
-class FakeIdempotency(_Repository):
-    async def claim(
-        self, actor_id: UUID, key: str, fingerprint: str, ttl_s: int
-    ) -> StoredResult | None:
-        now = _now()
-        if timedelta(seconds=ttl_s) < MIN_KEY_TTL:
-            raise ConstraintViolation("idempotency_keys_kept_a_day")
-        records = self._tables.idempotency_keys
-        stored = records.get((actor_id, key))
-        if stored is None or stored.expires_at < now:
-            expires_at = now + timedelta(seconds=ttl_s)
-            records[(actor_id, key)] = StoredKey(fingerprint, None, now, expires_at)
-            return None
-        # Only the transaction that claimed a key sees it without a result; with one
-        # transaction at a time, that is a claim made twice in the same block.
-        assert stored.result is not None, "the key was claimed twice in one transaction"
-        return StoredResult(stored.fingerprint, stored.result)
-
-    async def complete(self, actor_id: UUID, key: str, result: dict[str, Any]) -> None:
-        records = self._tables.idempotency_keys
-        if (actor_id, key) in records:
-            records[(actor_id, key)] = replace(records[(actor_id, key)], result=result)
-
-
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
 
@@ -425,7 +468,6 @@ class FakeUnitOfWork:
     sessions: FakeSessions
     accounts: FakeAccounts
     ledger: FakeLedger
-    idempotency: FakeIdempotency
     throttles: FakeThrottles
     security_events: FakeSecurityEvents
 
@@ -440,8 +482,7 @@ class FakeUnitOfWork:
         self.users = FakeUsers(tables)
         self.sessions = FakeSessions(tables)
         self.accounts = FakeAccounts(tables)
-        self.ledger = FakeLedger(tables)
-        self.idempotency = FakeIdempotency(tables)
+        self.ledger = FakeLedger(tables, self._commit_open)
         self.throttles = FakeThrottles(tables)
         self.security_events = FakeSecurityEvents(tables)
         return self
@@ -456,5 +497,8 @@ class FakeUnitOfWork:
         self._open = None
 
     async def commit(self) -> None:
+        self._commit_open()
+
+    def _commit_open(self) -> None:
         assert self._open is not None, "commit() outside of the unit of work"
         self.committed = self._open.copy()

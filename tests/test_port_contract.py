@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bff.db.rows import to_account
 from bff.domain.accounts import new_account_number
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
@@ -22,25 +24,34 @@ from bff.domain.models import (
     AccountChange,
     AccountKind,
     AccountStatus,
-    Entry,
     EventKind,
-    Posting,
     RevocationReason,
     SecurityEventKind,
-    Transfer,
     TransferKind,
     TransferStatus,
     User,
 )
-from bff.domain.ports import StoredResult, UnitOfWork
+from bff.domain.money import Money
+from bff.domain.ports import (
+    PostingCommand,
+    PostingFields,
+    PostingOutcome,
+    PostingResult,
+    Refusal,
+    UnitOfWork,
+)
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 from bff.runtime import Runtime
 from tests.fakes import ConstraintViolation, FakeUnitOfWork
 
 DAY_S = 24 * 3600
-# What each implementation raises for a write the database refuses.
-REFUSED = (ConstraintViolation, DBAPIError)
+# What each implementation raises for a write the database refuses (post_once sends its
+# statement on the driver connection, so PostgreSQL's refusal comes from asyncpg itself).
+REFUSED = (ConstraintViolation, DBAPIError, asyncpg.PostgresError)
+# A ledger entry as the tests compare them: account, sequence, amount, balance after,
+# currency, description.
+EntryRow = tuple[UUID, int, int, int, str, str]
 
 
 @dataclass
@@ -50,6 +61,9 @@ class Store:
     uow: UnitOfWork
     security_events: Callable[[UUID], Awaitable[list[tuple[Any, ...]]]]
     age_key: Callable[[UUID, str, timedelta], Awaitable[None]]
+    settlement: Callable[[str], Awaitable[Account]]
+    set_overdraft_limit: Callable[[UUID, int], Awaitable[None]]
+    entries: Callable[[UUID], Awaitable[list[EntryRow]]]
 
 
 def fake_store() -> Store:
@@ -68,7 +82,26 @@ def fake_store() -> Store:
             stored, created_at=stored.created_at - age, expires_at=stored.expires_at - age
         )
 
-    return Store(fake, security_events, age_key)
+    async def settlement(currency: str) -> Account:
+        [account] = [
+            account
+            for account in fake.committed.accounts.values()
+            if account.kind is AccountKind.SETTLEMENT and account.currency == currency
+        ]
+        return account
+
+    async def set_overdraft_limit(account_id: UUID, limit: int) -> None:
+        accounts = fake.committed.accounts
+        accounts[account_id] = replace(accounts[account_id], overdraft_limit=limit)
+
+    async def entries(transfer_id: UUID) -> list[EntryRow]:
+        return sorted(
+            (e.account_id, e.sequence, e.amount, e.balance_after, e.currency, e.description)
+            for e in fake.committed.entries.values()
+            if e.transfer_id == transfer_id
+        )
+
+    return Store(fake, security_events, age_key, settlement, set_overdraft_limit, entries)
 
 
 def sql_store(runtime: Runtime) -> Store:
@@ -91,7 +124,35 @@ def sql_store(runtime: Runtime) -> Store:
         async with engine.begin() as connection:
             await connection.execute(statement, {"age": age, "actor_id": actor_id, "key": key})
 
-    return Store(runtime.unit_of_work(), security_events, age_key)
+    async def settlement(currency: str) -> Account:
+        statement = text("SELECT * FROM accounts WHERE kind = 'settlement' AND currency = :c")
+        async with engine.connect() as connection:
+            return to_account(
+                (await connection.execute(statement, {"c": currency})).mappings().one()
+            )
+
+    async def set_overdraft_limit(account_id: UUID, limit: int) -> None:
+        statement = text("UPDATE accounts SET overdraft_limit = :limit WHERE id = :id")
+        async with engine.begin() as connection:
+            await connection.execute(statement, {"limit": limit, "id": account_id})
+
+    async def entries(transfer_id: UUID) -> list[EntryRow]:
+        statement = text(
+            "SELECT account_id, sequence, amount, balance_after, currency, description"
+            " FROM ledger_entries WHERE transfer_id = :id"
+        )
+        async with engine.connect() as connection:
+            rows = await connection.execute(statement, {"id": transfer_id})
+            return sorted(tuple(row) for row in rows)
+
+    return Store(
+        runtime.unit_of_work(),
+        security_events,
+        age_key,
+        settlement,
+        set_overdraft_limit,
+        entries,
+    )
 
 
 @pytest.fixture(params=["fake", "sql"])
@@ -119,53 +180,6 @@ async def an_account(uow: UnitOfWork, currency: str = "USD") -> Account:
     return account
 
 
-def posting(
-    source: Account, destination: Account, amount: int, by: UUID, received: int | None = None
-) -> Posting:
-    """A transfer of `amount` from `source` to `destination`, as the domain would write it
-    (with `received` the destination's leg does not balance the source's)."""
-    now = datetime.now(UTC)
-    transfer = Transfer(
-        id=uuid.uuid4(),
-        kind=TransferKind.TRANSFER,
-        status=TransferStatus.COMPLETED,
-        amount=amount,
-        currency=source.currency,
-        from_account_id=source.id,
-        to_account_id=destination.id,
-        from_owner_id=source.owner_id,
-        to_owner_id=destination.owner_id,
-        memo="Rent",
-        initiated_by=by,
-        created_at=now,
-    )
-
-    def leg(account: Account, signed: int) -> AccountChange:
-        entry = Entry(
-            id=uuid.uuid4(),
-            transfer_id=transfer.id,
-            account_id=account.id,
-            sequence=account.last_sequence + 1,
-            amount=signed,
-            balance_after=account.balance + signed,
-            currency=account.currency,
-            description="Rent",
-            created_at=now,
-        )
-        return AccountChange(
-            account_id=account.id,
-            sequence=entry.sequence,
-            balance=entry.balance_after,
-            available_balance=account.available_balance + signed,
-            status=account.status,
-            event=EventKind.TRANSACTION_POSTED,
-            entry=entry,
-        )
-
-    credit = amount if received is None else received
-    return Posting(transfer, (leg(source, -amount), leg(destination, credit)))
-
-
 _RUN = uuid.uuid4().hex[:8]
 
 
@@ -174,17 +188,92 @@ def token(name: str) -> bytes:
     return hashlib.sha256(f"{_RUN}:{name}".encode()).digest()
 
 
-async def settlement(uow: UnitOfWork, currency: str) -> Account:
-    async with uow:
-        settlement_id = await uow.accounts.settlement_id(currency)
-        assert settlement_id is not None
-        return (await uow.accounts.lock([settlement_id]))[settlement_id]
+FIELDS = PostingFields("from", "to", "amount", "currency")
 
 
-async def post_and_commit(uow: UnitOfWork, posted: Posting) -> None:
+def transfer(
+    actor: User | UUID,
+    source: Account | UUID | None,
+    amount: int,
+    currency: str = "USD",
+    *,
+    to: Account | UUID | None = None,
+    to_number: str | None = None,
+    key: str | None = None,
+    fingerprint: str = "request",
+    ttl_s: int = DAY_S,
+    kind: TransferKind = TransferKind.TRANSFER,
+) -> PostingCommand:
+    """A command moving `amount` minor units from `source` (None: the settlement account of
+    the currency, as a deposit names it) to an account by id or by number."""
+
+    def id_of(account: Account | UUID | None) -> UUID | None:
+        return account.id if isinstance(account, Account) else account
+
+    return PostingCommand(
+        actor_id=actor.id if isinstance(actor, User) else actor,
+        key=key or uuid.uuid4().hex,
+        fingerprint=fingerprint,
+        ttl_s=ttl_s,
+        kind=kind,
+        transfer_id=uuid.uuid4(),
+        money=Money(amount, currency),
+        memo="Rent",
+        description="Rent paid",
+        fields=FIELDS,
+        source_id=id_of(source),
+        destination_id=id_of(to),
+        destination_number=to_number,
+    )
+
+
+def deposit(
+    actor: User, account: Account | UUID, amount: int, currency: str = "USD"
+) -> PostingCommand:
+    return transfer(actor, None, amount, currency, to=account, kind=TransferKind.DEPOSIT)
+
+
+async def post(uow: UnitOfWork, command: PostingCommand, *, commit: bool = True) -> PostingResult:
     async with uow:
-        await uow.ledger.post(posted)
+        result = await uow.ledger.post_once(command)
+        if commit:
+            await uow.commit()
+    return result
+
+
+async def funded(store: Store, owner: User, amount: int, currency: str = "USD") -> Account:
+    """A new account of `owner` the settlement account paid `amount` into."""
+    uow = store.uow
+    async with uow:
+        account = await uow.accounts.add(owner.id, "Everyday", currency, new_account_number())
         await uow.commit()
+    assert account is not None
+    if amount:
+        operator = await a_user(uow, Role.OPERATOR)
+        paid = await post(uow, deposit(operator, account, amount, currency))
+        assert paid.outcome is PostingOutcome.POSTED, paid
+    return await now(uow, account)
+
+
+async def now(uow: UnitOfWork, account: Account) -> Account:
+    async with uow:
+        return (await uow.accounts.lock([account.id]))[account.id]
+
+
+async def set_status(uow: UnitOfWork, account: Account, status: AccountStatus) -> Account:
+    account = await now(uow, account)
+    change = AccountChange(
+        account.id,
+        account.last_sequence + 1,
+        account.balance,
+        account.available_balance,
+        status,
+        EventKind.STATUS_CHANGED,
+    )
+    async with uow:
+        changed = await uow.accounts.set_status(change)
+        await uow.commit()
+    return changed
 
 
 # --- the unit of work -----------------------------------------------------------------------
@@ -260,7 +349,7 @@ async def test_a_second_user_with_the_same_email_is_email_taken(store: Store) ->
     assert (caught.value.code, caught.value.field) == (ErrorCode.EMAIL_TAKEN, "email")
 
 
-# --- accounts and the ledger ----------------------------------------------------------------
+# --- accounts -------------------------------------------------------------------------------
 
 
 async def test_a_new_account_is_empty_active_and_its_number_is_taken_once(store: Store) -> None:
@@ -288,161 +377,345 @@ async def test_a_new_account_is_empty_active_and_its_number_is_taken_once(store:
         0,
     )
     assert (account.overdraft_limit, account.last_sequence) == (0, 0)
-    # and it is found by its number, and locked by its id (an unknown id is left out)
+    # and it is locked by its id (an unknown id is left out)
     async with uow:
-        assert await uow.accounts.id_by_number(number) == account.id
-        assert await uow.accounts.id_by_number(new_account_number()) is None
         assert await uow.accounts.lock([account.id, uuid.uuid4()]) == {account.id: account}
-
-
-async def test_each_currency_has_a_settlement_account_that_no_number_reaches(store: Store) -> None:
-    # given
-    uow = store.uow
-    # when
-    usd, jpy = await settlement(uow, "USD"), await settlement(uow, "JPY")
-    async with uow:
-        by_number = await uow.accounts.id_by_number(usd.account_number)
-        unknown = await uow.accounts.settlement_id("XXX")
-    # then
-    assert (usd.kind, usd.currency, usd.owner_id) == (AccountKind.SETTLEMENT, "USD", None)
-    assert jpy.currency == "JPY"
-    assert (by_number, unknown) == (None, None)
-
-
-async def test_a_posting_moves_both_balances_and_is_read_back_as_posted(store: Store) -> None:
-    # given a USD account the settlement account paid 10.00 into, and an empty one
-    uow = store.uow
-    source, destination = await an_account(uow), await an_account(uow)
-    bank, operator = await settlement(uow, "USD"), await a_user(uow, Role.OPERATOR)
-    await post_and_commit(uow, posting(bank, source, 1000, operator.id))
-    async with uow:
-        funded = (await uow.accounts.lock([source.id]))[source.id]
-    # when 2.50 goes from one to the other
-    sent = posting(funded, destination, 250, operator.id)
-    await post_and_commit(uow, sent)
-    # then both balances and sequences moved, and the transfer reads back as it was posted
-    async with uow:
-        locked = await uow.accounts.lock([source.id, destination.id])
-        transfer = await uow.ledger.transfer(sent.transfer.id)
-    balances = {id_: (a.balance, a.available_balance, a.last_sequence) for id_, a in locked.items()}
-    assert balances == {source.id: (750, 750, 2), destination.id: (250, 250, 1)}
-    assert transfer == sent.transfer
-
-
-@pytest.mark.parametrize(
-    ("amount", "received", "funded"),
-    [
-        pytest.param(100, None, False, id="overdraft"),
-        pytest.param(100, 99, True, id="unbalanced"),
-        pytest.param(0, None, True, id="zero"),
-    ],
-)
-async def test_a_posting_the_ledger_refuses_leaves_nothing(
-    store: Store, amount: int, received: int | None, funded: bool
-) -> None:
-    # given an empty account or the settlement account (which may run negative), an empty
-    # account, and a posting that overdraws, does not balance, or moves nothing
-    uow = store.uow
-    source = await settlement(uow, "USD") if funded else await an_account(uow)
-    destination = await an_account(uow)
-    bad = posting(source, destination, amount, (await a_user(uow)).id, received)
-    # when it is posted and committed
-    with pytest.raises(REFUSED):
-        await post_and_commit(uow, bad)
-    # then no balance moved
-    async with uow:
-        locked = await uow.accounts.lock([source.id, destination.id])
-    assert locked == {source.id: source, destination.id: destination}
 
 
 async def test_a_status_change_takes_the_next_sequence(store: Store) -> None:
     # given
     uow = store.uow
     account = await an_account(uow)
-    change = AccountChange(
-        account_id=account.id,
-        sequence=1,
-        balance=0,
-        available_balance=0,
-        status=AccountStatus.FROZEN,
-        event=EventKind.STATUS_CHANGED,
-    )
     # when
-    async with uow:
-        frozen = await uow.accounts.set_status(change)
-        await uow.commit()
+    frozen = await set_status(uow, account, AccountStatus.FROZEN)
     # then
     assert (frozen.status, frozen.last_sequence) == (AccountStatus.FROZEN, 1)
-    async with uow:
-        assert (await uow.accounts.lock([account.id]))[account.id] == frozen
+    assert await now(uow, account) == frozen
 
 
-# --- idempotency keys -----------------------------------------------------------------------
+# --- posting: what a posting writes ---------------------------------------------------------
 
 
-async def answer(
-    uow: UnitOfWork, actor: User, fingerprint: str, transfer_id: str, *, commit: bool = True
-) -> StoredResult | None:
-    """Claim key K for a request and store its result, as a money write does; the claim's
-    answer (None when the key was free)."""
-    async with uow:
-        claimed = await uow.idempotency.claim(actor.id, "K", fingerprint, DAY_S)
-        await uow.idempotency.complete(actor.id, "K", {"transfer_id": transfer_id})
-        if commit:
-            await uow.commit()
-    return claimed
-
-
-async def test_a_key_is_claimed_once_per_actor_and_then_gives_its_result(store: Store) -> None:
-    # given Ana's request claimed key K and stored its result
+async def test_a_deposit_then_a_transfer_move_both_sides_and_replay_as_posted(
+    store: Store,
+) -> None:
+    # given Ana's account that an operator paid 10.00 into, and Ben's empty one
     uow = store.uow
-    ana, ben = await a_user(uow), await a_user(uow)
-    first = await answer(uow, ana, "request 1", "t1")
-    # when Ana claims K again with another request, and Ben claims K
-    async with uow:
-        again = await uow.idempotency.claim(ana.id, "K", "request 2", DAY_S)
-        bens = await uow.idempotency.claim(ben.id, "K", "request 3", DAY_S)
-    # then Ana gets the first request's fingerprint and result; Ben's K is his own
-    assert first is None
-    assert again == StoredResult("request 1", {"transfer_id": "t1"})
-    assert bens is None
+    ana, ben, operator = await a_user(uow), await a_user(uow), await a_user(uow, Role.OPERATOR)
+    bank_before = await store.settlement("USD")
+    source = await funded(store, ana, 0)
+    destination = await funded(store, ben, 0)
+    paid = await post(uow, deposit(operator, source, 1000))
+    # when Ana sends 2.50 to Ben, then sends the same command again
+    command = transfer(ana, source, 250, to=destination)
+    sent = await post(uow, command)
+    again = await post(uow, command)
+    # then the deposit came from the settlement account, which may run negative
+    assert paid.outcome is PostingOutcome.POSTED
+    assert paid.transfer is not None
+    assert (paid.transfer.kind, paid.transfer.from_account_id) == (
+        TransferKind.DEPOSIT,
+        bank_before.id,
+    )
+    assert (paid.transfer.from_owner_id, paid.transfer.initiated_by) == (None, operator.id)
+    bank = await store.settlement("USD")
+    assert (bank.balance, bank.last_sequence) == (
+        bank_before.balance - 1000,
+        bank_before.last_sequence + 1,
+    )
+    # and the transfer is as commanded, with the owners of both sides
+    assert sent.outcome is PostingOutcome.POSTED
+    assert sent.transfer is not None
+    posted = sent.transfer
+    assert (posted.id, posted.kind, posted.status) == (
+        command.transfer_id,
+        TransferKind.TRANSFER,
+        TransferStatus.COMPLETED,
+    )
+    assert (posted.amount, posted.currency, posted.memo, posted.initiated_by) == (
+        250,
+        "USD",
+        "Rent",
+        ana.id,
+    )
+    assert (posted.from_account_id, posted.to_account_id) == (source.id, destination.id)
+    assert (posted.from_owner_id, posted.to_owner_id) == (ana.id, ben.id)
+    # and both balances and sequences moved, each leg an entry with the balance after it
+    balances = {
+        account.id: (account.balance, account.available_balance, account.last_sequence)
+        for account in [await now(uow, source), await now(uow, destination)]
+    }
+    assert balances == {source.id: (750, 750, 2), destination.id: (250, 250, 1)}
+    assert await store.entries(posted.id) == sorted(
+        [
+            (source.id, 2, -250, 750, "USD", "Rent paid"),
+            (destination.id, 1, 250, 250, "USD", "Rent paid"),
+        ]
+    )
+    # and the command sent again is the same transfer, replayed, with nothing moved twice
+    assert again == PostingResult(PostingOutcome.REPLAYED, transfer=posted)
+    assert (await now(uow, source)).balance == 750
 
 
-async def test_a_claim_that_is_rolled_back_leaves_the_key_free(store: Store) -> None:
-    # given a claim whose transaction did not commit
+async def test_a_posting_is_settled_when_post_once_returns(store: Store) -> None:
+    # given a funded account
     uow = store.uow
     ana = await a_user(uow)
-    await answer(uow, ana, "lost", "t1", commit=False)
-    # when
-    async with uow:
-        claimed = await uow.idempotency.claim(ana.id, "K", "retried", DAY_S)
-    # then
-    assert claimed is None
+    source, destination = await funded(store, ana, 500), await an_account(uow)
+    # when a posting's block is left without commit()
+    command = transfer(ana, source, 100, to=destination)
+    await post(uow, command, commit=False)
+    # then the posting happened all the same: it was a transaction of its own
+    assert (await now(uow, source)).balance == 400
+    assert (await post(uow, command)).outcome is PostingOutcome.REPLAYED
 
 
-async def test_an_expired_key_is_taken_by_a_new_request(store: Store) -> None:
-    # given a key stored a day and an hour ago for a day
+async def test_a_transfer_by_number_reaches_a_customer_account_only(store: Store) -> None:
+    # given Ana's funded account, Ben's account, and the USD settlement account's number
     uow = store.uow
     ana = await a_user(uow)
-    await answer(uow, ana, "old request", "t1")
-    await store.age_key(ana.id, "K", timedelta(hours=25))
-    # when a new request claims it
-    taken = await answer(uow, ana, "new request", "t2")
-    # then it is the new request's now
-    async with uow:
-        stored = await uow.idempotency.claim(ana.id, "K", "new request", DAY_S)
-    assert taken is None
-    assert stored == StoredResult("new request", {"transfer_id": "t2"})
+    source, destination = await funded(store, ana, 500), await an_account(uow)
+    bank = await store.settlement("USD")
+    # when Ana sends to Ben's number, then to the settlement account's
+    by_number = await post(uow, transfer(ana, source, 100, to_number=destination.account_number))
+    to_bank = await post(uow, transfer(ana, source, 100, to_number=bank.account_number))
+    # then the first reached Ben, and the settlement account is not found
+    assert by_number.transfer is not None
+    assert by_number.transfer.to_account_id == destination.id
+    assert to_bank == PostingResult(
+        PostingOutcome.REFUSED, refusal=Refusal(ErrorCode.ACCOUNT_NOT_FOUND, "to")
+    )
 
 
-async def test_a_key_kept_less_than_a_day_is_refused(store: Store) -> None:
-    # given
+@pytest.mark.parametrize("amount", [pytest.param(0, id="zero"), pytest.param(-100, id="negative")])
+async def test_the_ledger_itself_refuses_a_posting_that_moves_no_money(
+    store: Store, amount: int
+) -> None:
+    # given a funded account (the domain never commands such amounts: the ledger's own checks
+    # stand behind its rules)
     uow = store.uow
     ana = await a_user(uow)
+    source, destination = await funded(store, ana, 500), await an_account(uow)
     # when / then
     with pytest.raises(REFUSED):
-        async with uow:
-            await uow.idempotency.claim(ana.id, "K", "request", DAY_S - 1)
+        await post(uow, transfer(ana, source, amount, to=destination))
+    assert (await now(uow, source)).balance == 500
+
+
+# --- posting: the rules, in order -----------------------------------------------------------
+# Each case breaks one rule and, where it can, later ones too: the first rule broken answers.
+
+
+@dataclass
+class Scene:
+    """Ana's funded USD account, Ben's USD and EUR accounts, and the USD settlement account."""
+
+    store: Store
+    ana: User
+    ben: User
+    operator: User
+    mine: Account
+    bens: Account
+    bens_eur: Account
+    bank: Account
+
+
+@pytest.fixture
+async def scene(store: Store) -> Scene:
+    uow = store.uow
+    ana, ben, operator = await a_user(uow), await a_user(uow), await a_user(uow, Role.OPERATOR)
+    return Scene(
+        store,
+        ana,
+        ben,
+        operator,
+        mine=await funded(store, ana, 1000),
+        bens=await funded(store, ben, 1000),
+        bens_eur=await funded(store, ben, 0, "EUR"),
+        bank=await store.settlement("USD"),
+    )
+
+
+async def freeze(scene: Scene, *accounts: Account) -> None:
+    for account in accounts:
+        await set_status(scene.store.uow, account, AccountStatus.FROZEN)
+
+
+async def not_owned(scene: Scene) -> PostingCommand:
+    return transfer(scene.ana, scene.bens, 100, to=uuid.uuid4())  # and no destination
+
+
+async def missing_source(scene: Scene) -> PostingCommand:
+    return transfer(scene.ana, uuid.uuid4(), 100, to=scene.bens)
+
+
+async def missing_destination(scene: Scene) -> PostingCommand:
+    await freeze(scene, scene.mine)
+    return transfer(scene.ana, scene.mine, 100, to=uuid.uuid4())
+
+
+async def unknown_number(scene: Scene) -> PostingCommand:
+    return transfer(scene.ana, scene.mine, 100, to_number=new_account_number())
+
+
+async def settlement_destination(scene: Scene) -> PostingCommand:
+    return transfer(scene.ana, scene.mine, 100, to=scene.bank)
+
+
+async def same_account(scene: Scene) -> PostingCommand:
+    await freeze(scene, scene.mine)
+    return transfer(scene.ana, scene.mine, 5000, to=scene.mine)
+
+
+async def frozen_source(scene: Scene) -> PostingCommand:
+    await freeze(scene, scene.mine, scene.bens)
+    return transfer(scene.ana, scene.mine, 5000, to=scene.bens)
+
+
+async def frozen_destination(scene: Scene) -> PostingCommand:
+    await freeze(scene, scene.bens_eur)
+    return transfer(scene.ana, scene.mine, 5000, to=scene.bens_eur)
+
+
+async def accounts_differ(scene: Scene) -> PostingCommand:
+    return transfer(scene.ana, scene.mine, 5000, to=scene.bens_eur)
+
+
+async def amount_differs(scene: Scene) -> PostingCommand:
+    return transfer(scene.ana, scene.mine, 100, "EUR", to=scene.bens)
+
+
+async def beyond_the_balance(scene: Scene) -> PostingCommand:
+    return transfer(scene.ana, scene.mine, 1001, to=scene.bens)
+
+
+async def beyond_the_overdraft_limit(scene: Scene) -> PostingCommand:
+    await scene.store.set_overdraft_limit(scene.mine.id, 500)
+    return transfer(scene.ana, scene.mine, 1501, to=scene.bens)
+
+
+async def no_settlement_account(scene: Scene) -> PostingCommand:
+    return deposit(scene.operator, scene.bens, 100, "XTS")  # ISO 4217's code for testing
+
+
+async def deposit_into_settlement(scene: Scene) -> PostingCommand:
+    return deposit(scene.operator, scene.bank, 100)
+
+
+async def deposit_into_frozen(scene: Scene) -> PostingCommand:
+    await freeze(scene, scene.bens)
+    return deposit(scene.operator, scene.bens, 100)
+
+
+FROZEN = AccountStatus.FROZEN
+RULE_CASES = [
+    (not_owned, Refusal(ErrorCode.ACCOUNT_NOT_FOUND, "from")),
+    (missing_source, Refusal(ErrorCode.ACCOUNT_NOT_FOUND, "from")),
+    (missing_destination, Refusal(ErrorCode.ACCOUNT_NOT_FOUND, "to")),
+    (unknown_number, Refusal(ErrorCode.ACCOUNT_NOT_FOUND, "to")),
+    (settlement_destination, Refusal(ErrorCode.ACCOUNT_NOT_FOUND, "to")),
+    (same_account, Refusal(ErrorCode.SAME_ACCOUNT, "to")),
+    (frozen_source, Refusal(ErrorCode.ACCOUNT_FROZEN, "from", FROZEN)),
+    (frozen_destination, Refusal(ErrorCode.ACCOUNT_FROZEN, "to", FROZEN)),
+    (accounts_differ, Refusal(ErrorCode.CURRENCY_MISMATCH, "currency")),
+    (amount_differs, Refusal(ErrorCode.CURRENCY_MISMATCH, "currency")),
+    (beyond_the_balance, Refusal(ErrorCode.INSUFFICIENT_FUNDS, "amount")),
+    (beyond_the_overdraft_limit, Refusal(ErrorCode.INSUFFICIENT_FUNDS, "amount")),
+    (no_settlement_account, Refusal(ErrorCode.UNSUPPORTED_CURRENCY, "currency")),
+    (deposit_into_settlement, Refusal(ErrorCode.ACCOUNT_NOT_FOUND, "to")),
+    (deposit_into_frozen, Refusal(ErrorCode.ACCOUNT_FROZEN, "to", FROZEN)),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"), [pytest.param(*case, id=case[0].__name__) for case in RULE_CASES]
+)
+async def test_the_first_rule_a_posting_breaks_refuses_it_and_is_its_keys_answer(
+    scene: Scene, case: Callable[[Scene], Awaitable[PostingCommand]], expected: Refusal
+) -> None:
+    # given a command that breaks the rule (and maybe later ones)
+    uow = scene.store.uow
+    command = await case(scene)
+    accounts = [scene.mine, scene.bens, scene.bens_eur]
+    before = [await now(uow, account) for account in accounts]
+    # when it is posted, and posted again
+    first = await post(uow, command)
+    again = await post(uow, command)
+    # then the first rule broken is the answer, both times, and no money moved
+    assert first == again == PostingResult(PostingOutcome.REFUSED, refusal=expected)
+    assert [await now(uow, account) for account in accounts] == before
+
+
+async def test_a_refusal_stays_the_keys_answer_once_its_cause_is_gone(scene: Scene) -> None:
+    # given a transfer refused because Ben's account was frozen, which is then unfrozen
+    uow = scene.store.uow
+    await freeze(scene, scene.bens)
+    command = transfer(scene.ana, scene.mine, 100, to=scene.bens)
+    first = await post(uow, command)
+    await set_status(uow, scene.bens, AccountStatus.ACTIVE)
+    # when the command is sent again, and then with a new key
+    again = await post(uow, command)
+    fresh = await post(uow, replace(command, key=uuid.uuid4().hex))
+    # then the key keeps its refusal, and the new key posts
+    refusal = Refusal(ErrorCode.ACCOUNT_FROZEN, "to", FROZEN)
+    assert first == again == PostingResult(PostingOutcome.REFUSED, refusal=refusal)
+    assert fresh.outcome is PostingOutcome.POSTED
+
+
+async def test_the_overdraft_limit_lets_a_balance_go_exactly_that_far_below_zero(
+    scene: Scene,
+) -> None:
+    # given Ana's 10.00 with an overdraft limit of 5.00
+    uow = scene.store.uow
+    await scene.store.set_overdraft_limit(scene.mine.id, 500)
+    # when she sends 15.00
+    sent = await post(uow, transfer(scene.ana, scene.mine, 1500, to=scene.bens))
+    # then
+    assert sent.outcome is PostingOutcome.POSTED
+    assert (await now(uow, scene.mine)).balance == -500
+
+
+# --- posting: idempotency keys --------------------------------------------------------------
+
+
+async def test_a_key_answers_only_its_first_request_and_belongs_to_its_actor(
+    scene: Scene,
+) -> None:
+    # given Ana's transfer under key K
+    uow = scene.store.uow
+    first = await post(uow, transfer(scene.ana, scene.mine, 100, to=scene.bens, key="K"))
+    # when Ana sends another request under K, and Ben sends his own under K
+    changed = transfer(scene.ana, scene.mine, 200, to=scene.bens, key="K", fingerprint="other")
+    reused = await post(uow, changed)
+    bens = await post(uow, transfer(scene.ben, scene.bens, 300, to=scene.mine, key="K"))
+    # then Ana's second request is refused as a reused key; Ben's K is his own
+    assert first.outcome is PostingOutcome.POSTED
+    assert reused == PostingResult(PostingOutcome.KEY_REUSED)
+    assert bens.outcome is PostingOutcome.POSTED
+    assert (await now(uow, scene.mine)).balance == 1000 - 100 + 300
+
+
+async def test_an_expired_key_is_taken_by_a_new_request(scene: Scene) -> None:
+    # given a key stored a day and an hour ago for a day
+    uow = scene.store.uow
+    await post(uow, transfer(scene.ana, scene.mine, 100, to=scene.bens, key="K"))
+    await scene.store.age_key(scene.ana.id, "K", timedelta(hours=25))
+    # when a different request uses it
+    changed = transfer(scene.ana, scene.mine, 200, to=scene.bens, key="K", fingerprint="new")
+    taken = await post(uow, changed)
+    # then it is the new request's now
+    assert taken.outcome is PostingOutcome.POSTED
+    assert (await post(uow, changed)).outcome is PostingOutcome.REPLAYED
+    assert (await now(uow, scene.mine)).balance == 1000 - 100 - 200
+
+
+async def test_a_key_kept_less_than_a_day_is_refused(scene: Scene) -> None:
+    # given
+    uow = scene.store.uow
+    # when / then
+    with pytest.raises(REFUSED):
+        await post(uow, transfer(scene.ana, scene.mine, 100, to=scene.bens, ttl_s=DAY_S - 1))
+    assert (await now(uow, scene.mine)).balance == 1000
 
 
 # --- sessions -------------------------------------------------------------------------------

@@ -12,8 +12,12 @@ LOCK_NOT_AVAILABLE = "55P03"
 TRANSIENT = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE})
 
 
-def sqlstate_of(error: DBAPIError) -> str | None:
-    return getattr(error.orig, "sqlstate", None)
+def sqlstate_of(error: BaseException) -> str | None:
+    """The SQLSTATE of an error from the server, raised through SQLAlchemy or by asyncpg itself
+    (statements sent on the driver connection); None for anything else."""
+    origin = error.orig if isinstance(error, DBAPIError) else error
+    sqlstate = getattr(origin, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else None
 
 
 def constraint_of(error: DBAPIError) -> str | None:

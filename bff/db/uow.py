@@ -7,7 +7,6 @@ import asyncio
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bff.db.changes import AfterCommit, Changes
@@ -17,7 +16,6 @@ from bff.db.failures import (
     unavailable_on_connection_failure,
 )
 from bff.db.repositories.accounts import SqlAccounts
-from bff.db.repositories.idempotency import SqlIdempotency
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
@@ -32,13 +30,15 @@ class SqlUnitOfWork:
     (`TransientConflict`) and an unreachable server (`ServiceUnavailable`).
 
     Re-enterable: each `async with` opens a fresh transaction, which lets the domain retry.
+    The transaction begins with the block's first SQLAlchemy statement (SQLAlchemy's
+    autobegin), so a block whose only statement is the ledger's `post_once`, sent on the
+    driver connection, sends no BEGIN and no COMMIT: that statement is its own transaction.
     """
 
     users: SqlUsers
     sessions: SqlSessions
     accounts: SqlAccounts
     ledger: SqlLedger
-    idempotency: SqlIdempotency
     throttles: SqlThrottles
     security_events: SqlSecurityEvents
 
@@ -53,18 +53,12 @@ class SqlUnitOfWork:
             raise RuntimeError("unit of work is already open")
         with unavailable_on_connection_failure():
             connection = await self._engine.connect()
-            try:
-                await connection.begin()
-            except BaseException:
-                await _close_quietly(connection)
-                raise
         self._connection = connection
         changes = self._changes = Changes()
         self.users = SqlUsers(connection, changes)
         self.sessions = SqlSessions(connection, changes)
         self.accounts = SqlAccounts(connection, changes.fences)
         self.ledger = SqlLedger(connection, changes.fences)
-        self.idempotency = SqlIdempotency(connection)
         self.throttles = SqlThrottles(connection)
         self.security_events = SqlSecurityEvents(connection)
         return self
@@ -86,8 +80,8 @@ class SqlUnitOfWork:
                 raise
         finally:
             await _close_quietly(connection)
-        if isinstance(exc, DBAPIError) and sqlstate_of(exc) in TRANSIENT:
-            raise TransientConflict(str(exc.orig)) from exc
+        if exc is not None and sqlstate_of(exc) in TRANSIENT:
+            raise TransientConflict(str(getattr(exc, "orig", exc))) from exc
         unavailable = as_unavailable(exc) if exc is not None else None
         if unavailable is not None and unavailable is not exc:
             raise unavailable from exc
@@ -95,9 +89,11 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self._connection is not None, "commit() outside of the unit of work"
         # If the connection drops during COMMIT the outcome is unknown: only idempotent writes,
-        # whose replay finds what did commit, retry it.
-        with unavailable_on_connection_failure():
-            await self._connection.commit()
+        # whose replay finds what did commit, retry it. A block that sent no SQLAlchemy
+        # statement began no transaction, and has nothing to send.
+        if self._connection.in_transaction():
+            with unavailable_on_connection_failure():
+                await self._connection.commit()
         changes, self._changes = self._changes, Changes()
         # After commit, not before: a reader must not re-cache what the commit replaces.
         if self._after_commit is not None and changes:

@@ -7,13 +7,10 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
-from uuid import UUID
 
-from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable, TransientConflict
 from bff.domain.models import Transfer
-from bff.domain.ports import UnitOfWork
+from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal, UnitOfWork
 
 MAX_KEY_LENGTH = 255
 MAX_ATTEMPTS = 4
@@ -39,26 +36,20 @@ def fingerprint(operation: str, **request: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def run_once(
-    uow: UnitOfWork,
-    actor: Actor,
-    key: str,
-    request_fingerprint: str,
-    ttl_s: int,
-    write: Callable[[], Awaitable[Transfer]],
-) -> Transfer:
-    """Run `write` at most once per (actor, key), retrying transient conflicts and, briefly, an
+async def run_once(uow: UnitOfWork, command: PostingCommand) -> Transfer | Refusal:
+    """Post `command` at most once per (actor, key): the key's first result, a transfer or a
+    refusal, answers every retry. Transient conflicts are retried, and so, briefly, is an
     unreachable database.
 
-    `write` runs inside the unit of work's transaction; it raises business failures before it
-    writes anything, so a failure can be stored and committed on its own as the key's result.
     Retrying after a lost connection is safe because the retry claims the same key: if the lost
-    attempt did commit, the retry replays its stored result instead of writing again.
+    attempt did commit, the retry replays its stored result instead of posting again.
     """
     started = time.monotonic()
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return await _attempt(uow, actor, key, request_fingerprint, ttl_s, write)
+            async with uow:
+                result = await uow.ledger.post_once(command)
+                await uow.commit()
         except TransientConflict:
             if attempt == MAX_ATTEMPTS - 1:
                 raise
@@ -70,32 +61,16 @@ async def run_once(
             if attempt == MAX_ATTEMPTS - 1 or time.monotonic() - started + pause > OUTAGE_BUDGET_S:
                 raise
             await asyncio.sleep(pause)
+        else:
+            return _answer(result)
     raise AssertionError("unreachable")
 
 
-async def _attempt(
-    uow: UnitOfWork,
-    actor: Actor,
-    key: str,
-    request_fingerprint: str,
-    ttl_s: int,
-    write: Callable[[], Awaitable[Transfer]],
-) -> Transfer:
-    async with uow:
-        # Blocks while a concurrent request holding the same key is in flight.
-        stored = await uow.idempotency.claim(actor.user_id, key, request_fingerprint, ttl_s)
-        if stored is not None:
-            if stored.fingerprint != request_fingerprint:
-                raise DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED, field="idempotencyKey")
-            if "error" in stored.result:
-                raise DomainError.from_dict(stored.result["error"])
-            return await uow.ledger.transfer(UUID(stored.result["transfer_id"]))
-        try:
-            transfer = await write()
-        except DomainError as failure:
-            await uow.idempotency.complete(actor.user_id, key, {"error": failure.to_dict()})
-            await uow.commit()
-            raise
-        await uow.idempotency.complete(actor.user_id, key, {"transfer_id": str(transfer.id)})
-        await uow.commit()
-        return transfer
+def _answer(result: PostingResult) -> Transfer | Refusal:
+    if result.outcome is PostingOutcome.KEY_REUSED:
+        raise DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED, field="idempotencyKey")
+    if result.outcome is PostingOutcome.IN_PROGRESS:
+        raise DomainError(ErrorCode.IDEMPOTENCY_IN_PROGRESS, field="idempotencyKey")
+    answer = result.refusal or result.transfer
+    assert answer is not None, result
+    return answer

@@ -5,21 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from bff.domain.errors import ErrorCode
 from bff.domain.models import (
     Account,
     AccountChange,
-    Posting,
+    AccountStatus,
     RefreshGrant,
     RevocationReason,
     SecurityEventKind,
     Session,
     Transfer,
+    TransferKind,
     User,
 )
+from bff.domain.money import Money
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
@@ -72,30 +76,105 @@ class AccountRepository(Protocol):
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
     ) -> Account | None: ...
-    async def id_by_number(self, account_number: str) -> UUID | None: ...
-    async def settlement_id(self, currency: str) -> UUID | None: ...
     async def lock(self, ids: Sequence[UUID]) -> dict[UUID, Account]: ...
     async def set_status(self, change: AccountChange) -> Account: ...
 
 
-class LedgerRepository(Protocol):
-    async def post(self, posting: Posting) -> None: ...
-    async def transfer(self, transfer_id: UUID) -> Transfer: ...
+@dataclass(frozen=True, slots=True)
+class PostingFields:
+    """The input fields a refusal names: each side's account, the amount and its currency."""
+
+    source: str
+    destination: str
+    amount: str
+    currency: str
 
 
 @dataclass(frozen=True, slots=True)
-class StoredResult:
-    """The first outcome recorded under an idempotency key, and the request it answered."""
+class PostingCommand:
+    """One money movement, to be posted at most once under the actor's idempotency key.
 
+    A transfer names its source by `source_id`; a deposit leaves it None, meaning the bank's
+    settlement account in the amount's currency. The destination is `destination_id` or the
+    customer account numbered `destination_number`; with neither it is not found.
+    """
+
+    actor_id: UUID
+    key: str
     fingerprint: str
-    result: dict[str, Any]
+    ttl_s: int
+    kind: TransferKind
+    transfer_id: UUID
+    money: Money
+    memo: str | None
+    # What both ledger entries say.
+    description: str
+    fields: PostingFields
+    source_id: UUID | None = None
+    destination_id: UUID | None = None
+    destination_number: str | None = None
 
 
-class IdempotencyRepository(Protocol):
-    async def claim(
-        self, actor_id: UUID, key: str, fingerprint: str, ttl_s: int
-    ) -> StoredResult | None: ...
-    async def complete(self, actor_id: UUID, key: str, result: dict[str, Any]) -> None: ...
+class PostingOutcome(StrEnum):
+    POSTED = "posted"
+    # The key's first request was posted: this is its transfer.
+    REPLAYED = "replayed"
+    # A posting rule refused the request, now or when the key was first used.
+    REFUSED = "refused"
+    # The key was first used for a different request.
+    KEY_REUSED = "key_reused"
+    # The key's first request is still in flight (it held the key past the lock timeout).
+    IN_PROGRESS = "in_progress"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The posting rule a request broke, as it is stored under the request's key."""
+
+    code: ErrorCode
+    field: str | None
+    # Which status refused the account, for ACCOUNT_FROZEN.
+    status: AccountStatus | None = None
+    # Refusals stored before post_once carry their message; they are replayed with it.
+    message: str | None = None
+
+    def to_stored(self) -> dict[str, str]:
+        stored = {"code": self.code.value, "field": self.field, "status": self.status}
+        return {name: str(value) for name, value in stored.items() if value is not None}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> Refusal:
+        status = stored.get("status")
+        return cls(
+            code=ErrorCode[stored["code"]],
+            field=stored.get("field"),
+            status=AccountStatus(status) if status is not None else None,
+            message=stored.get("message"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PostingResult:
+    """What `post_once` did: the transfer (posted or replayed), or the refusal, or neither."""
+
+    outcome: PostingOutcome
+    transfer: Transfer | None = None
+    refusal: Refusal | None = None
+
+
+class LedgerRepository(Protocol):
+    async def post_once(self, command: PostingCommand) -> PostingResult:
+        """Atomically: claim the command's (actor, key), or replay what it stored (its
+        transfer or its refusal; KEY_REUSED when it answered a different fingerprint,
+        IN_PROGRESS when another transaction holds it past the lock timeout); lock both
+        accounts in id order; check the posting rules in the domain's order
+        (`bff.domain.transfers.refusal`); post the transfer, both entries, both balances and
+        sequences and both outbox events; store the result under the key.
+
+        It is a transaction of its own: call it alone in its unit of work. What it did is
+        settled when it returns, whether or not `commit()` follows; `commit()` then runs what
+        must follow a commit (the cache fences of both accounts)."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -109,8 +188,6 @@ class UnitOfWork(Protocol):
     def accounts(self) -> AccountRepository: ...
     @property
     def ledger(self) -> LedgerRepository: ...
-    @property
-    def idempotency(self) -> IdempotencyRepository: ...
     @property
     def throttles(self) -> ThrottleRepository: ...
     @property

@@ -23,11 +23,12 @@ from bff.domain.models import (
     TransferStatus,
 )
 from bff.domain.money import Money
-from bff.domain.ports import UnitOfWork
+from bff.domain.ports import PostingCommand, PostingFields, Refusal, UnitOfWork
 from bff.domain.rbac import Permission
 from bff.domain.text import clean_text
 
 MAX_MEMO = 140
+AMOUNT_FIELD, CURRENCY_FIELD = "amount.amount", "amount.currency"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,7 @@ def _parse_amount(amount: str, currency: str) -> Money:
     try:
         return Money.parse(amount, currency)
     except DomainError as error:
-        field = (
-            "amount.currency" if error.code is ErrorCode.UNSUPPORTED_CURRENCY else "amount.amount"
-        )
+        field = CURRENCY_FIELD if error.code is ErrorCode.UNSUPPORTED_CURRENCY else AMOUNT_FIELD
         raise error.with_field(field) from None
 
 
@@ -91,34 +90,22 @@ async def create_transfer(
         currency=money.currency,
         memo=memo,
     )
-
-    destination_field = "toAccountNumber" if request.to_account_number else "toAccountId"
-
-    async def write() -> Transfer:
-        destination_id = request.to_account_id
-        if request.to_account_number is not None:
-            number = request.to_account_number
-            destination_id = (
-                await uow.accounts.id_by_number(number) if is_account_number(number) else None
-            )
-        # Whose each account is, settled before any rule compares them: the source first, so
-        # that naming someone else's account as the source says nothing about the destination
-        # (not even that the two are one account).
-        named = [request.from_account_id, destination_id]
-        locked = await uow.accounts.lock([id_ for id_ in named if id_ is not None])
-        source = locked.get(request.from_account_id)
-        if source is None or source.owner_id != actor.user_id:
-            raise account_not_found("fromAccountId")
-        destination = None if destination_id is None else locked.get(destination_id)
-        if destination is None or destination.kind is not AccountKind.CUSTOMER:
-            raise account_not_found(destination_field)
-        if destination.id == source.id:
-            raise DomainError(ErrorCode.SAME_ACCOUNT, field=destination_field)
-        # Real-time fraud screening will run here, on the locked accounts, before anything posts.
-        legs = Legs(source, destination, ("fromAccountId", destination_field))
-        return await _post(uow, actor, TransferKind.TRANSFER, legs, money, memo)
-
-    return await idempotency.run_once(uow, actor, key, digest, ttl_s, write)
+    number = request.to_account_number
+    return await _post(
+        uow,
+        actor,
+        TransferKind.TRANSFER,
+        key=key,
+        fingerprint=digest,
+        ttl_s=ttl_s,
+        money=money,
+        memo=memo,
+        fields=("fromAccountId", "toAccountNumber" if number is not None else "toAccountId"),
+        source_id=request.from_account_id,
+        destination_id=request.to_account_id,
+        # A number of the wrong shape names no account.
+        destination_number=number if number is not None and is_account_number(number) else None,
+    )
 
 
 async def deposit_funds(
@@ -136,74 +123,137 @@ async def deposit_funds(
         currency=money.currency,
         reference=reference,
     )
+    # The settlement account is the source: named by the currency, its failures by accountId.
+    return await _post(
+        uow,
+        actor,
+        TransferKind.DEPOSIT,
+        key=key,
+        fingerprint=digest,
+        ttl_s=ttl_s,
+        money=money,
+        memo=reference,
+        fields=("accountId", "accountId"),
+        destination_id=request.account_id,
+    )
 
-    async def write() -> Transfer:
-        settlement_id = await uow.accounts.settlement_id(money.currency)
-        if settlement_id is None:
-            raise DomainError(ErrorCode.UNSUPPORTED_CURRENCY, field="amount.currency")
-        locked = await uow.accounts.lock([settlement_id, request.account_id])
-        destination = locked.get(request.account_id)
-        if destination is None or destination.kind is not AccountKind.CUSTOMER:
-            raise account_not_found("accountId")
-        legs = Legs(locked[settlement_id], destination, ("accountId", "accountId"))
-        return await _post(uow, actor, TransferKind.DEPOSIT, legs, money, reference)
 
-    return await idempotency.run_once(uow, actor, key, digest, ttl_s, write)
-
-
-@dataclass(frozen=True, slots=True)
-class Legs:
-    """The two locked accounts of a movement, and the input fields that named them."""
-
-    source: Account
-    destination: Account
-    fields: tuple[str, str]
+_DESCRIPTIONS = {TransferKind.TRANSFER: "Transfer", TransferKind.DEPOSIT: "Deposit"}
 
 
 async def _post(
     uow: UnitOfWork,
     actor: Actor,
     kind: TransferKind,
-    legs: Legs,
+    *,
+    key: str,
+    fingerprint: str,
+    ttl_s: int,
     money: Money,
     memo: str | None,
+    fields: tuple[str, str],
+    source_id: UUID | None = None,
+    destination_id: UUID | None = None,
+    destination_number: str | None = None,
 ) -> Transfer:
-    """Check both locked accounts, then write the transfer, its two entries and both events."""
-    source, destination = legs.source, legs.destination
-    for account, field in zip((source, destination), legs.fields, strict=True):
+    """Post the movement once under the actor's key; `fields` are the input fields that name
+    its source and its destination."""
+    command = PostingCommand(
+        actor_id=actor.user_id,
+        key=key,
+        fingerprint=fingerprint,
+        ttl_s=ttl_s,
+        kind=kind,
+        transfer_id=uuid4(),
+        money=money,
+        memo=memo,
+        description=memo or _DESCRIPTIONS[kind],
+        fields=PostingFields(*fields, AMOUNT_FIELD, CURRENCY_FIELD),
+        source_id=source_id,
+        destination_id=destination_id,
+        destination_number=destination_number,
+    )
+    outcome = await idempotency.run_once(uow, command)
+    if isinstance(outcome, Refusal):
+        raise refused(outcome)
+    return outcome
+
+
+# --- the posting rules ----------------------------------------------------------------------
+# The storage posts a command atomically (`LedgerRepository.post_once`); these functions say
+# what it must check and write. PostgreSQL's `post_transfer()` (migration 0010) implements the
+# same rules in the same order, the in-memory fake calls these, and tests/test_port_contract.py
+# runs every rule case against both.
+
+
+def refusal(
+    command: PostingCommand, source: Account | None, destination: Account | None
+) -> Refusal | None:
+    """The first posting rule the locked accounts break, or None when the command may post.
+
+    In order: the source is the actor's own account (for a deposit: the currency has a
+    settlement account), then the destination is a customer account, so that nothing about
+    an account the actor may not see is revealed; then the two differ, both are active, both
+    are in the amount's currency, and a customer source covers the amount within its
+    overdraft limit.
+    """
+    fields, money = command.fields, command.money
+    if source is None and command.kind is TransferKind.DEPOSIT:
+        return Refusal(ErrorCode.UNSUPPORTED_CURRENCY, fields.currency)
+    if source is None or (
+        command.kind is TransferKind.TRANSFER and source.owner_id != command.actor_id
+    ):
+        return Refusal(ErrorCode.ACCOUNT_NOT_FOUND, fields.source)
+    if destination is None or destination.kind is not AccountKind.CUSTOMER:
+        return Refusal(ErrorCode.ACCOUNT_NOT_FOUND, fields.destination)
+    if source.id == destination.id:
+        return Refusal(ErrorCode.SAME_ACCOUNT, fields.destination)
+    for account, field in ((source, fields.source), (destination, fields.destination)):
         if account.status is not AccountStatus.ACTIVE:
-            raise DomainError(
-                ErrorCode.ACCOUNT_FROZEN, f"The account is {account.status.value}.", field
-            )
+            return Refusal(ErrorCode.ACCOUNT_FROZEN, field, account.status)
     if source.currency != money.currency or destination.currency != money.currency:
-        raise DomainError(ErrorCode.CURRENCY_MISMATCH, field="amount.currency")
+        return Refusal(ErrorCode.CURRENCY_MISMATCH, fields.currency)
     if source.kind is AccountKind.CUSTOMER and (
         source.available_balance - money.minor < -source.overdraft_limit
     ):
-        raise DomainError(ErrorCode.INSUFFICIENT_FUNDS, field="amount.amount")
+        return Refusal(ErrorCode.INSUFFICIENT_FUNDS, fields.amount)
+    return None
 
+
+def refused(refusal: Refusal) -> DomainError:
+    """The error a refusal answers, the first time and on every replay."""
+    if refusal.code is ErrorCode.ACCOUNT_NOT_FOUND:
+        return account_not_found(refusal.field)
+    message = refusal.message
+    if message is None and refusal.status is not None:
+        message = f"The account is {refusal.status.value}."
+    return DomainError(refusal.code, message, refusal.field)
+
+
+def posting(command: PostingCommand, source: Account, destination: Account) -> Posting:
+    """What a command that passed the rules writes: the transfer, and for each side its entry,
+    its new balances and sequence, and its event."""
     now = datetime.now(UTC)
+    amount = command.money.minor
     transfer = Transfer(
-        id=uuid4(),
-        kind=kind,
+        id=command.transfer_id,
+        kind=command.kind,
         status=TransferStatus.COMPLETED,
-        amount=money.minor,
-        currency=money.currency,
+        amount=amount,
+        currency=command.money.currency,
         from_account_id=source.id,
         to_account_id=destination.id,
         from_owner_id=source.owner_id,
         to_owner_id=destination.owner_id,
-        memo=memo,
-        initiated_by=actor.user_id,
+        memo=command.memo,
+        initiated_by=command.actor_id,
         created_at=now,
     )
-    description = memo or ("Deposit" if kind is TransferKind.DEPOSIT else "Transfer")
     changes = (
-        _leg(transfer, source, -money.minor, description, now),
-        _leg(transfer, destination, money.minor, description, now),
+        _leg(transfer, source, -amount, command.description, now),
+        _leg(transfer, destination, amount, command.description, now),
     )
-    await uow.ledger.post(Posting(transfer, changes))
-    return transfer
+    return Posting(transfer, changes)
 
 
 def _leg(

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.cache import keys as cache_keys
 from bff.db.rows import to_account
-from bff.db.tables import accounts
-from bff.domain.models import Account, AccountChange, AccountKind
+from bff.domain.models import Account, AccountChange
 
 _SET_STATUS = text("""
     WITH changed AS (
@@ -61,19 +60,6 @@ class SqlAccounts:
             return None
         self._fences.append((cache_keys.account_list(owner_id), row["list_version"]))
         return to_account(row)
-
-    async def id_by_number(self, account_number: str) -> UUID | None:
-        statement = select(accounts.c.id).where(
-            accounts.c.account_number == account_number,
-            accounts.c.kind == AccountKind.CUSTOMER.value,
-        )
-        return (await self._connection.execute(statement)).scalar_one_or_none()
-
-    async def settlement_id(self, currency: str) -> UUID | None:
-        statement = select(accounts.c.id).where(
-            accounts.c.currency == currency, accounts.c.kind == AccountKind.SETTLEMENT.value
-        )
-        return (await self._connection.execute(statement)).scalar_one_or_none()
 
     async def lock(self, ids: Sequence[UUID]) -> dict[UUID, Account]:
         """Lock the accounts for update, always in id order, so that two transfers touching the
