@@ -29,6 +29,10 @@ class Counts:
     fallbacks: int = 0
 
 
+# Process-wide, like a metric: what the tests read (and a metrics endpoint will export).
+COUNTS = Counts()
+
+
 @dataclass(frozen=True)
 class _Document:
     document: DocumentNode
@@ -46,7 +50,6 @@ class CompiledDocuments:
         self.schema = schema
         self.rules = tuple(rules)
         self.max_tokens = max_tokens
-        self.counts = Counts()
         self._documents: LRUCache[tuple[str, str | None], _Document | None] = LRUCache(_SIZE)
         self._plans: LRUCache[tuple[str, str | None, tuple[object, ...]], Plan | None] = LRUCache(
             _SIZE
@@ -64,7 +67,7 @@ class CompiledDocuments:
         else:
             found = self._documents[key] = self._prepare(query, operation_name)
         if found is None:
-            self.counts.fallbacks += 1
+            COUNTS.fallbacks += 1
             return None
         variables = get_variable_values(
             self.schema._schema, found.operation.variable_definitions or (), raw_variables or {}
@@ -78,9 +81,9 @@ class CompiledDocuments:
         else:
             plan = self._plans[plan_key] = self._compile(found, variables)
         if plan is None:
-            self.counts.fallbacks += 1
+            COUNTS.fallbacks += 1
             return None
-        self.counts.compiled += 1
+        COUNTS.compiled += 1
         return plan, variables
 
     def _prepare(self, query: str, operation_name: str | None) -> _Document | None:

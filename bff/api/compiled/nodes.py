@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     FieldNode,
     GraphQLError,
@@ -443,15 +444,17 @@ class AbstractCompleter(Completer):
 class Plan:
     """A compiled query operation."""
 
-    __slots__ = ("fields", "operation", "root_name", "schema")
+    __slots__ = ("document", "fields", "operation", "root_name", "schema")
 
     def __init__(
         self,
+        document: DocumentNode,
         operation: OperationDefinitionNode,
         root_name: str,
         fields: list[FieldPlan],
         schema: GraphQLSchema,
     ) -> None:
+        self.document = document
         self.operation = operation
         self.root_name = root_name
         self.fields = fields

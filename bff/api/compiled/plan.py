@@ -108,6 +108,7 @@ def compile_operation(
     if defers:
         raise Unsupported("@defer")
     return Plan(
+        document=document,
         operation=operation,
         root_name=root.name,
         fields=compiler.fields(root, grouped),
