@@ -11,7 +11,12 @@ from functools import partial
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    specified_rules,
+)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -74,6 +79,8 @@ _RELEASE = code_fingerprint(
 
 
 class BankSchema(strawberry.Schema):
+    document_rules: tuple[type[ASTValidationRule], ...] = ()
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -81,7 +88,7 @@ class BankSchema(strawberry.Schema):
         errors (bad documents, bad input) are the caller's, not the server's."""
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> BankSchema:
     """The schema with the abuse limits and error handling `settings` ask for."""
     settings = settings or Settings()
     # Built once, so the rule classes are stable keys for the validation cache.
@@ -101,7 +108,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return BankSchema(
+    schema = BankSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -111,6 +118,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             disable_field_suggestions=settings.is_production, scalar_map=SCALARS
         ),
     )
+    # What every document is validated with: compiled documents are held to the same rules.
+    schema.document_rules = (
+        *specified_rules,
+        *limit_rules,
+        *([] if settings.introspection_enabled else [NoSchemaIntrospectionCustomRule]),
+    )
+    return schema
 
 
 # /readyz answers within this long, whatever state PostgreSQL is in.
@@ -126,9 +140,15 @@ def app_from_environment() -> ASGIApp:
     return create_app(build_runtime(settings, settings.database_url))
 
 
-def create_app(runtime: Runtime) -> ASGIApp:
-    """The whole service for one process; disposes the runtime's pools on shutdown."""
-    view = GraphQLView(build_schema(runtime.settings), runtime)
+def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGIApp:
+    """The whole service for one process; disposes the runtime's pools on shutdown.
+    `compiled_execution` overrides the setting (the tests run on both executors)."""
+    schema = build_schema(runtime.settings)
+    if compiled_execution is None:
+        compiled_execution = runtime.settings.compiled_execution
+    view = GraphQLView(
+        schema, runtime, _RELEASE, schema.document_rules if compiled_execution else None
+    )
 
     async def jwks(_: Request) -> JSONResponse:
         # Public keys only; caches may keep them briefly (a rotated-in key appears within 5 min).

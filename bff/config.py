@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2_000, ge=100)
+    # Queries run on executors compiled per document (bff/api/compiled); off: graphql-core only.
+    compiled_execution: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
     # How long published account events stay for clients resuming live streams (`bff purge`).

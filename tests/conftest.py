@@ -61,11 +61,25 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     await runtime.close()
 
 
-def asgi_client(runtime: Runtime, host: str = "testserver") -> httpx.AsyncClient:
-    """A client of the app served by `runtime`, in process (one "server process" per runtime)."""
+def asgi_client(
+    runtime: Runtime, host: str = "testserver", compiled: bool | None = None
+) -> httpx.AsyncClient:
+    """A client of the app served by `runtime`, in process (one "server process" per runtime);
+    `compiled` picks the executor queries run on (None: as the settings say)."""
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)), base_url=f"http://{host}"
+        transport=httpx.ASGITransport(app=create_app(runtime, compiled)),
+        base_url=f"http://{host}",
     )
+
+
+@pytest.fixture
+def compiled(request: pytest.FixtureRequest) -> bool | None:
+    """Which executor queries run on. A module runs on both with
+    `pytestmark = pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True)`."""
+    return getattr(request, "param", None)
+
+
+BOTH_EXECUTORS = [pytest.param(True, id="compiled"), pytest.param(False, id="graphql-core")]
 
 
 @asynccontextmanager
@@ -107,8 +121,8 @@ def one_server(
 
 
 @pytest.fixture
-async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(runtime) as http:
+async def client(runtime: Runtime, compiled: bool | None) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(runtime, compiled=compiled) as http:
         yield http
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from bff.domain.rbac import Role
 from schema.ids import encode_id
-from tests.conftest import PASSWORD, Person, World
+from tests.conftest import BOTH_EXECUTORS, PASSWORD, Person, World
 from tests.documents import (
     CREATE_TRANSFER,
     DEPOSIT_FUNDS,
@@ -27,6 +27,12 @@ from tests.documents import (
     VIEWER_ACCOUNTS,
 )
 from tests.graphql_calls import Caller, call, data
+
+# Every query here runs on both executors.
+pytestmark = [
+    pytest.mark.usefixtures("compiled"),
+    pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True),
+]
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pytest
 from bff.domain.models import Account
 from bff.domain.rbac import Role
 from schema.ids import encode_id
-from tests.conftest import Person, World
+from tests.conftest import BOTH_EXECUTORS, Person, World
 from tests.documents import (
     ACCOUNT,
     CREATE_TRANSFER,
@@ -37,6 +37,12 @@ from tests.graphql_calls import (
     status_of,
     transfer_input,
 )
+
+# Every query here runs on both executors.
+pytestmark = [
+    pytest.mark.usefixtures("compiled"),
+    pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True),
+]
 
 
 def error_codes(payload: dict[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ from bff.config import Settings
 from bff.domain.rbac import Role
 from bff.runtime import Runtime
 from schema.ids import encode_id
-from tests.conftest import World, asgi_client, graphql, runtime_on
+from tests.conftest import BOTH_EXECUTORS, World, asgi_client, graphql, runtime_on
 from tests.documents import (
     ACCOUNT_BALANCE,
     ASSIGN_ROLE,
@@ -29,6 +29,12 @@ from tests.graphql_calls import account_id, data, missing, status_input
 from tests.services import suite_redis_url
 from tests.test_cache import count_statements, pay, payer_and_payee
 
+# Every query here runs on both executors.
+pytestmark = [
+    pytest.mark.usefixtures("compiled"),
+    pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True),
+]
+
 
 @pytest.fixture(params=["memory", "redis"])
 async def runtime(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Runtime]:
@@ -38,8 +44,8 @@ async def runtime(request: pytest.FixtureRequest, settings: Settings) -> AsyncIt
 
 
 @pytest.fixture
-async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(runtime) as client:
+async def http(runtime: Runtime, compiled: bool | None) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(runtime, compiled=compiled) as client:
         yield client
 
 

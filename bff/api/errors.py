@@ -59,52 +59,56 @@ class ErrorBoundary(SchemaExtension):
             result.errors = [self._classify(error) for error in errors]  # type: ignore[attr-defined]
 
     def _classify(self, error: GraphQLError) -> GraphQLError:
-        context: Any = self.execution_context.context
-        request_id = getattr(context, "request_id", None)
-        original = error.original_error
-        if original is None:
-            # Parse and validation errors describe the document, not the server; errors other
-            # extensions made (RATE_LIMITED) and ones classified before keep their code.
-            error.extensions = {"code": VALIDATION_FAILED, **(error.extensions or {})}
-        elif isinstance(original, GraphQLError):
-            # Variables that fail coercion, such as a JSON number for a Decimal.
-            error.extensions = {"code": ErrorCode.INVALID_INPUT.value}
-        elif isinstance(original, DomainError):
-            error.extensions = {"code": original.code.value, "field": original.field}
-        elif (outage := as_unavailable(original)) is not None:
-            return self._unavailable(error, outage, context, request_id)
-        else:
-            return self._masked(error, request_id)
-        error.extensions["requestId"] = request_id
-        return error
+        return classify(error, self.execution_context.context)
 
-    def _unavailable(
-        self, error: GraphQLError, outage: ServiceUnavailable, context: Any, request_id: Any
-    ) -> GraphQLError:
-        log.warning(
-            "dependency unavailable: %s",
-            error.original_error,
-            extra={"request_id": request_id, "dependency": outage.dependency},
-        )
-        response = getattr(context, "response", None)  # None over WebSocket
-        if response is not None:
-            response.status_code = 503
-            response.headers["retry-after"] = str(outage.retry_after_s)
-        return _replaced(
-            error,
-            outage.client_message,
-            {"code": outage.code, "retryAfter": outage.retry_after_s, "requestId": request_id},
-        )
 
-    def _masked(self, error: GraphQLError, request_id: Any) -> GraphQLError:
-        log.error(
-            "unexpected error",
-            exc_info=error.original_error,
-            extra={"request_id": request_id, "path": error.path},
-        )
-        return _replaced(
-            error, masked_message(request_id), {"code": INTERNAL, "requestId": request_id}
-        )
+def classify(error: GraphQLError, context: Any) -> GraphQLError:
+    """The error as the client sees it: a typed code and the request id, or masked."""
+    request_id = getattr(context, "request_id", None)
+    original = error.original_error
+    if original is None:
+        # Parse and validation errors describe the document, not the server; errors other
+        # extensions made (RATE_LIMITED) and ones classified before keep their code.
+        error.extensions = {"code": VALIDATION_FAILED, **(error.extensions or {})}
+    elif isinstance(original, GraphQLError):
+        # Variables that fail coercion, such as a JSON number for a Decimal.
+        error.extensions = {"code": ErrorCode.INVALID_INPUT.value}
+    elif isinstance(original, DomainError):
+        error.extensions = {"code": original.code.value, "field": original.field}
+    elif (outage := as_unavailable(original)) is not None:
+        return _unavailable(error, outage, context, request_id)
+    else:
+        return _masked(error, request_id)
+    error.extensions["requestId"] = request_id
+    return error
+
+
+def _unavailable(
+    error: GraphQLError, outage: ServiceUnavailable, context: Any, request_id: Any
+) -> GraphQLError:
+    log.warning(
+        "dependency unavailable: %s",
+        error.original_error,
+        extra={"request_id": request_id, "dependency": outage.dependency},
+    )
+    response = getattr(context, "response", None)  # None over WebSocket
+    if response is not None:
+        response.status_code = 503
+        response.headers["retry-after"] = str(outage.retry_after_s)
+    return _replaced(
+        error,
+        outage.client_message,
+        {"code": outage.code, "retryAfter": outage.retry_after_s, "requestId": request_id},
+    )
+
+
+def _masked(error: GraphQLError, request_id: Any) -> GraphQLError:
+    log.error(
+        "unexpected error",
+        exc_info=error.original_error,
+        extra={"request_id": request_id, "path": error.path},
+    )
+    return _replaced(error, masked_message(request_id), {"code": INTERNAL, "requestId": request_id})
 
 
 def _replaced(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

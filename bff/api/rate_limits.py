@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
@@ -33,59 +34,65 @@ _LIMITER_RETRY_AFTER_S = 5
 
 class RateLimits(SchemaExtension):
     async def on_execute(self) -> Any:  # an async generator hook
-        context: Any = self.execution_context.context
-        runtime = getattr(context, "runtime", None)  # None when the schema runs outside HTTP/WS
         operation = selected_operation(self.execution_context)
-        if runtime is None or runtime.limiter is None or operation is None:
-            yield
-            return
-        budgets = runtime.settings.rate_limit_budgets
-        for operation_class, weight in _spending(operation, self._fragments()):
-            budget = budgets.per_class[operation_class]
-            keys = [(f"address:{context.client}", budget * budgets.address_factor)]
-            if context.actor is not None:
-                keys.append((f"actor:{context.actor.user_id}", budget))
-            for key, limit in keys:
-                try:
-                    wait = await runtime.limiter.spend(
-                        f"{operation_class.value}:{key}", weight, limit, budgets.window_s
-                    )
-                except LimiterUnavailable as error:
-                    log.warning("rate limiter unavailable", extra={"error": str(error)})
-                    if operation_class in budgets.fail_closed:
-                        # An outage, not the caller's excess: the error boundary answers 503.
-                        self._fail(ServiceUnavailable("redis", _LIMITER_RETRY_AFTER_S))
-                        yield
-                        return
-                    wait = 0
-                if wait:
-                    self._refuse(context, operation_class, wait)
-                    yield
-                    return
+        if operation is not None:
+            document = self.execution_context.graphql_document
+            assert document is not None
+            refusal = await spend_budgets(self.execution_context.context, operation, document)
+            if refusal is not None:
+                self.execution_context.result = refusal
         yield
 
-    def _fragments(self) -> dict[str, SelectionSetNode]:
-        document = self.execution_context.graphql_document
-        assert document is not None
-        return {
-            definition.name.value: definition.selection_set
-            for definition in document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
 
-    def _fail(self, outage: ServiceUnavailable) -> None:
-        error = GraphQLError(outage.client_message, original_error=outage)
-        self.execution_context.result = ExecutionResult(data=None, errors=[error])
+async def spend_budgets(
+    context: Any, operation: OperationDefinitionNode, document: DocumentNode
+) -> ExecutionResult | None:
+    """Spend what `operation` costs from the caller's budgets; the refusal when one is spent
+    (429, or 503 when the limiter is down for a fail-closed class)."""
+    runtime = getattr(context, "runtime", None)  # None when the schema runs outside HTTP/WS
+    if runtime is None or runtime.limiter is None:
+        return None
+    budgets = runtime.settings.rate_limit_budgets
+    for operation_class, weight in _spending(operation, _fragments(document)):
+        budget = budgets.per_class[operation_class]
+        keys = [(f"address:{context.client}", budget * budgets.address_factor)]
+        if context.actor is not None:
+            keys.append((f"actor:{context.actor.user_id}", budget))
+        for key, limit in keys:
+            try:
+                wait = await runtime.limiter.spend(
+                    f"{operation_class.value}:{key}", weight, limit, budgets.window_s
+                )
+            except LimiterUnavailable as error:
+                log.warning("rate limiter unavailable", extra={"error": str(error)})
+                if operation_class in budgets.fail_closed:
+                    # An outage, not the caller's excess: the error boundary answers 503.
+                    outage = ServiceUnavailable("redis", _LIMITER_RETRY_AFTER_S)
+                    failure = GraphQLError(outage.client_message, original_error=outage)
+                    return ExecutionResult(data=None, errors=[failure])
+                wait = 0
+            if wait:
+                return _refuse(context, operation_class, wait)
+    return None
 
-    def _refuse(self, context: Any, operation_class: OperationClass, wait: int) -> None:
-        error = GraphQLError(
-            f"Too many {operation_class.value} requests; retry in {wait} seconds.",
-            extensions={"code": "RATE_LIMITED", "retryAfter": wait},
-        )
-        self.execution_context.result = ExecutionResult(data=None, errors=[error])
-        if context.response is not None:
-            context.response.status_code = 429
-            context.response.headers["retry-after"] = str(wait)
+
+def _fragments(document: DocumentNode) -> dict[str, SelectionSetNode]:
+    return {
+        definition.name.value: definition.selection_set
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+
+
+def _refuse(context: Any, operation_class: OperationClass, wait: int) -> ExecutionResult:
+    error = GraphQLError(
+        f"Too many {operation_class.value} requests; retry in {wait} seconds.",
+        extensions={"code": "RATE_LIMITED", "retryAfter": wait},
+    )
+    if context.response is not None:
+        context.response.status_code = 429
+        context.response.headers["retry-after"] = str(wait)
+    return ExecutionResult(data=None, errors=[error])
 
 
 def _spending(

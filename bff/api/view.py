@@ -4,17 +4,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import strawberry
+from graphql import ASTValidationRule
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from bff.api.compiled.documents import CompiledDocuments
+from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
 from bff.api.graphiql import graphiql_page
 from bff.api.ws_refusal import Refused, TransportWSHandler
@@ -34,7 +41,15 @@ ENDED_SESSION_REASON = "Unauthenticated: the session has ended; log in again"
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, schema: strawberry.Schema, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        runtime: Runtime,
+        release: str = "",
+        document_rules: Sequence[type[ASTValidationRule]] | None = None,
+    ) -> None:
+        """`document_rules`: what documents are validated with, to compile queries (None: every
+        operation runs on Strawberry and graphql-core)."""
         settings = runtime.settings
         super().__init__(
             schema,
@@ -48,6 +63,48 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime
+        self.release = release
+        self.compiled = (
+            CompiledDocuments(schema, document_rules, settings.graphql_max_tokens)
+            if document_rules is not None
+            else None
+        )
+
+    def encode_json(self, data: object) -> str:
+        # A str, not bytes: WebSocket messages must go out as text frames.
+        return orjson.dumps(data).decode()
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A query whose document is compiled runs compiled; anything else on Strawberry."""
+        query = request_data.query
+        found = (
+            self.compiled.plan(query, request_data.operation_name, request_data.variables)
+            if self.compiled is not None and query
+            else None
+        )
+        if found is None:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        assert query is not None
+        plan, variables = found
+        return await run_compiled(  # type: ignore[return-value]
+            plan,
+            variables,
+            context,
+            query,
+            request_data.operation_name,
+            request_data.variables,
+            self.release,
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()

@@ -1,0 +1,44 @@
+"""A compiled query's way through the request, in place of Strawberry's per-request pipeline:
+the same rate limits, response cache and error boundary, called directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError
+from graphql.execution.values import VariableValues
+
+from bff.api.compiled.nodes import Plan, execute_plan
+from bff.api.errors import classify
+from bff.api.rate_limits import spend_budgets
+from bff.api.response_caching import cache_key, cached_data, store
+
+
+async def run_compiled(
+    plan: Plan,
+    variables: VariableValues,
+    context: Any,
+    query: str,
+    operation_name: str | None,
+    raw_variables: dict[str, Any] | None,
+    release: str,
+) -> ExecutionResult:
+    """The operation's result, with every error classified as the error boundary does."""
+    if operation_name:
+        context.request.state.operation_name = operation_name
+    try:
+        result = await spend_budgets(context, plan.operation, plan.document)
+        if result is None:
+            key = cache_key(context, release, query, operation_name, raw_variables)
+            cached = None if key is None else await cached_data(context, key)
+            if cached is not None:
+                result = ExecutionResult(data=cached)
+            else:
+                result = await execute_plan(plan, context, variables)
+                if key is not None:
+                    await store(context, key, result)
+    except Exception as error:
+        result = ExecutionResult(None, [GraphQLError(str(error), original_error=error)])
+    if result.errors:
+        result.errors = [classify(error, context) for error in result.errors]
+    return result
