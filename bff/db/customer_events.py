@@ -13,7 +13,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bff.db.failures import unavailable_on_connection_failure
-
 from bff.db.rows import to_customer_event, to_push_device
 from bff.domain.notification_models import CustomerEvent, Preferences, PushDevice
 
@@ -43,8 +42,10 @@ _DEAD_LIST = text("""
      WHERE dead_at IS NOT NULL ORDER BY id LIMIT :limit
 """)
 _REVIVE = text("""
-    UPDATE customer_events SET dead_at = NULL, attempts = 0, next_attempt_at = now(), last_error = NULL
-     WHERE dead_at IS NOT NULL AND (CAST(:ids AS uuid[]) IS NULL OR event_id = ANY(CAST(:ids AS uuid[])))
+    UPDATE customer_events
+       SET dead_at = NULL, attempts = 0, next_attempt_at = now(), last_error = NULL
+     WHERE dead_at IS NOT NULL
+       AND (CAST(:ids AS uuid[]) IS NULL OR event_id = ANY(CAST(:ids AS uuid[])))
 """)
 _ACTIVITY = text("""
     INSERT INTO activity_entries (user_id, event_id, kind, occurred_at, data)

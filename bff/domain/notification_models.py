@@ -20,12 +20,13 @@ class CustomerEventKind(StrEnum):
     MONEY_RECEIVED = "money_received"
     MONEY_SENT = "money_sent"
     NEW_SIGN_IN = "new_sign_in"
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event kind, not a secret)
     ROLE_CHANGED = "role_changed"
 
 
 # A customer cannot turn these off: they are how a taken-over account gets noticed.
 SECURITY_KINDS = frozenset({CustomerEventKind.NEW_SIGN_IN, CustomerEventKind.PASSWORD_CHANGED})
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerEvent:

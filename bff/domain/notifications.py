@@ -21,7 +21,6 @@ from bff.domain.notification_models import (
 from bff.domain.pages import Page, page_of
 from bff.domain.ports import UnitOfWork
 
-
 _TOKEN_FORMATS = {
     # Expo's documented token shape.
     Platform.EXPO: re.compile(r"Expo(?:nent)?PushToken\[[A-Za-z0-9_\-]{10,200}\]"),

@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 from bff.db.customer_events import Audience, Delivery, SqlCustomerEvents
+from bff.domain.errors import ServiceUnavailable
 from bff.domain.notification_models import CustomerEvent, Platform, PushDevice
 from bff.domain.notification_texts import compose
 from bff.notify.push import Outcome, PushMessage, PushResult, PushSender
@@ -39,11 +40,37 @@ class EventHandler:
             pending = await store.pending([event.event_id for event in events])
         if not pending:
             return {}
+        # A device planned on an earlier attempt may have gone since (its session ended).
+        live = {member.device.id for member in audience}
+        gone = [delivery for delivery in pending if delivery.device_id not in live]
+        pending = [delivery for delivery in pending if delivery.device_id in live]
         results = await self._send(events, audience, pending)
         failed: dict[UUID, str] = {}
         async with self._transaction() as store:
+            for delivery in gone:
+                await store.delivered(delivery, "failed", None)
             for delivery, result in zip(pending, results, strict=True):
                 await self._settle(store, delivery, result, failed)
+        return failed
+
+    async def handle_isolating(self, events: Sequence[CustomerEvent]) -> dict[UUID, str]:
+        """`handle`, but when the batch fails as a whole (one malformed event, say), each event
+        is handled alone, so that only the poison one is retried and then dead-lettered.
+        An outage is not the events' fault: it propagates, and nothing counts as an attempt."""
+        try:
+            return await self.handle(events)
+        except ServiceUnavailable:
+            raise
+        except Exception:
+            log.exception("a batch of customer events failed; handling them one by one")
+        failed: dict[UUID, str] = {}
+        for event in events:
+            try:
+                failed.update(await self.handle([event]))
+            except ServiceUnavailable:
+                raise
+            except Exception as error:
+                failed[event.event_id] = repr(error)
         return failed
 
     async def _send(
@@ -59,7 +86,9 @@ class EventHandler:
             messages = [
                 PushMessage(
                     pending[i].token,
-                    compose(event_of[pending[i].event_id], locale_of.get(pending[i].device_id, "en_GB")),
+                    compose(
+                        event_of[pending[i].event_id], locale_of.get(pending[i].device_id, "en_GB")
+                    ),
                 )
                 for i in indexes
             ]

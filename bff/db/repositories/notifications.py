@@ -30,7 +30,8 @@ _PREFERENCES = text("""
       FROM notification_preferences WHERE user_id = :user_id
 """)
 _SAVE_PREFERENCES = text("""
-    INSERT INTO notification_preferences (user_id, money_received, money_sent, account_changes, locale)
+    INSERT INTO notification_preferences
+        (user_id, money_received, money_sent, account_changes, locale)
     VALUES (:user_id, :money_received, :money_sent, :account_changes, :locale)
     ON CONFLICT (user_id) DO UPDATE SET
         money_received = excluded.money_received, money_sent = excluded.money_sent,
@@ -67,16 +68,20 @@ class SqlNotifications:
         self, user_id: UUID, session_id: UUID, platform: Platform, token: str
     ) -> PushDevice:
         row = (
-            await self._connection.execute(
-                _REGISTER,
-                {
-                    "user_id": user_id,
-                    "session_id": session_id,
-                    "platform": platform.value,
-                    "token": token,
-                },
+            (
+                await self._connection.execute(
+                    _REGISTER,
+                    {
+                        "user_id": user_id,
+                        "session_id": session_id,
+                        "platform": platform.value,
+                        "token": token,
+                    },
+                )
             )
-        ).mappings().one()
+            .mappings()
+            .one()
+        )
         return to_push_device(row)
 
     async def preferences(self, user_id: UUID) -> Preferences:
