@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from babel.numbers import format_currency
 
 from bff.domain.money import exponent_of
-from bff.domain.notification_models import CustomerEvent, CustomerEventKind
+from bff.domain.notification_models import CustomerEventKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,21 +26,20 @@ def amount_in(minor: int, currency: str, locale: str) -> str:
     return format_currency(Decimal(minor).scaleb(-exponent_of(currency)), currency, locale=locale)
 
 
-def _counterparty(payload: dict[str, object]) -> str:
+def _counterparty(payload: dict[str, Any]) -> str:
     if payload.get("counterparty_is_bank"):
         return "the bank"
     return f"account ••{payload.get('counterparty_last_four', '')}"
 
 
-def compose(event: CustomerEvent, locale: str) -> PushText:
-    """The notification telling a customer about `event`."""
-    payload = event.payload
-    data = {"eventId": str(event.event_id), "kind": event.kind.value}
-    match event.kind:
+def compose(kind: CustomerEventKind, payload: dict[str, Any], locale: str) -> PushText:
+    """The notification telling a customer about an event of `kind` with `payload`."""
+    data = {"kind": kind.value}
+    match kind:
         case CustomerEventKind.MONEY_RECEIVED | CustomerEventKind.MONEY_SENT:
             amount = amount_in(int(payload["amount"]), str(payload["currency"]), locale)
             data["accountId"] = str(payload["account_id"])
-            if event.kind is CustomerEventKind.MONEY_RECEIVED:
+            if kind is CustomerEventKind.MONEY_RECEIVED:
                 return PushText(
                     "Money received",
                     f"{amount} from {_counterparty(payload)} to {payload['account_name']}.",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import aio_pika
@@ -35,44 +35,64 @@ from bff.notify.retries import RetryPolicy
 
 log = logging.getLogger("bff.notify")
 
-EXCHANGE = "bff.customer-events"
-QUEUE = "bff.notify"
-DEAD_QUEUE = "bff.notify.dead"
 ATTEMPTS = "x-bff-attempts"
 ERROR = "x-bff-error"
 DISPATCH_BATCH = 200
 CONSUME_BATCH = 100
 
 
-def retry_queue(delay_s: float) -> str:
-    # Named by its delay: a queue's TTL cannot change once declared, a new delay is a new queue.
-    return f"{QUEUE}.retry.{int(delay_s * 1000)}ms"
+@dataclass(frozen=True)
+class Names:
+    """The exchange and queues of one deployment (a prefix keeps environments that share a
+    broker apart)."""
+
+    prefix: str = "bff"
+
+    @property
+    def exchange(self) -> str:
+        return f"{self.prefix}.customer-events"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.prefix}.notify"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}.notify.dead"
+
+    def retry(self, delay_s: float) -> str:
+        # Named by its delay: a queue's TTL cannot change once declared; a new delay is a new
+        # queue.
+        return f"{self.queue}.retry.{int(delay_s * 1000)}ms"
 
 
 @dataclass(frozen=True)
 class Topology:
+    names: Names
     exchange: AbstractExchange
     queue: AbstractQueue
     dead: AbstractQueue
 
 
-async def declare(channel: AbstractChannel, retries: RetryPolicy) -> Topology:
+async def declare(channel: AbstractChannel, names: Names, retries: RetryPolicy) -> Topology:
     """Declare (idempotently) everything customer events travel through."""
-    exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-    queue = await channel.declare_queue(QUEUE, durable=True)
+    exchange = await channel.declare_exchange(
+        names.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+    )
+    queue = await channel.declare_queue(names.queue, durable=True)
     await queue.bind(exchange, "#")
     for delay_s in set(retries.delays_s):
         await channel.declare_queue(
-            retry_queue(delay_s),
+            names.retry(delay_s),
             durable=True,
             arguments={
                 "x-message-ttl": int(delay_s * 1000),
                 "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": QUEUE,
+                "x-dead-letter-routing-key": names.queue,
             },
         )
-    dead = await channel.declare_queue(DEAD_QUEUE, durable=True)
-    return Topology(exchange, queue, dead)
+    dead = await channel.declare_queue(names.dead, durable=True)
+    return Topology(names, exchange, queue, dead)
 
 
 def _message(
@@ -100,15 +120,16 @@ class AmqpDispatcher:
     def __init__(
         self,
         url: str,
+        names: Names,
         transaction: Callable[[], AbstractAsyncContextManager[SqlCustomerEvents]],
         retries: RetryPolicy,
-        wake: asyncio.Event,
-        poll_s: float = 1.0,
+        poll_s: float = 0.1,
     ) -> None:
         self._url = url
+        self._names = names
         self._transaction = transaction
         self._retries = retries
-        self._wake = wake
+        # Polled: an empty look-up is one index probe, and a poll bounds commit-to-broker.
         self._poll_s = poll_s
 
     async def run(self) -> None:
@@ -117,7 +138,7 @@ class AmqpDispatcher:
                 connection = await aio_pika.connect(self._url, timeout=5)
                 async with connection:
                     channel = await connection.channel(publisher_confirms=True)
-                    topology = await declare(channel, self._retries)
+                    topology = await declare(channel, self._names, self._retries)
                     await self._dispatch(topology.exchange)
             except asyncio.CancelledError:
                 raise
@@ -130,11 +151,8 @@ class AmqpDispatcher:
 
     async def _dispatch(self, exchange: AbstractExchange) -> None:
         while True:
-            self._wake.clear()
-            if await self.dispatch_once(exchange) == DISPATCH_BATCH:
-                continue
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+            if await self.dispatch_once(exchange) < DISPATCH_BATCH:
+                await asyncio.sleep(self._poll_s)
 
     async def dispatch_once(self, exchange: AbstractExchange) -> int:
         """Publish one batch of due events, confirmed, then mark them; returns how many."""
@@ -159,9 +177,10 @@ class AmqpWorker:
     """Consumes customer events with manual acknowledgements and a bounded prefetch."""
 
     def __init__(
-        self, url: str, handler: EventHandler, retries: RetryPolicy, prefetch: int
+        self, url: str, names: Names, handler: EventHandler, retries: RetryPolicy, prefetch: int
     ) -> None:
         self._url = url
+        self._names = names
         self._handler = handler
         self._retries = retries
         self._prefetch = prefetch
@@ -182,7 +201,7 @@ class AmqpWorker:
     async def _consume(self, connection: aio_pika.abc.AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
-        topology = await declare(channel, self._retries)
+        topology = await declare(channel, self._names, self._retries)
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         closed = asyncio.Event()
         connection.close_callbacks.add(lambda *_: closed.set())
@@ -239,7 +258,7 @@ class AmqpWorker:
     ) -> None:
         attempts = _attempts(message) + 1
         delay_s = self._retries.delay_after(attempts)
-        target = DEAD_QUEUE if delay_s is None else retry_queue(delay_s)
+        target = self._names.dead if delay_s is None else self._names.retry(delay_s)
         if delay_s is None:
             log.error("customer event dead-lettered", extra={"error": error})
         await channel.default_exchange.publish(
@@ -260,13 +279,15 @@ class DeadLetter:
     body: bytes
 
 
-async def dead_letters(url: str, retries: RetryPolicy, *, retry: bool) -> list[DeadLetter]:
+async def dead_letters(
+    url: str, names: Names, retries: RetryPolicy, *, retry: bool
+) -> list[DeadLetter]:
     """The dead-letter queue's messages; with `retry`, each goes back to the work queue with
     its attempts reset, else each stays where it is."""
     connection = await aio_pika.connect(url, timeout=5)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        topology = await declare(channel, retries)
+        topology = await declare(channel, names, retries)
         taken: list[AbstractIncomingMessage] = []
         while (message := await topology.dead.get(no_ack=False, fail=False)) is not None:
             taken.append(message)
@@ -282,7 +303,7 @@ async def dead_letters(url: str, retries: RetryPolicy, *, retry: bool) -> list[D
         for message in taken:
             if retry:
                 await channel.default_exchange.publish(
-                    _message(message.body, message.message_id or "", 0), routing_key=QUEUE
+                    _message(message.body, message.message_id or "", 0), routing_key=names.queue
                 )
                 await message.ack()
             else:

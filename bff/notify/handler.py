@@ -7,12 +7,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from uuid import UUID
 
 from bff.db.customer_events import Audience, Delivery, SqlCustomerEvents
 from bff.domain.errors import ServiceUnavailable
-from bff.domain.notification_models import CustomerEvent, Platform, PushDevice
-from bff.domain.notification_texts import compose
+from bff.domain.notification_models import CustomerEvent, Platform, Preferences, PushDevice
+from bff.domain.notification_texts import PushText, compose
 from bff.notify.push import Outcome, PushMessage, PushResult, PushSender
 
 log = logging.getLogger("bff.notify")
@@ -86,9 +87,7 @@ class EventHandler:
             messages = [
                 PushMessage(
                     pending[i].token,
-                    compose(
-                        event_of[pending[i].event_id], locale_of.get(pending[i].device_id, "en_GB")
-                    ),
+                    _text(event_of[pending[i].event_id], locale_of.get(pending[i].device_id)),
                 )
                 for i in indexes
             ]
@@ -154,3 +153,9 @@ def _pushes(
         for member in devices[event.user_id]
         if member.preferences.wants(event.kind)
     ]
+
+
+def _text(event: CustomerEvent, locale: str | None) -> PushText:
+    text = compose(event.kind, event.payload, locale or Preferences().locale)
+    # The app dedupes on the event id should a push ever arrive twice.
+    return replace(text, data={**text.data, "eventId": str(event.event_id)})

@@ -24,7 +24,7 @@ class TableWorker:
         transaction: Callable[[], AbstractAsyncContextManager[SqlCustomerEvents]],
         handler: EventHandler,
         retries: RetryPolicy,
-        poll_s: float = 0.5,
+        poll_s: float = 0.1,
     ) -> None:
         self._transaction = transaction
         self._handler = handler
@@ -38,7 +38,7 @@ class TableWorker:
                 if await self.run_once() == BATCH:
                     continue
             except ServiceUnavailable as error:
-                log.warning("customer events unavailable; retrying", extra={"error": str(error)})
+                log.warning("customer events unavailable", extra={"error": str(error)})
             await asyncio.sleep(self._poll_s)
 
     async def run_once(self) -> int:

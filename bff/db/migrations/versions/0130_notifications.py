@@ -36,14 +36,6 @@ CREATE TABLE customer_events (
 CREATE INDEX customer_events_pending ON customer_events (next_attempt_at, id)
     WHERE dispatched_at IS NULL AND dead_at IS NULL;
 
-CREATE FUNCTION notify_customer_events() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('customer_events', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER customer_events_notify AFTER INSERT ON customer_events
-    FOR EACH STATEMENT EXECUTE FUNCTION notify_customer_events();
-
 -- Money moved: deferred to the commit, when both legs of the transfer exist.
 CREATE FUNCTION customer_events_of_entry() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -171,7 +163,7 @@ DROP TRIGGER security_events_tell_customers ON security_events;
 DROP TRIGGER sessions_tell_customers ON sessions;
 DROP TRIGGER account_events_tell_customers ON account_events;
 DROP FUNCTION push_devices_of_ended_session(), customer_events_of_security_event(),
-    customer_events_of_sign_in(), customer_events_of_entry(), notify_customer_events();
+    customer_events_of_sign_in(), customer_events_of_entry();
 """
 
 
