@@ -29,6 +29,7 @@ from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.edge.tls import check_key_pair, tls13_context
+from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
 
@@ -232,6 +233,12 @@ def _parser() -> argparse.ArgumentParser:
     key_actions.add_parser(
         "rotate", help="add a new signing key to BFF_JWT_KEYS_FILE; older keys keep verifying"
     )
+    worker = commands.add_parser(
+        "worker", help="handle customer events (notifications, activity feed)"
+    )
+    worker_actions = worker.add_subparsers(dest="action")
+    dlq = worker_actions.add_parser("dlq", help="the events that failed every attempt")
+    dlq.add_argument("dlq_action", choices=["list", "retry"])
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -284,6 +291,11 @@ def _run(args: argparse.Namespace) -> None:
             _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":
             _purge(settings, url)
+        elif args.command == "worker" and args.action == "dlq":
+            dead_letters(settings, url, retry=args.dlq_action == "retry")
+        elif args.command == "worker":
+            signal.signal(signal.SIGTERM, _exit_cleanly)
+            run_worker(settings, url)
         else:
             _create_user(settings, url, args)
 

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bff.domain.sessions import SessionPolicy
 from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
+from bff.notify.retries import RetryPolicy
 from bff.origins import parse_origins
 from bff.ratelimit import Budgets, OperationClass
 
@@ -105,10 +106,39 @@ class Settings(BaseSettings):
 
     log_json: bool | None = None
 
+    # Customer events (notifications, the activity feed). With AMQP_URL they travel through
+    # RabbitMQ to `bff worker`; without it workers read them from PostgreSQL.
+    amqp_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AMQP_URL", "BFF_AMQP_URL")
+    )
+    # Names the exchange and queues, so that environments sharing a broker stay apart.
+    amqp_prefix: str = Field(default="bff", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    # Run a worker inside each `bff serve` process (default: in development, not in production).
+    inline_worker: bool | None = None
+    worker_prefetch: int = Field(default=64, ge=1, le=10_000)
+    worker_max_attempts: int = Field(default=5, ge=1, le=100)
+    # Seconds before each retry of an event whose handling failed (the last repeats).
+    worker_retry_delays_s: str = "1,5,30,120"
+    # Expo's push API (https://docs.expo.dev/push-notifications/sending-notifications/).
+    push_expo_url: str = "https://exp.host/--/api/v2/push/send"
+    push_expo_receipts_url: str = "https://exp.host/--/api/v2/push/getReceipts"
+    push_expo_access_token: str | None = None
+    push_timeout_s: float = Field(default=10.0, gt=0)
+    # Expo keeps receipts for a day and advises asking for them after about 15 minutes.
+    push_receipt_delay_s: float = Field(default=900.0, ge=0)
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins_as_browsers_send_them(cls, value: str) -> str:
         parse_origins(value)
+        return value
+
+    @field_validator("worker_retry_delays_s")
+    @classmethod
+    def _delays_are_seconds(cls, value: str) -> str:
+        delays = [float(delay) for delay in value.split(",")]
+        if not delays or any(delay <= 0 for delay in delays):
+            raise ValueError("retry delays are positive seconds, comma-separated")
         return value
 
     @model_validator(mode="after")
@@ -176,6 +206,17 @@ class Settings(BaseSettings):
             },
             address_factor=self.rate_limit_address_factor,
         )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            delays_s=tuple(float(delay) for delay in self.worker_retry_delays_s.split(",")),
+            max_attempts=self.worker_max_attempts,
+        )
+
+    @property
+    def runs_inline_worker(self) -> bool:
+        return self.inline_worker if self.inline_worker is not None else not self.is_production
 
     @property
     def session_policy(self) -> SessionPolicy:

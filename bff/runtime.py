@@ -27,6 +27,7 @@ from bff.config import Settings
 from bff.db.changes import Changes
 from bff.db.database import Database
 from bff.db.uow import SqlUnitOfWork
+from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
 from bff.redis import connect_redis, connect_redis_listener
@@ -47,6 +48,7 @@ class Runtime:
     cache: ReadThrough | None
     responses: ResponseCache | None
     limiter: Limiter | None
+    notifications: Notifications
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return self.database.unit_of_work(self._after_commit)
@@ -69,11 +71,13 @@ class Runtime:
             log.warning("could not announce a user change", extra={"error": str(error)})
 
     async def start(self) -> None:
-        """Start the background work of a serving process (the outbox relay)."""
+        """Start the background work of a serving process (the outbox relay, customer events)."""
         self.relay.start()
+        self.notifications.start_for_server()
 
     async def close(self) -> None:
         await self.relay.stop()
+        await self.notifications.close()
         await self.broker.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -114,6 +118,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         cache=cache,
         responses=_responses(settings, cache),
         limiter=_limiter(settings, redis),
+        notifications=Notifications(settings, database),
     )
 
 

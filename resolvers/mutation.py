@@ -10,6 +10,10 @@ from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
 from resolvers.mutations.end_sessions import logout, logout_everywhere, revoke_session
 from resolvers.mutations.login import login
+from resolvers.mutations.notifications import (
+    register_push_device,
+    update_notification_preferences,
+)
 from resolvers.mutations.open_account import open_account
 from resolvers.mutations.refresh_session import refresh_session
 from resolvers.mutations.roles import assign_role, revoke_role
@@ -57,4 +61,12 @@ class Mutation:
     )
     unfreeze_account = strawberry.mutation(
         resolver=unfreeze_account, description="Unfreeze a frozen account (support and admins)."
+    )
+    register_push_device = strawberry.mutation(
+        resolver=register_push_device,
+        description="Register this session's device for push notifications.",
+    )
+    update_notification_preferences = strawberry.mutation(
+        resolver=update_notification_preferences,
+        description="Change what you are told by push (security notifications always go out).",
     )

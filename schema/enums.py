@@ -16,6 +16,7 @@ import strawberry
 from bff.domain.errors import ErrorCode
 from bff.domain.models import AccountStatus, TransferKind, TransferStatus
 from bff.domain.money import Currency
+from bff.domain.notification_models import CustomerEventKind, Platform
 from bff.domain.rbac import Role
 
 E = TypeVar("E", bound=Enum)
@@ -93,6 +94,28 @@ expose(
     name="UserErrorCode",
 )
 
+expose(
+    Platform,
+    "The push service that delivers to a device.",
+    {
+        Platform.EXPO: "Expo's push service (an `ExponentPushToken[...]` token).",
+        Platform.FCM: "Firebase Cloud Messaging (an FCM registration token).",
+    },
+    name="PushPlatform",
+)
+expose(
+    CustomerEventKind,
+    "What happened, in an activity entry or a notification.",
+    {
+        CustomerEventKind.MONEY_RECEIVED: "Money arrived in one of the customer's accounts.",
+        CustomerEventKind.MONEY_SENT: "Money left one of the customer's accounts.",
+        CustomerEventKind.NEW_SIGN_IN: "Someone signed in to the customer's user on a device.",
+        CustomerEventKind.PASSWORD_CHANGED: "The customer's password was changed.",
+        CustomerEventKind.ROLE_CHANGED: "A role was given to or taken from the customer.",
+    },
+    name="ActivityKind",
+)
+
 
 class TransactionDirection(Enum):
     DEBIT = "debit"
@@ -112,7 +135,9 @@ expose(
 __all__ = [
     "AccountStatus",
     "Currency",
+    "CustomerEventKind",
     "ErrorCode",
+    "Platform",
     "Role",
     "TransactionDirection",
     "TransferKind",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.enums import Currency, Role
+from schema.enums import Currency, Platform, Role
 from schema.money import MoneyInput
 
 
@@ -88,3 +88,23 @@ class ChangePasswordInput:
 class RoleInput:
     user_id: strawberry.ID = strawberry.field(description="The user (never yourself).")
     role: Role = strawberry.field(description="The role.")
+
+
+@strawberry.input(description="Register this session's device for push notifications.")
+class RegisterPushDeviceInput:
+    token: str = strawberry.field(
+        description="The push token from the device (`ExponentPushToken[...]` or an FCM token)."
+    )
+    platform: Platform = strawberry.field(description="The push service the token belongs to.")
+
+
+@strawberry.input(description="What to be told by push; omitted fields stay as they are.")
+class UpdateNotificationPreferencesInput:
+    money_received: bool | None = strawberry.field(default=None, description="When money arrives.")
+    money_sent: bool | None = strawberry.field(default=None, description="When money leaves.")
+    account_changes: bool | None = strawberry.field(
+        default=None, description="When the user's roles change."
+    )
+    locale: str | None = strawberry.field(
+        default=None, description="How amounts are written, a CLDR locale such as `de_DE`."
+    )

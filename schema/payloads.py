@@ -6,6 +6,7 @@ import strawberry
 
 from schema.account import Account
 from schema.errors import UserError
+from schema.notifications import NotificationPreferences, PushDevice
 from schema.transfer import Transfer
 from schema.user import User
 
@@ -56,5 +57,21 @@ class AccountPayload:
 class TransferPayload:
     transfer: Transfer | None = strawberry.field(
         default=None, description="The posted transfer (the first result, on a retry)."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of registerPushDevice.")
+class PushDevicePayload:
+    device: PushDevice | None = strawberry.field(
+        default=None, description="The session's registration."
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of updateNotificationPreferences.")
+class NotificationPreferencesPayload:
+    preferences: NotificationPreferences | None = strawberry.field(
+        default=None, description="The preferences as they are now."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)

@@ -7,17 +7,20 @@ from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 
-from bff.domain import models, sessions
+from bff.domain import models, notifications, sessions
+from bff.domain.notification_models import ActivityPageKey
 from bff.domain.pages import AccountPageKey
 from schema.context import Info
 from schema.enums import Role
 from schema.ids import encode_id
 from schema.node import Node
+from schema.notifications import ActivityEntry, NotificationPreferences, SpendingLine
 from schema.pagination import (
     After,
     Connection,
     First,
     check_first,
+    decode_sequence_cursor,
     decode_time_id_cursor,
     encode_cursor,
 )
@@ -77,3 +80,50 @@ class User(Node):
             [encode_cursor(account.created_at.isoformat(), account.id) for account in page.items],
             page.has_next,
         )
+
+    @strawberry.field(
+        description="What the user is told by push; only the user themself sees this."
+    )
+    async def notification_preferences(self, info: Info) -> NotificationPreferences | None:
+        actor = info.context.actor
+        if actor is None or actor.user_id != self.record.id:
+            return None
+        preferences = await notifications.preferences(info.context.unit_of_work(), actor)
+        return NotificationPreferences.of(preferences)
+
+    @strawberry.field(
+        description="What happened on the user's accounts and profile, newest first; only the "
+        "user themself sees this. Entries appear within moments of the change."
+    )
+    async def activity(
+        self, info: Info, first: First = 20, after: After = None
+    ) -> Connection[ActivityEntry] | None:
+        actor = info.context.actor
+        if actor is None or actor.user_id != self.record.id:
+            return None
+        key = ActivityPageKey(
+            self.record.id, check_first(first), decode_sequence_cursor(after) if after else None
+        )
+        uow = info.context.unit_of_work()
+        page = await notifications.activity(uow, actor, key)
+        locale = (await notifications.preferences(uow, actor)).locale
+        return Connection.of(
+            [ActivityEntry.of(entry, locale) for entry in page.items],
+            [encode_cursor(entry.id) for entry in page.items],
+            page.has_next,
+        )
+
+    @strawberry.field(
+        description="Money the user sent in a month, by counterparty, largest first; only the "
+        "user themself sees this."
+    )
+    async def spending(
+        self,
+        info: Info,
+        period: Annotated[str, strawberry.argument(description="The month, `YYYY-MM` (UTC).")],
+    ) -> list[SpendingLine] | None:
+        actor = info.context.actor
+        if actor is None or actor.user_id != self.record.id:
+            return None
+        lines = await notifications.spending(info.context.unit_of_work(), actor, period)
+        return [SpendingLine.of(line) for line in lines]

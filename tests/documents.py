@@ -283,3 +283,44 @@ subscription AccountEvents($accountId: ID!, $after: String) {
   }
 }
 """
+
+# --- notifications and the activity feed ------------------------------------------------------
+
+REGISTER_PUSH_DEVICE = f"""
+mutation RegisterPushDevice($input: RegisterPushDeviceInput!) {{
+  registerPushDevice(input: $input) {{ device {{ id platform }} {USER_ERRORS} }}
+}}
+"""
+
+UPDATE_NOTIFICATION_PREFERENCES = f"""
+mutation UpdateNotificationPreferences($input: UpdateNotificationPreferencesInput!) {{
+  updateNotificationPreferences(input: $input) {{
+    preferences {{ moneyReceived moneySent accountChanges locale }}
+    {USER_ERRORS}
+  }}
+}}
+"""
+
+VIEWER_ACTIVITY = """
+query ViewerActivity($first: Int, $after: String) {
+  viewer {
+    notificationPreferences { moneyReceived locale }
+    activity(first: $first, after: $after) {
+      edges { cursor node { kind occurredAt summary amount { amount currency } accountId } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+VIEWER_SPENDING = """
+query ViewerSpending($period: String!) {
+  viewer { spending(period: $period) { month counterparty total { amount currency } transfers } }
+}
+"""
+
+USER_ACTIVITY = """
+query UserActivity($id: ID!) {
+  user(id: $id) { notificationPreferences { locale } activity { edges { node { kind } } } }
+}
+"""

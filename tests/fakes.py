@@ -38,6 +38,16 @@ from bff.domain.models import (
     User,
 )
 from bff.domain.money import Currency
+from bff.domain.notification_models import (
+    ActivityEntry,
+    ActivityPageKey,
+    CustomerEventKind,
+    Platform,
+    Preferences,
+    PushDevice,
+    SpendingLine,
+)
+from bff.domain.pages import MAX_SEQUENCE
 from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
@@ -123,6 +133,9 @@ class Tables:
     idempotency_keys: dict[tuple[UUID, str], StoredKey] = field(default_factory=dict)
     throttles: dict[ThrottleKey, ThrottleState] = field(default_factory=dict)
     security_events: list[SecurityEvent] = field(default_factory=list)
+    push_devices: dict[UUID, PushDevice] = field(default_factory=dict)  # by session
+    preferences: dict[UUID, Preferences] = field(default_factory=dict)
+    activity: list[tuple[UUID, ActivityEntry]] = field(default_factory=list)
 
     def copy(self) -> Tables:
         """A snapshot: the rows are immutable, so copying each table is enough."""
@@ -461,6 +474,56 @@ def _check_posting(tables: Tables, posting: Posting) -> None:
         raise ConstraintViolation("check_transfer_balanced")
 
 
+class FakeNotifications(_Repository):
+    async def register_device(
+        self, user_id: UUID, session_id: UUID, platform: Platform, token: str
+    ) -> PushDevice:
+        earlier = self._tables.push_devices.get(session_id)
+        device = PushDevice(
+            earlier.id if earlier else uuid4(), user_id, session_id, platform, token
+        )
+        self._tables.push_devices[session_id] = device
+        return device
+
+    async def preferences(self, user_id: UUID) -> Preferences:
+        return self._tables.preferences.get(user_id, Preferences())
+
+    async def save_preferences(self, user_id: UUID, preferences: Preferences) -> None:
+        self._tables.preferences[user_id] = preferences
+
+    async def activity(self, key: ActivityPageKey) -> list[ActivityEntry]:
+        entries = sorted(
+            (entry for owner, entry in self._tables.activity if owner == key.user_id),
+            key=lambda entry: -entry.id,
+        )
+        before = key.before_id if key.before_id is not None else MAX_SEQUENCE
+        return [entry for entry in entries if entry.id < before][: key.first + 1]
+
+    async def spending(self, user_id: UUID, month: str) -> list[SpendingLine]:
+        totals: dict[tuple[str, str, str], list[int]] = {}
+        for owner, entry in self._tables.activity:
+            if owner != user_id or entry.kind is not CustomerEventKind.MONEY_SENT:
+                continue
+            if entry.occurred_at.astimezone(UTC).strftime("%Y-%m") != month:
+                continue
+            data = entry.data
+            who = (
+                "the bank"
+                if data["counterparty_is_bank"]
+                else f"••{data['counterparty_last_four']}"
+            )
+            total = totals.setdefault(
+                (who, data["currency"], data["counterparty_account_id"]), [0, 0]
+            )
+            total[0] += int(data["amount"])
+            total[1] += 1
+        lines = [
+            SpendingLine(month, who, currency, amount, count)
+            for (who, currency, _), (amount, count) in totals.items()
+        ]
+        return sorted(lines, key=lambda line: (-line.amount, line.counterparty, line.currency))
+
+
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
 
@@ -470,6 +533,7 @@ class FakeUnitOfWork:
     ledger: FakeLedger
     throttles: FakeThrottles
     security_events: FakeSecurityEvents
+    notifications: FakeNotifications
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -485,6 +549,7 @@ class FakeUnitOfWork:
         self.ledger = FakeLedger(tables, self._commit_open)
         self.throttles = FakeThrottles(tables)
         self.security_events = FakeSecurityEvents(tables)
+        self.notifications = FakeNotifications(tables)
         return self
 
     async def __aexit__(

@@ -3,11 +3,14 @@ mode for single reads, and the read statements."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bff.config import Settings
 from bff.db.changes import AfterCommit
+from bff.db.customer_events import SqlCustomerEvents, customer_events
 from bff.db.engine import create_engine, plain_postgres_url
 from bff.db.reads import Reads
 from bff.db.uow import SqlUnitOfWork
@@ -30,6 +33,10 @@ class Database:
 
     def unit_of_work(self, after_commit: AfterCommit | None = None) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, after_commit)
+
+    def customer_events(self) -> AbstractAsyncContextManager[SqlCustomerEvents]:
+        """A transaction of the notification workers."""
+        return customer_events(self.engine)
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial statement."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,14 @@ from bff.domain.models import (
     TransferKind,
     TransferStatus,
     User,
+)
+from bff.domain.notification_models import (
+    ActivityEntry,
+    CustomerEvent,
+    CustomerEventKind,
+    Platform,
+    PushDevice,
+    SpendingLine,
 )
 from bff.domain.rbac import Role
 
@@ -139,3 +148,47 @@ def to_event(row: Row) -> AccountEvent:
         currency=row["currency"],
         entry=entry,
     )
+
+
+def to_push_device(row: Row) -> PushDevice:
+    return PushDevice(
+        id=row["id"],
+        user_id=row["user_id"],
+        session_id=row["session_id"],
+        platform=Platform(row["platform"]),
+        token=row["token"],
+    )
+
+
+def to_customer_event(row: Row) -> CustomerEvent:
+    return CustomerEvent(
+        event_id=row["event_id"],
+        user_id=row["user_id"],
+        kind=CustomerEventKind(row["kind"]),
+        payload=_json(row["payload"]),
+        occurred_at=row["occurred_at"],
+    )
+
+
+def to_activity_entry(row: Row) -> ActivityEntry:
+    return ActivityEntry(
+        id=row["id"],
+        kind=CustomerEventKind(row["kind"]),
+        occurred_at=row["occurred_at"],
+        data=_json(row["data"]),
+    )
+
+
+def to_spending_line(row: Row) -> SpendingLine:
+    return SpendingLine(
+        month=row["month"],
+        counterparty=row["counterparty"],
+        currency=row["currency"],
+        amount=int(row["amount"]),
+        transfers=int(row["transfers"]),
+    )
+
+
+def _json(value: Any) -> dict[str, Any]:
+    # asyncpg hands jsonb over as text unless a codec is set; SQLAlchemy decodes it.
+    return json.loads(value) if isinstance(value, str) else dict(value)

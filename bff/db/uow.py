@@ -17,6 +17,7 @@ from bff.db.failures import (
 )
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.ledger import SqlLedger
+from bff.db.repositories.notifications import SqlNotifications
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
@@ -41,6 +42,7 @@ class SqlUnitOfWork:
     ledger: SqlLedger
     throttles: SqlThrottles
     security_events: SqlSecurityEvents
+    notifications: SqlNotifications
 
     def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
         self._engine = engine
@@ -61,6 +63,7 @@ class SqlUnitOfWork:
         self.ledger = SqlLedger(connection, changes.fences)
         self.throttles = SqlThrottles(connection)
         self.security_events = SqlSecurityEvents(connection)
+        self.notifications = SqlNotifications(connection)
         return self
 
     async def __aexit__(

@@ -24,6 +24,14 @@ from bff.domain.models import (
     User,
 )
 from bff.domain.money import Money
+from bff.domain.notification_models import (
+    ActivityEntry,
+    ActivityPageKey,
+    Platform,
+    Preferences,
+    PushDevice,
+    SpendingLine,
+)
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
@@ -177,6 +185,27 @@ class LedgerRepository(Protocol):
         ...
 
 
+class NotificationRepository(Protocol):
+    async def register_device(
+        self, user_id: UUID, session_id: UUID, platform: Platform, token: str
+    ) -> PushDevice:
+        """The session's push registration, replacing any earlier one of the session."""
+        ...
+
+    async def preferences(self, user_id: UUID) -> Preferences:
+        """The user's preferences (the defaults until they change one)."""
+        ...
+
+    async def save_preferences(self, user_id: UUID, preferences: Preferences) -> None: ...
+    async def activity(self, key: ActivityPageKey) -> list[ActivityEntry]:
+        """Up to `key.first + 1` feed entries, newest first."""
+        ...
+
+    async def spending(self, user_id: UUID, month: str) -> list[SpendingLine]:
+        """Money sent in `month` (YYYY-MM, UTC) by counterparty and currency, largest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -192,6 +221,8 @@ class UnitOfWork(Protocol):
     def throttles(self) -> ThrottleRepository: ...
     @property
     def security_events(self) -> SecurityEventRepository: ...
+    @property
+    def notifications(self) -> NotificationRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -1,0 +1,66 @@
+"""The words of a push notification: short, in the customer's locale's number format, and with no
+full account number (only its last four digits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import format_currency
+
+from bff.domain.money import exponent_of
+from bff.domain.notification_models import CustomerEventKind
+
+
+@dataclass(frozen=True, slots=True)
+class PushText:
+    title: str
+    body: str
+    # Opaque to the user; the app routes on it (which screen to open).
+    data: dict[str, str]
+
+
+def amount_in(minor: int, currency: str, locale: str) -> str:
+    """`minor` units of `currency` as `locale` writes money, e.g. "€1.234,50" for de_DE."""
+    return format_currency(Decimal(minor).scaleb(-exponent_of(currency)), currency, locale=locale)
+
+
+def _counterparty(payload: dict[str, Any]) -> str:
+    if payload.get("counterparty_is_bank"):
+        return "the bank"
+    return f"account ••{payload.get('counterparty_last_four', '')}"
+
+
+def compose(kind: CustomerEventKind, payload: dict[str, Any], locale: str) -> PushText:
+    """The notification telling a customer about an event of `kind` with `payload`."""
+    data = {"kind": kind.value}
+    match kind:
+        case CustomerEventKind.MONEY_RECEIVED | CustomerEventKind.MONEY_SENT:
+            amount = amount_in(int(payload["amount"]), str(payload["currency"]), locale)
+            data["accountId"] = str(payload["account_id"])
+            if kind is CustomerEventKind.MONEY_RECEIVED:
+                return PushText(
+                    "Money received",
+                    f"{amount} from {_counterparty(payload)} to {payload['account_name']}.",
+                    data,
+                )
+            return PushText(
+                "Money sent",
+                f"{amount} from {payload['account_name']} to {_counterparty(payload)}.",
+                data,
+            )
+        case CustomerEventKind.NEW_SIGN_IN:
+            return PushText(
+                "New sign-in",
+                "Your account was signed in to on a new device. Not you? Change your password.",
+                data,
+            )
+        case CustomerEventKind.PASSWORD_CHANGED:
+            return PushText(
+                "Password changed",
+                "Your password was changed and your other devices were signed out.",
+                data,
+            )
+        case CustomerEventKind.ROLE_CHANGED:
+            return PushText("Account access changed", "Your account's access was changed.", data)

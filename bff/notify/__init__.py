@@ -1,0 +1,1 @@
+"""Asynchronous work on customer events: the dispatcher to RabbitMQ, workers, push senders."""

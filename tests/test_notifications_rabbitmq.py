@@ -1,0 +1,126 @@
+"""Customer events through RabbitMQ (the machine's broker, under names of the test's own):
+the dispatcher publishes them with confirms, the worker pushes once per device, a message that
+cannot be handled lands in the dead letters after its attempts and can be put back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+
+from bff.config import Settings
+from bff.notify.amqp import Names, dead_letters, declare
+from tests.conftest import World, asgi_client, runtime_on
+from tests.fake_expo import FakeExpo
+from tests.test_notifications import Bank, eventually
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+async def _broker_reachable() -> bool:
+    try:
+        connection = await aio_pika.connect(AMQP_URL, timeout=2)
+    except (OSError, aio_pika.exceptions.AMQPError, TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture
+async def names() -> AsyncIterator[Names]:
+    if not await _broker_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but RabbitMQ is not reachable at {AMQP_URL}")
+        pytest.skip("RabbitMQ is not reachable")
+    names = Names(f"test-{uuid.uuid4().hex[:10]}")
+    yield names
+    connection = await aio_pika.connect(AMQP_URL, timeout=5)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (names.queue, names.dead, names.retry(0.2)):
+            await channel.queue_delete(queue)
+        await channel.exchange_delete(names.exchange)
+
+
+@pytest.fixture
+async def bank(settings: Settings, names: Names) -> AsyncIterator[Bank]:
+    expo = FakeExpo()
+    async with (
+        expo.serving(),
+        runtime_on(
+            settings,
+            None,
+            amqp_url=AMQP_URL,
+            amqp_prefix=names.prefix,
+            inline_worker=True,
+            push_expo_url=expo.send_url,
+            push_expo_receipts_url=expo.receipts_url,
+            worker_retry_delays_s="0.2",
+            worker_max_attempts=3,
+        ) as runtime,
+        asgi_client(runtime) as client,
+    ):
+        runtime.notifications.start_for_server()
+        yield Bank(runtime, client, World(runtime), expo)
+
+
+async def test_a_transfer_reaches_the_receivers_device_once_through_rabbitmq(bank: Bank) -> None:
+    # Given a registered receiver
+    sender = await bank.world.person()
+    source = await bank.world.account(sender, funds="50.00")
+    receiver = await bank.world.person()
+    destination = await bank.world.account(receiver)
+    token = await bank.register(receiver)
+
+    # When money is sent, and later the receiver signs in elsewhere
+    await bank.send(sender, source, destination, "7.25")
+    await eventually(
+        lambda: _now(bool(bank.expo.to(token, "Money received"))), "the push via RabbitMQ"
+    )
+    await bank.world.log_in(receiver.user)
+    await eventually(lambda: _now(bool(bank.expo.to(token, "New sign-in"))), "a later push")
+
+    # Then the money was pushed once, and both feeds have it
+    (message,) = bank.expo.to(token, "Money received")
+    assert "$7.25" in message["body"]
+    assert any(e["kind"] == "MONEY_RECEIVED" for e in await bank.activity(receiver))
+    assert any(e["kind"] == "MONEY_SENT" for e in await bank.activity(sender))
+
+
+async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_can_be_retried(
+    bank: Bank, names: Names
+) -> None:
+    # Given a message on the exchange that is no customer event
+    settings = bank.runtime.settings
+    connection = await aio_pika.connect(AMQP_URL, timeout=5)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        topology = await declare(channel, names, settings.retry_policy)
+        await topology.exchange.publish(
+            aio_pika.Message(b"{not json", message_id="poison"), routing_key="money_received"
+        )
+
+    # When the worker has tried it as often as allowed
+    async def buried() -> bool:
+        letters = await dead_letters(AMQP_URL, names, settings.retry_policy, retry=False)
+        return [letter.message_id for letter in letters] == ["poison"]
+
+    await eventually(buried, "the poison message dead-lettered")
+
+    # Then the dead letter says how often it was tried and why, and listing it kept it there
+    (letter,) = await dead_letters(AMQP_URL, names, settings.retry_policy, retry=False)
+    assert letter.attempts == settings.worker_max_attempts
+    assert "undecodable" in letter.error
+    # ... and an operator's retry puts it back in the work queue, from where it dies again
+    (retried,) = await dead_letters(AMQP_URL, names, settings.retry_policy, retry=True)
+    assert retried.message_id == "poison"
+    await eventually(buried, "the retried poison message dead-lettered again")
+
+
+async def _now(value: bool) -> bool:
+    await asyncio.sleep(0)
+    return value
