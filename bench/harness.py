@@ -13,7 +13,7 @@ connections of every side compared with the Node.js servers), BENCH_WARMUP_S (2,
 run), BENCH_DURATION_S (16, measured seconds per side, split over the rounds), BENCH_ROUNDS (2; the
 sides are alternated round by round so that drift hits every side alike), BENCH_POSTGRES_URL
 (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed),
-BENCH_ONLY (ratios, node or ws: run one part only).
+BENCH_ONLY (ratios, node, ws or notify: run one part only).
 
 After the ratios, bench/breakdown.py prints where the CPU of one request goes, layer by layer.
 
@@ -45,7 +45,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import breakdown, pgbench, ws
+from bench import breakdown, notify, pgbench, ws
 from bench.compare import (
     HOME_QUERY,
     Side,
@@ -402,8 +402,8 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 def main() -> None:
     config = Config.from_env()
     only = os.environ.get("BENCH_ONLY", "")
-    if only not in ("", "ratios", "node", "ws"):
-        sys.exit("BENCH_ONLY must be ratios, node or ws")
+    if only not in ("", "ratios", "node", "ws", "notify"):
+        sys.exit("BENCH_ONLY must be ratios, node, ws or notify")
     try:
         ws_config = ws.WsConfig.from_env()
     except BenchError as error:
@@ -433,7 +433,7 @@ def main() -> None:
             version = asyncio.run(postgres.version())
             print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
             passed = True
-            parts = ("ratios", "node", "ws") if not only else (only,)
+            parts = ("ratios", "node", "ws", "notify") if not only else (only,)
             # Installed first: a missing or broken Node.js fails the run before any database.
             node = peers.install(processes, required=only == "node") if "node" in parts else None
             if "ratios" in parts or node is not None:
@@ -444,6 +444,8 @@ def main() -> None:
                     passed = node.run(config.timing, config.node_concurrency, stage) and passed
             if "ws" in parts:
                 passed = ws.run(ws_config, processes, postgres) and passed
+            if "notify" in parts:
+                passed = notify.run(postgres) and passed
             print(f"\ntotal time {time.monotonic() - started:.0f} s")
             if config.strict and not passed:
                 code = 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +29,8 @@ class FakeExpo:
     # The next this-many send requests answer 503, as Expo does when it is overloaded.
     failures_to_come: int = 0
     requests: int = 0
+    # Called with each accepted message as it arrives (the benchmark times arrivals).
+    on_accept: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def send_url(self) -> str:
@@ -66,6 +68,8 @@ class FakeExpo:
                 )
             else:
                 self.accepted.append(message)
+                if self.on_accept is not None:
+                    self.on_accept(message)
                 tickets.append({"status": "ok", "id": str(uuid.uuid4())})
         return JSONResponse({"data": tickets})
 
