@@ -503,7 +503,8 @@ async def test_an_auditor_reads_users_accounts_transfers_and_transactions(
     assert nodes["Transaction"]["amount"] == {"amount": "7.50"}
 
 
-# Mutations a user performs on their own sign-in; every other mutation writes to the bank.
+# Mutations a user performs on their own sign-in and devices; every other mutation writes to
+# the bank.
 SELF_SERVICE = {
     "signUp",
     "login",
@@ -512,6 +513,8 @@ SELF_SERVICE = {
     "logoutEverywhere",
     "revokeSession",
     "changePassword",
+    "registerPushDevice",
+    "updateNotificationPreferences",
 }
 
 WRITES: dict[str, tuple[str, str]] = {
