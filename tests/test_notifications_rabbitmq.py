@@ -16,6 +16,7 @@ from bff.config import Settings
 from bff.notify.amqp import Names, dead_letters, declare
 from tests.conftest import World, asgi_client, runtime_on
 from tests.fake_expo import FakeExpo
+from tests.tcp_proxy import TcpProxy
 from tests.test_notifications import Bank, eventually
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -124,3 +125,50 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_can_be_r
 async def _now(value: bool) -> bool:
     await asyncio.sleep(0)
     return value
+
+
+async def test_events_committed_while_the_broker_is_unreachable_go_out_once_it_is_back(
+    settings: Settings, names: Names
+) -> None:
+    # Given the dispatcher and the worker reach RabbitMQ through a link the test can cut
+    expo = FakeExpo()
+    async with (
+        expo.serving(),
+        TcpProxy(5672).running() as link,
+        runtime_on(
+            settings,
+            None,
+            amqp_url=f"amqp://guest:guest@127.0.0.1:{link.port}/",
+            amqp_prefix=names.prefix,
+            inline_worker=True,
+            push_expo_url=expo.send_url,
+            push_expo_receipts_url=expo.receipts_url,
+            worker_retry_delays_s="0.2",
+        ) as runtime,
+        asgi_client(runtime) as client,
+    ):
+        runtime.notifications.start_for_server()
+        bank = Bank(runtime, client, World(runtime), expo)
+        sender = await bank.world.person()
+        source = await bank.world.account(sender, funds="50.00")
+        receiver = await bank.world.person()
+        destination = await bank.world.account(receiver)
+        token = await bank.register(receiver)
+
+        # When the broker becomes unreachable and three transfers commit meanwhile
+        await link.cut()
+        for amount in ("1.00", "2.00", "3.00"):
+            await bank.send(sender, source, destination, amount)
+        assert bank.expo.to(token, "Money received") == []
+
+        # Then, once it is reachable again, each is pushed, once
+        await link.restore()
+
+        async def all_three() -> bool:
+            return len(bank.expo.to(token, "Money received")) >= 3
+
+        await eventually(all_three, "the three pushes after the outage")
+        await bank.world.log_in(receiver.user)
+        await eventually(lambda: _now(bool(bank.expo.to(token, "New sign-in"))), "a later push")
+        bodies = sorted(message["body"] for message in bank.expo.to(token, "Money received"))
+        assert [body.split(" ")[0] for body in bodies] == ["US$1.00", "US$2.00", "US$3.00"]
