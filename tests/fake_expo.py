@@ -29,6 +29,8 @@ class FakeExpo:
     # The next this-many send requests answer 503, as Expo does when it is overloaded.
     failures_to_come: int = 0
     requests: int = 0
+    # How long each send request takes to answer (a slow push service keeps batches in flight).
+    delay_s: float = 0.0
     # Called with each accepted message as it arrives (the benchmark times arrivals).
     on_accept: Callable[[dict[str, Any]], None] | None = None
 
@@ -51,6 +53,8 @@ class FakeExpo:
     async def _send(self, request: Request) -> JSONResponse:
         self.requests += 1
         messages = await request.json()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self.failures_to_come > 0:
             self.failures_to_come -= 1
             return JSONResponse({"errors": [{"code": "INTERNAL_SERVER_ERROR"}]}, status_code=503)

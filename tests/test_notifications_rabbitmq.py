@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -172,3 +175,87 @@ async def test_events_committed_while_the_broker_is_unreachable_go_out_once_it_i
         await eventually(lambda: _now(bool(bank.expo.to(token, "New sign-in"))), "a later push")
         bodies = sorted(message["body"] for message in bank.expo.to(token, "Money received"))
         assert [body.split(" ")[0] for body in bodies] == ["US$1.00", "US$2.00", "US$3.00"]
+
+
+async def test_a_worker_killed_mid_batch_loses_nothing_and_its_successor_finishes(
+    settings: Settings, names: Names, tmp_path: Path
+) -> None:
+    # Given a dispatcher in this process, a `bff worker` process, and a slow push service
+    expo = FakeExpo(delay_s=0.3)
+    async with (
+        expo.serving(),
+        runtime_on(
+            settings,
+            None,
+            amqp_url=AMQP_URL,
+            amqp_prefix=names.prefix,
+            inline_worker=False,
+        ) as runtime,
+        asgi_client(runtime) as client,
+    ):
+        runtime.notifications.start_for_server()
+        bank = Bank(runtime, client, World(runtime), expo)
+        sender = await bank.world.person()
+        source = await bank.world.account(sender, funds="100.00")
+        receiver = await bank.world.person()
+        destination = await bank.world.account(receiver)
+        token = await bank.register(receiver)
+        worker = _worker(settings, names, expo, tmp_path)
+        try:
+            # When 30 transfers arrive and the worker is killed (SIGKILL) mid-way
+            for _ in range(30):
+                await bank.send(sender, source, destination, "1.00")
+            await eventually(
+                lambda: _now(bool(bank.expo.to(token, "Money received"))), "a first push"
+            )
+            worker.kill()
+            worker.wait(5)
+            in_flight = {m["data"]["eventId"] for m in bank.expo.to(token, "Money received")}
+            worker = _worker(settings, names, expo, tmp_path)
+
+            # Then the successor pushes every transfer: nothing was lost
+            async def every_transfer() -> bool:
+                pushed = {m["data"]["eventId"] for m in bank.expo.to(token, "Money received")}
+                return len(pushed) == 30
+
+            await eventually(every_transfer, "all 30 transfers pushed")
+        finally:
+            worker.kill()
+            worker.wait(5)
+        # ... each is in the feed once, and a push was repeated only if it was in flight
+        entries = [e for e in await bank.activity(receiver) if e["kind"] == "MONEY_RECEIVED"]
+        assert len(entries) == 30
+        pushed = [m["data"]["eventId"] for m in bank.expo.to(token, "Money received")]
+        repeated = {event for event in pushed if pushed.count(event) > 1}
+        assert repeated <= in_flight, "only pushes in flight at the kill may be sent again"
+        assert all(pushed.count(event) <= 2 for event in repeated)
+
+
+def _worker(
+    settings: Settings, names: Names, expo: FakeExpo, log_dir: Path
+) -> subprocess.Popen[bytes]:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("BFF_", "AMQP"))
+    }
+    environment.update(
+        {
+            "DATABASE_URL": settings.database_url or "",
+            "BFF_DATA_DIR": str(settings.data_dir),
+            "AMQP_URL": AMQP_URL,
+            "BFF_AMQP_PREFIX": names.prefix,
+            "BFF_PUSH_EXPO_URL": expo.send_url,
+            "BFF_PUSH_EXPO_RECEIPTS_URL": expo.receipts_url,
+            "BFF_WORKER_RETRY_DELAYS_S": "0.2",
+            "BFF_DB_POOL_SIZE": "2",
+        }
+    )
+    bff = Path(sys.executable).with_name("bff")
+    with (log_dir / "worker.log").open("ab") as log:
+        return subprocess.Popen(
+            [str(bff), "worker"],
+            env=environment,
+            cwd=log_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
