@@ -14,11 +14,14 @@ from pathlib import Path
 
 import aio_pika
 import pytest
+from sqlalchemy import text
 
 from bff.config import Settings
 from bff.notify.amqp import Names, dead_letters, declare
+from bff.runtime import Runtime
 from tests.conftest import World, asgi_client, runtime_on
 from tests.fake_expo import FakeExpo
+from tests.rabbitmq_server import RabbitNode, rabbitmq_executable
 from tests.tcp_proxy import TcpProxy
 from tests.test_notifications import Bank, eventually
 
@@ -259,3 +262,74 @@ def _worker(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+async def test_events_survive_a_broker_restart_and_an_outage_of_it(settings: Settings) -> None:
+    # Given a broker of the test's own, a dispatcher, and no worker yet
+    if rabbitmq_executable() is None and os.environ.get("CI") != "true":
+        pytest.skip("rabbitmq-server is not installed")
+    node = RabbitNode()
+    await asyncio.to_thread(node.start)
+    expo = FakeExpo()
+    try:
+        async with (
+            expo.serving(),
+            runtime_on(
+                settings,
+                None,
+                amqp_url=node.url,
+                inline_worker=False,
+                push_expo_url=expo.send_url,
+                push_expo_receipts_url=expo.receipts_url,
+            ) as runtime,
+            asgi_client(runtime) as client,
+        ):
+            runtime.notifications.start_for_server()
+            bank = Bank(runtime, client, World(runtime), expo)
+            sender = await bank.world.person()
+            source = await bank.world.account(sender, funds="100.00")
+            receiver = await bank.world.person()
+            destination = await bank.world.account(receiver)
+            token = await bank.register(receiver)
+            for amount in ("1.00", "2.00", "3.00"):
+                await bank.send(sender, source, destination, amount)
+            await eventually(
+                lambda: _undispatched(runtime, receiver.user.id, 0), "three events on the broker"
+            )
+
+            # When the broker stops, two more transfers commit, and the broker starts again
+            await asyncio.to_thread(node.stop)
+            for amount in ("4.00", "5.00"):
+                await bank.send(sender, source, destination, amount)
+            assert await _undispatched(runtime, receiver.user.id, 2)
+            await asyncio.to_thread(node.start)
+            worker = asyncio.create_task(runtime.notifications.worker())
+            try:
+                # Then all five are pushed, each once: three kept by the broker across its
+                # restart, two kept by the outbox until it was back
+                async def all_five() -> bool:
+                    return len(bank.expo.to(token, "Money received")) >= 5
+
+                await eventually(all_five, "five pushes")
+            finally:
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+            amounts = sorted(m["body"].split(" ")[0] for m in bank.expo.to(token, "Money received"))
+            assert amounts == ["US$1.00", "US$2.00", "US$3.00", "US$4.00", "US$5.00"]
+    finally:
+        await asyncio.to_thread(node.remove)
+
+
+async def _undispatched(runtime: Runtime, user_id: uuid.UUID, expected: int) -> bool:
+    """Whether `expected` money events of the user wait in the outbox."""
+    async with runtime.database.engine.connect() as connection:
+        count = (
+            await connection.execute(
+                text(
+                    "SELECT count(*) FROM customer_events"
+                    " WHERE user_id = :u AND kind = 'money_received' AND dispatched_at IS NULL"
+                ),
+                {"u": user_id},
+            )
+        ).scalar_one()
+    return int(count) == expected
