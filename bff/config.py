@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     push_expo_url: str = "https://exp.host/--/api/v2/push/send"
     push_expo_receipts_url: str = "https://exp.host/--/api/v2/push/getReceipts"
     push_expo_access_token: str | None = None
+    # FCM HTTP v1: a service account's JSON key (unset: FCM tokens are not pushed to).
+    push_fcm_credentials_file: Path | None = None
+    push_fcm_url: str = "https://fcm.googleapis.com"
     push_timeout_s: float = Field(default=10.0, gt=0)
     # Expo keeps receipts for a day and advises asking for them after about 15 minutes.
     push_receipt_delay_s: float = Field(default=900.0, ge=0)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from tests.documents import (
     VIEWER_SPENDING,
 )
 from tests.fake_expo import FakeExpo
+from tests.fake_fcm import FakeFcm
 from tests.graphql_calls import account_id, transfer_input
 
 WAIT_S = 20.0  # a bound on waiting, never a claim about speed
@@ -476,3 +478,67 @@ async def _devices(runtime: Runtime, person: Person) -> int:
                 )
             ).scalar_one()
         )
+
+
+async def test_an_android_device_is_pushed_through_fcm_with_a_service_account_token(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Given FCM configured with a service account, and a receiver with an FCM token
+    fcm = FakeFcm()
+    expo = FakeExpo()
+    async with (
+        fcm.serving(),
+        expo.serving(),
+        runtime_on(
+            settings,
+            None,
+            push_expo_url=expo.send_url,
+            push_fcm_credentials_file=fcm.credentials(tmp_path),
+            push_fcm_url=fcm.base_url,
+        ) as runtime,
+        asgi_client(runtime) as client,
+    ):
+        worker = asyncio.create_task(runtime.notifications.worker())
+        try:
+            bank = Bank(runtime, client, World(runtime), expo)
+            sender = await bank.world.person()
+            source = await bank.world.account(sender, funds="10.00")
+            receiver = await bank.world.person()
+            destination = await bank.world.account(receiver)
+            token = f"fcm-{uuid.uuid4().hex}:{uuid.uuid4().hex}"
+            dead = await bank.world.log_in(receiver.user)
+            for person, device_token in ((receiver, token), (dead, f"{token}-gone")):
+                body = await bank.call(
+                    person,
+                    REGISTER_PUSH_DEVICE,
+                    {"input": {"token": device_token, "platform": "FCM"}},
+                )
+                assert body["data"]["registerPushDevice"]["userErrors"] == []
+            fcm.dead_tokens.add(f"{token}-gone")
+
+            # When money arrives
+            await bank.send(sender, source, destination, "2.00")
+
+            # Then FCM got it for the live token, and the token FCM calls unregistered is gone
+            def money_pushes() -> list[dict[str, Any]]:
+                return [
+                    m
+                    for m in fcm.accepted
+                    if m["token"] == token and m["notification"]["title"] == "Money received"
+                ]
+
+            async def pushed() -> bool:
+                return bool(money_pushes())
+
+            await eventually(pushed, "the FCM push")
+
+            async def forgotten() -> bool:
+                return await _devices(runtime, receiver) == 1
+
+            await eventually(forgotten, "the unregistered FCM token forgotten")
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+    (message,) = money_pushes()
+    assert message["data"]["kind"] == "money_received"
+    assert "US$2.00" in message["notification"]["body"]

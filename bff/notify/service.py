@@ -14,6 +14,7 @@ from bff.db.database import Database
 from bff.domain.notification_models import Platform
 from bff.notify.amqp import AmqpDispatcher, AmqpWorker, Names
 from bff.notify.expo import ExpoPush
+from bff.notify.fcm import FcmPush
 from bff.notify.handler import EventHandler
 from bff.notify.push import PushSender
 from bff.notify.table_worker import TableWorker
@@ -22,7 +23,7 @@ RECEIPT_ROUND_S = 60.0
 
 
 def push_senders(settings: Settings) -> dict[Platform, PushSender]:
-    return {
+    senders: dict[Platform, PushSender] = {
         Platform.EXPO: ExpoPush(
             settings.push_expo_url,
             settings.push_expo_receipts_url,
@@ -30,6 +31,11 @@ def push_senders(settings: Settings) -> dict[Platform, PushSender]:
             settings.push_timeout_s,
         )
     }
+    if settings.push_fcm_credentials_file is not None:
+        senders[Platform.FCM] = FcmPush(
+            settings.push_fcm_credentials_file, settings.push_fcm_url, settings.push_timeout_s
+        )
+    return senders
 
 
 class Notifications:
