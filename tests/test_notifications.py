@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from bff.config import Settings
+from bff.domain.models import Account
 from bff.domain.rbac import Role
 from bff.runtime import Runtime
 from schema.ids import encode_id
@@ -64,6 +65,14 @@ class Bank:
         )
         assert body["data"]["registerPushDevice"]["userErrors"] == []
         return token
+
+    async def payer_and_payee(self, funds: str) -> tuple[Person, Account, Person, Account, str]:
+        """A sender with `funds` in an account, and a receiver with an account and a device."""
+        sender = await self.world.person()
+        source = await self.world.account(sender, funds=funds)
+        receiver = await self.world.person()
+        destination = await self.world.account(receiver)
+        return sender, source, receiver, destination, await self.register(receiver)
 
     async def activity(self, person: Person) -> list[dict[str, Any]]:
         body = await self.call(person, VIEWER_ACTIVITY, {"first": 50})
@@ -207,11 +216,7 @@ async def _async(value: bool) -> bool:
 
 async def test_a_push_service_outage_delays_the_push_but_sends_it_once(bank: Bank) -> None:
     # Given a registered receiver, and a push service that fails its next two requests
-    sender = await bank.world.person()
-    source = await bank.world.account(sender, funds="10.00")
-    receiver = await bank.world.person()
-    destination = await bank.world.account(receiver)
-    token = await bank.register(receiver)
+    sender, source, receiver, destination, token = await bank.payer_and_payee("10.00")
     bank.expo.failures_to_come = 2
 
     # When money arrives
@@ -229,11 +234,7 @@ async def test_a_push_service_outage_delays_the_push_but_sends_it_once(bank: Ban
 
 async def test_a_token_the_service_calls_dead_is_forgotten(bank: Bank) -> None:
     # Given a registered receiver whose token the push service no longer knows
-    sender = await bank.world.person()
-    source = await bank.world.account(sender, funds="10.00")
-    receiver = await bank.world.person()
-    destination = await bank.world.account(receiver)
-    token = await bank.register(receiver)
+    sender, source, receiver, destination, token = await bank.payer_and_payee("10.00")
     bank.expo.dead_tokens.add(token)
 
     # When money arrives

@@ -77,11 +77,7 @@ async def bank(settings: Settings, names: Names) -> AsyncIterator[Bank]:
 
 async def test_a_transfer_reaches_the_receivers_device_once_through_rabbitmq(bank: Bank) -> None:
     # Given a registered receiver
-    sender = await bank.world.person()
-    source = await bank.world.account(sender, funds="50.00")
-    receiver = await bank.world.person()
-    destination = await bank.world.account(receiver)
-    token = await bank.register(receiver)
+    sender, source, receiver, destination, token = await bank.payer_and_payee("50.00")
 
     # When money is sent, and later the receiver signs in elsewhere
     await bank.send(sender, source, destination, "7.25")
@@ -155,11 +151,7 @@ async def test_events_committed_while_the_broker_is_unreachable_go_out_once_it_i
     ):
         runtime.notifications.start_for_server()
         bank = Bank(runtime, client, World(runtime), expo)
-        sender = await bank.world.person()
-        source = await bank.world.account(sender, funds="50.00")
-        receiver = await bank.world.person()
-        destination = await bank.world.account(receiver)
-        token = await bank.register(receiver)
+        sender, source, receiver, destination, token = await bank.payer_and_payee("50.00")
 
         # When the broker becomes unreachable and three transfers commit meanwhile
         await link.cut()
@@ -198,11 +190,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_its_successor_finishe
     ):
         runtime.notifications.start_for_server()
         bank = Bank(runtime, client, World(runtime), expo)
-        sender = await bank.world.person()
-        source = await bank.world.account(sender, funds="100.00")
-        receiver = await bank.world.person()
-        destination = await bank.world.account(receiver)
-        token = await bank.register(receiver)
+        sender, source, receiver, destination, token = await bank.payer_and_payee("100.00")
         worker = _worker(settings, names, expo, tmp_path)
         try:
             # When 30 transfers arrive and the worker is killed (SIGKILL) mid-way
@@ -286,11 +274,7 @@ async def test_events_survive_a_broker_restart_and_an_outage_of_it(settings: Set
         ):
             runtime.notifications.start_for_server()
             bank = Bank(runtime, client, World(runtime), expo)
-            sender = await bank.world.person()
-            source = await bank.world.account(sender, funds="100.00")
-            receiver = await bank.world.person()
-            destination = await bank.world.account(receiver)
-            token = await bank.register(receiver)
+            sender, source, receiver, destination, token = await bank.payer_and_payee("100.00")
             for amount in ("1.00", "2.00", "3.00"):
                 await bank.send(sender, source, destination, amount)
             await eventually(
