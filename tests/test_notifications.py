@@ -4,6 +4,7 @@ PostgreSQL (no broker): what is pushed, to whom, once; what the feed shows; who 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from bff.config import Settings
 from bff.domain.models import Account
 from bff.domain.rbac import Role
+from bff.notify.commands import dead_letters
 from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import Person, World, asgi_client, graphql, runtime_on
@@ -543,3 +545,46 @@ async def test_an_android_device_is_pushed_through_fcm_with_a_service_account_to
     (message,) = money_pushes()
     assert message["data"]["kind"] == "money_received"
     assert "US$2.00" in message["notification"]["body"]
+
+
+async def test_without_a_broker_a_poison_event_goes_dead_after_its_attempts_and_can_be_retried(
+    bank: Bank, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a customer with a device, and an event for them that cannot be told (no amount)
+    customer = await bank.world.person()
+    await bank.register(customer)
+    async with bank.runtime.database.engine.begin() as connection:
+        event_id = (
+            await connection.execute(
+                text(
+                    "INSERT INTO customer_events (user_id, kind, payload)"
+                    " VALUES (:u, 'money_received', '{}') RETURNING event_id"
+                ),
+                {"u": customer.user.id},
+            )
+        ).scalar_one()
+
+    # When the worker has tried it as often as allowed
+    async def dead() -> bool:
+        async with bank.runtime.database.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    text("SELECT attempts, dead_at FROM customer_events WHERE event_id = :e"),
+                    {"e": event_id},
+                )
+            ).one()
+        return row.dead_at is not None
+
+    await eventually(dead, "the poison event dead")
+
+    # Then `bff worker dlq list` shows it with its attempts and error
+    settings = bank.runtime.settings
+    await asyncio.to_thread(dead_letters, settings, settings.database_url or "", retry=False)
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()[:-1]]
+    (letter,) = [entry for entry in listed if entry["eventId"] == str(event_id)]
+    assert letter["attempts"] == settings.worker_max_attempts
+    assert "amount" in letter["error"]
+    # ... and `bff worker dlq retry` puts it back, from where it dies again
+    await asyncio.to_thread(dead_letters, settings, settings.database_url or "", retry=True)
+    assert not await dead()
+    await eventually(dead, "the retried poison event dead again")
