@@ -41,6 +41,9 @@ class World:
         self.operator: Person | None = None
         # argon2 runs in worker threads: two at a time on this small machine.
         self._hashing = asyncio.Semaphore(2)
+        # Each write holds one pooled connection; set-up never asks for more than the pool has,
+        # so thousands of gathered calls queue here instead of timing out on the pool.
+        self._writing = asyncio.Semaphore(runtime.settings.db_pool_size)
 
     @property
     def ttl(self) -> int:
@@ -63,14 +66,17 @@ class World:
         return Person(user, self.runtime.tokens.issue(user.id, logged_in.session.id))
 
     async def open_funded(self, owner: Person, name: str, funds: str = FUNDS) -> Account:
-        account = await accounts.open_account(self.runtime.unit_of_work(), owner.actor, name, "USD")
         assert self.operator is not None
-        deposit = transfers.DepositRequest(
-            uuid.uuid4().hex, account.id, funds, "USD", "Opening deposit"
-        )
-        await transfers.deposit_funds(
-            self.runtime.unit_of_work(), self.operator.actor, deposit, self.ttl
-        )
+        async with self._writing:
+            account = await accounts.open_account(
+                self.runtime.unit_of_work(), owner.actor, name, "USD"
+            )
+            deposit = transfers.DepositRequest(
+                uuid.uuid4().hex, account.id, funds, "USD", "Opening deposit"
+            )
+            await transfers.deposit_funds(
+                self.runtime.unit_of_work(), self.operator.actor, deposit, self.ttl
+            )
         owner.accounts.append(account)
         return account
 
