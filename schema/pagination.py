@@ -83,7 +83,7 @@ def encode_cursor(*parts: object) -> str:
 def _decode(cursor: str, size: int) -> list[str]:
     try:
         parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, UnicodeError, ValueError):
+    except (binascii.Error, UnicodeError, ValueError, RecursionError):
         parts = None
     if (
         not isinstance(parts, list)

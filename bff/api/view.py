@@ -4,18 +4,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import orjson
 import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import ASTValidationRule
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -24,6 +28,15 @@ from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
 from bff.api.graphiql import graphiql_page
+from bff.api.request_body import (
+    BAD_REQUEST,
+    OPERATION_NAME_REQUIRED,
+    OPERATION_NOT_SUPPORTED,
+    RequestRefused,
+    check_value,
+    decode_body,
+    require_object,
+)
 from bff.api.ws_refusal import Refused, TransportWSHandler
 from bff.auth.tokens import InvalidToken
 from bff.runtime import Runtime
@@ -106,8 +119,51 @@ class GraphQLView(GraphQL[Context, None]):
             self.release,
         )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers a refused HTTP request in plain text; here it is a GraphQL error
+        with a stable code, in the GraphQL-over-HTTP shape."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as refusal:
+            response = _refusal_response(refusal)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return decode_body(data)
+        except RequestRefused as refused:
+            # Strawberry takes a JSONDecodeError for a malformed WebSocket message (closed 4400);
+            # HTTP bodies are decoded, with their own codes, in parse_http_body first.
+            raise json.JSONDecodeError(refused.reason, "", 0) from refused
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "GET":
+            # Query parameters decode to str, so nothing but surrogates can be wrong with them.
+            check_value(dict(request.query_params))
+        else:
+            require_object(decode_body(await request.get_body()))
+        return await super().parse_http_body(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()
+
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_operation(*args, **kwargs)
+        except HTTPException as refusal:
+            cause = refusal.__cause__
+            if isinstance(cause, CannotGetOperationTypeError):
+                raise RequestRefused(400, refusal.reason, OPERATION_NAME_REQUIRED) from cause
+            if isinstance(cause, InvalidOperationTypeError):
+                raise RequestRefused(
+                    refusal.status_code, refusal.reason, OPERATION_NOT_SUPPORTED
+                ) from cause
+            raise
 
     async def on_ws_connect(self, context: Context) -> UnsetType:
         """Authenticate a WebSocket from its `connection_init` payload
@@ -146,3 +202,9 @@ class GraphQLView(GraphQL[Context, None]):
             # Authentication already read the user row: `viewer` costs no second query.
             context.loaders.users.prime(user.id, user)
         return context
+
+
+def _refusal_response(refusal: HTTPException) -> Response:
+    code = refusal.code if isinstance(refusal, RequestRefused) else BAD_REQUEST
+    body = {"errors": [{"message": refusal.reason, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=refusal.status_code)
