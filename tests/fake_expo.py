@@ -12,12 +12,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.local_http import serving_app
 from tests.servers import HOST, free_port
 
 
@@ -89,14 +89,5 @@ class FakeExpo:
                 Route("/--/api/v2/push/getReceipts", self._receipts, methods=["POST"]),
             ]
         )
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=HOST, port=self.port, log_level="warning", lifespan="off")
-        )
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-            await asyncio.sleep(0.01)
-        try:
+        async with serving_app(app, self.port):
             yield self
-        finally:
-            server.should_exit = True
-            await task

@@ -3,7 +3,6 @@ service account's signed JWT, issues an access token, and accepts messages carry
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -14,7 +13,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
@@ -22,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.local_http import serving_app
 from tests.servers import HOST, free_port
 
 PROJECT = "bff-test"
@@ -115,14 +114,5 @@ class FakeFcm:
                 Route(f"/v1/projects/{PROJECT}/messages:send", self._send, methods=["POST"]),
             ]
         )
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=HOST, port=self.port, log_level="warning", lifespan="off")
-        )
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-            await asyncio.sleep(0.01)
-        try:
+        async with serving_app(app, self.port):
             yield self
-        finally:
-            server.should_exit = True
-            await task
