@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, OperationType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -28,6 +28,7 @@ from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
 from bff.api.graphiql import graphiql_page
+from bff.api.live_subscriptions import LiveTransportWSHandler
 from bff.api.request_body import (
     BAD_REQUEST,
     OPERATION_NAME_REQUIRED,
@@ -37,7 +38,7 @@ from bff.api.request_body import (
     decode_body,
     require_object,
 )
-from bff.api.ws_refusal import Refused, TransportWSHandler
+from bff.api.ws_refusal import Refused
 from bff.auth.tokens import InvalidToken
 from bff.runtime import Runtime
 
@@ -52,7 +53,7 @@ ENDED_SESSION_REASON = "Unauthenticated: the session has ended; log in again"
 
 
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
 
     def __init__(
         self,
@@ -79,6 +80,14 @@ class GraphQLView(GraphQL[Context, None]):
         self.release = release
         self.compiled = (
             CompiledDocuments(schema, document_rules, settings.graphql_max_tokens)
+            if document_rules is not None
+            else None
+        )
+        # Subscriptions compiled the same way, for the lean WebSocket path.
+        self.live = (
+            CompiledDocuments(
+                schema, document_rules, settings.graphql_max_tokens, OperationType.SUBSCRIPTION
+            )
             if document_rules is not None
             else None
         )

@@ -49,6 +49,7 @@ class SqlUnitOfWork:
         self._after_commit = after_commit
         self._connection: AsyncConnection | None = None
         self._changes = Changes()
+        self._committed: list[Changes] = []
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
@@ -83,6 +84,13 @@ class SqlUnitOfWork:
                 raise
         finally:
             await _close_quietly(connection)
+        # Once the connection is back in the pool, not while holding it: the effects wait on
+        # Redis, and a burst of writes must not starve the pool for that long.
+        committed, self._committed = self._committed, []
+        if self._after_commit is not None:
+            for changes in committed:
+                # Shielded: a client that hangs up right after the commit must not cancel it.
+                await asyncio.shield(self._after_commit(changes))
         if exc is not None and sqlstate_of(exc) in TRANSIENT:
             raise TransientConflict(str(getattr(exc, "orig", exc))) from exc
         unavailable = as_unavailable(exc) if exc is not None else None
@@ -98,10 +106,10 @@ class SqlUnitOfWork:
             with unavailable_on_connection_failure():
                 await self._connection.commit()
         changes, self._changes = self._changes, Changes()
-        # After commit, not before: a reader must not re-cache what the commit replaces.
-        if self._after_commit is not None and changes:
-            # Shielded: a client that hangs up right after the commit must not cancel it.
-            await asyncio.shield(self._after_commit(changes))
+        # After commit, not before: a reader must not re-cache what the commit replaces. The
+        # effects run when the block ends (see __aexit__), before its caller sees the result.
+        if changes:
+            self._committed.append(changes)
 
 
 async def _close_quietly(connection: AsyncConnection) -> None:
