@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2_000, ge=100)
+    # Checked in one pass before validation (bff/api/document_limits.py).
+    graphql_max_directives: int = Field(default=4, ge=1)
+    graphql_max_selections: int = Field(default=64, ge=1)
+    graphql_max_fields: int = Field(default=500, ge=1)
     # Queries run on executors compiled per document (bff/api/compiled); off: graphql-core only.
     compiled_execution: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -20,6 +20,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import StreamExecutionResult
 
+from bff.api.suggestions import without_suggestions
 from bff.db.failures import as_unavailable
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable
 
@@ -65,6 +66,9 @@ class ErrorBoundary(SchemaExtension):
 def classify(error: GraphQLError, context: Any) -> GraphQLError:
     """The error as the client sees it: a typed code and the request id, or masked."""
     request_id = getattr(context, "request_id", None)
+    runtime = getattr(context, "runtime", None)
+    if runtime is not None and runtime.settings.is_production:
+        without_suggestions(error)
     original = error.original_error
     if original is None:
         # Parse and validation errors describe the document, not the server; errors other

@@ -27,6 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
+from bff.api.document_limits import DocumentLimits
 from bff.api.graphiql import graphiql_page
 from bff.api.live_subscriptions import LiveTransportWSHandler
 from bff.api.request_body import (
@@ -79,14 +80,20 @@ class GraphQLView(GraphQL[Context, None]):
         self.runtime = runtime
         self.release = release
         self.compiled = (
-            CompiledDocuments(schema, document_rules, settings.graphql_max_tokens)
+            CompiledDocuments(
+                schema, document_rules, settings.graphql_max_tokens, DocumentLimits.of(settings)
+            )
             if document_rules is not None
             else None
         )
         # Subscriptions compiled the same way, for the lean WebSocket path.
         self.live = (
             CompiledDocuments(
-                schema, document_rules, settings.graphql_max_tokens, OperationType.SUBSCRIPTION
+                schema,
+                document_rules,
+                settings.graphql_max_tokens,
+                DocumentLimits.of(settings),
+                OperationType.SUBSCRIPTION,
             )
             if document_rules is not None
             else None
