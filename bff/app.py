@@ -59,6 +59,8 @@ from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.edge.websocket_origin import WebSocketOrigin
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
+from bff.metrics import exposition
+from bff.metrics.edge import RequestMetrics
 from bff.runtime import Runtime, build_runtime
 from resolvers.mutation import Mutation
 from resolvers.query import Query
@@ -191,6 +193,11 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *(
+                [Route("/metrics", exposition.endpoint(runtime.sampler.sample))]
+                if runtime.settings.metrics_public
+                else []
+            ),
             # GraphiQL's scripts and styles, wherever the view serves GraphiQL (development).
             *([assets_route()] if view.graphql_ide else []),
         ],
@@ -209,4 +216,4 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     # Outside the last resort: every answer to a listed origin, failures too, is readable there.
     app = Cors(app, settings.browser_origins)
     app = SecurityHeaders(app, hsts=settings.hsts)
-    return RequestLog(app)
+    return RequestLog(RequestMetrics(app))

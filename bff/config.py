@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=30, ge=1)
 
     log_json: bool | None = None
+    # Prometheus metrics on a listener of their own (unset: none); on the public listener's
+    # /metrics only when BFF_METRICS_PUBLIC is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_public: bool = False
 
     # Customer events (notifications, the activity feed). With AMQP_URL they travel through
     # RabbitMQ to `bff worker`; without it workers read them from PostgreSQL.

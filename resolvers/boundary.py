@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar, get_type_hints
 from bff.api.context import Info
 from bff.domain.actor import Actor, authenticated
 from bff.domain.errors import DomainError
+from bff.metrics.families import USER_ERRORS
 from schema.errors import UserError
 
 P = ParamSpec("P")
@@ -29,6 +30,7 @@ def returns_user_errors(
         try:
             return await resolver(*args, **kwargs)
         except DomainError as error:
+            USER_ERRORS.labels(error.code.value).inc()
             return payload_type(user_errors=[UserError.of(error)])  # type: ignore[no-any-return]
 
     return wrapper

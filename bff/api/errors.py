@@ -22,6 +22,7 @@ from strawberry.types import StreamExecutionResult
 
 from bff.db.failures import as_unavailable
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable
+from bff.metrics.outcomes import note_error
 
 log = logging.getLogger("bff.errors")
 
@@ -64,6 +65,12 @@ class ErrorBoundary(SchemaExtension):
 
 def classify(error: GraphQLError, context: Any) -> GraphQLError:
     """The error as the client sees it: a typed code and the request id, or masked."""
+    classified = _classified(error, context)
+    note_error(context, (classified.extensions or {}).get("code"))
+    return classified
+
+
+def _classified(error: GraphQLError, context: Any) -> GraphQLError:
     request_id = getattr(context, "request_id", None)
     original = error.original_error
     if original is None:
