@@ -39,6 +39,7 @@ import dataloaders
 import resolvers
 import schema
 from bff import logging as bff_logging
+from bff import tracing
 from bff.api.errors import ErrorBoundary
 from bff.api.graphiql import assets_route
 from bff.api.operation_name import OperationName
@@ -62,6 +63,8 @@ from bff.gc import freeze_long_lived_objects, tune_garbage_collector
 from bff.metrics import exposition
 from bff.metrics.edge import RequestMetrics
 from bff.runtime import Runtime, build_runtime
+from bff.tracing.edge import RequestTracing
+from bff.tracing.extension import DomainCallSpans
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
@@ -110,6 +113,8 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
+    if tracing.enabled():
+        extensions.append(DomainCallSpans)
     schema = BankSchema(
         query=Query,
         mutation=Mutation,
@@ -136,7 +141,8 @@ READY_TIMEOUT_S = 1.0
 def app_from_environment() -> ASGIApp:
     """The app as configured by the environment: uvicorn's factory in each worker process."""
     settings = Settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
+    tracing.configure(settings)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL must be set for server workers")
     return create_app(build_runtime(settings, settings.database_url))
@@ -216,4 +222,4 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     # Outside the last resort: every answer to a listed origin, failures too, is readable there.
     app = Cors(app, settings.browser_origins)
     app = SecurityHeaders(app, hsts=settings.hsts)
-    return RequestLog(RequestMetrics(app))
+    return RequestTracing(RequestLog(RequestMetrics(app)))

@@ -286,7 +286,7 @@ def _run(args: argparse.Namespace) -> None:
             raise CommandError(str(error)) from None
         return
     settings = _settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)

@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=30, ge=1)
 
     log_json: bool | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # OpenTelemetry traces over OTLP/HTTP (unset: no tracing), the standard variables.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field(
+        default="fintech-bff", validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+    )
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     # Prometheus metrics on a listener of their own (unset: none); on the public listener's
     # /metrics only when BFF_METRICS_PUBLIC is set.
     metrics_host: str = "127.0.0.1"

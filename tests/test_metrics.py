@@ -203,6 +203,9 @@ async def test_two_workers_are_added_up_on_the_metrics_listener(
     assert value(after, "bff_graphql_subscriptions") == 0
     # and the public listener does not serve them
     assert public.status_code == 404
+    # and the WebSocket's log line names its actor
+    ws_lines = [line for line in server.log_path.read_text().splitlines() if "method=WS" in line]
+    assert any(f"actor_id={person.user.id}" in line for line in ws_lines), ws_lines
 
 
 async def _scrape_until(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bff.config import Settings
 from bff.metrics.pool import timed_pool
+from bff.tracing import sql as sql_spans
 
 log = logging.getLogger("bff.db")
 
@@ -33,7 +34,7 @@ def create_engine(settings: Settings, database_url: str, name: str = "primary") 
     """A pooled engine whose connections carry the statement and lock timeouts, and whose every
     wait is bounded: for a pooled connection, for a new one, and for each statement's answer.
     `name` labels its pool's metrics."""
-    return create_async_engine(
+    engine = create_async_engine(
         asyncpg_url(database_url),
         poolclass=timed_pool(name),
         pool_size=settings.db_pool_size,
@@ -51,6 +52,8 @@ def create_engine(settings: Settings, database_url: str, name: str = "primary") 
             },
         },
     )
+    sql_spans.instrument(engine)
+    return engine
 
 
 async def connection_error(url: str, timeout_s: float = 3.0) -> Exception | None:
