@@ -29,6 +29,7 @@ from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.edge.tls import check_key_pair, tls13_context
+from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
@@ -106,6 +107,10 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         _seed(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
+    if settings.workers > 1:
+        exposition.prepare_multiprocess(settings.data_dir / "metrics")
+    if settings.metrics_port is not None:
+        exposition.serve(settings.metrics_host, settings.metrics_port)
     # Uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so that
     # the embedded PostgreSQL is stopped on the way out, as it is for Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -281,7 +286,7 @@ def _run(args: argparse.Namespace) -> None:
             raise CommandError(str(error)) from None
         return
     settings = _settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)

@@ -109,6 +109,20 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=30, ge=1)
 
     log_json: bool | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # OpenTelemetry traces over OTLP/HTTP (unset: no tracing), the standard variables.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field(
+        default="fintech-bff", validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+    )
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    # Prometheus metrics on a listener of their own (unset: none); on the public listener's
+    # /metrics only when BFF_METRICS_PUBLIC is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_public: bool = False
 
     # Customer events (notifications, the activity feed). With AMQP_URL they travel through
     # RabbitMQ to `bff worker`; without it workers read them from PostgreSQL.

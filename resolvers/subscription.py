@@ -13,6 +13,7 @@ from bff.api.context import Info
 from bff.domain.actor import authenticated
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import AccountEvent as DomainEvent
+from bff.metrics.families import SUBSCRIPTIONS_OPEN
 from schema.account_event import AccountEvent
 from schema.ids import decode_id
 from schema.pagination import decode_sequence
@@ -55,7 +56,8 @@ class Subscription:
             raise DomainError(ErrorCode.UNAUTHENTICATED)
         after = decode_sequence(after_sequence, "afterSequence") if after_sequence else None
         account = decode_id(account_id, "Account", "accountId")
-        async for event in streams.account_events(
-            context.runtime, actor, context.claims, account, after
-        ):
-            yield _shared(event)
+        with SUBSCRIPTIONS_OPEN.track_inprogress():
+            async for event in streams.account_events(
+                context.runtime, actor, context.claims, account, after
+            ):
+                yield _shared(event)

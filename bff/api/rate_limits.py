@@ -22,6 +22,7 @@ from strawberry.extensions import SchemaExtension
 
 from bff.api.operation_name import selected_operation
 from bff.domain.errors import ServiceUnavailable
+from bff.metrics.families import GRAPHQL_COST, RATE_LIMIT_REFUSALS
 from bff.ratelimit import LimiterUnavailable, OperationClass
 
 log = logging.getLogger("bff.ratelimit")
@@ -54,6 +55,7 @@ async def spend_budgets(
         return None
     budgets = runtime.settings.rate_limit_budgets
     for operation_class, weight in _spending(operation, _fragments(document)):
+        GRAPHQL_COST.labels(operation_class.value).observe(weight)
         budget = budgets.per_class[operation_class]
         keys = [(f"address:{context.client}", budget * budgets.address_factor)]
         if context.actor is not None:
@@ -85,6 +87,7 @@ def _fragments(document: DocumentNode) -> dict[str, SelectionSetNode]:
 
 
 def _refuse(context: Any, operation_class: OperationClass, wait: int) -> ExecutionResult:
+    RATE_LIMIT_REFUSALS.labels(operation_class.value).inc()
     error = GraphQLError(
         f"Too many {operation_class.value} requests; retry in {wait} seconds.",
         extensions={"code": "RATE_LIMITED", "retryAfter": wait},

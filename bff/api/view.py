@@ -199,6 +199,8 @@ class GraphQLView(GraphQL[Context, None]):
             raise Refused(ENDED_SESSION_REASON)
         context.claims = claims
         context.authenticate(resolved[0])
+        # Named on the connection's log lines, as HTTP requests are by their bearer token.
+        context.request.state.actor = resolved[0]
         return UNSET  # type: ignore[no-any-return]
 
     async def get_context(
