@@ -13,15 +13,18 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import NamedTypeNode, OperationDefinitionNode, parse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from bff.api.compiled.documents import CompiledDocuments
 from bff.api.documents.check import document_check
 from bff.app import build_schema
 from bff.config import Settings
 from bff.domain.documents import document_hash, read_manifest_json
 from bff.domain.rbac import Role
 from bff.runtime import Runtime, build_runtime
+from schema.ids import encode_id
 from tests.commands import run_bff
 from tests.conftest import BOTH_EXECUTORS, World, asgi_client, graphql
 from tests.documents import (
@@ -349,3 +352,36 @@ async def test_the_database_refuses_a_document_under_another_hash(runtime: Runti
     with pytest.raises(IntegrityError, match="trusted_documents_hash_is_sha256"):
         async with runtime.database.engine.begin() as connection:
             await connection.execute(statement, {"hash": document_hash(VIEWER), "body": VIEWER_ID})
+
+
+def sample_variables(body: str) -> dict[str, Any]:
+    """A value of the right type for each variable of the document's operation."""
+    samples = {"ID": encode_id("Account", uuid.uuid4()), "Int": 1, "String": "x", "Boolean": True}
+    operation = next(d for d in parse(body).definitions if isinstance(d, OperationDefinitionNode))
+    variables = {}
+    for definition in operation.variable_definitions or ():
+        type_node: Any = definition.type
+        while not isinstance(type_node, NamedTypeNode):
+            type_node = type_node.type  # through NonNull and List
+        if type_node.name.value in samples:
+            variables[definition.variable.name.value] = samples[type_node.name.value]
+    return variables
+
+
+def test_every_query_of_the_app_manifest_runs_compiled() -> None:
+    # given the app's manifest and the compiler of the schema this code serves
+    settings = Settings()
+    schema = build_schema(settings)
+    compiled = CompiledDocuments(schema, schema.document_rules, settings.graphql_max_tokens)
+    queries = [
+        doc.body
+        for doc in read_manifest_json((ROOT / "documents" / "app.json").read_bytes())
+        if doc.body.lstrip().startswith(("query", "{"))
+    ]
+    # when each is planned with variables of the right types
+    fallbacks = [
+        body for body in queries if compiled.plan(body, None, sample_variables(body)) is None
+    ]
+    # then none falls back to graphql-core: the app's queries all run compiled
+    assert queries
+    assert fallbacks == []
