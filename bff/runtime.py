@@ -27,6 +27,7 @@ from bff.config import Settings
 from bff.db.changes import Changes
 from bff.db.database import Database
 from bff.db.uow import SqlUnitOfWork
+from bff.domain.audit_models import AuditContext
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
@@ -50,8 +51,9 @@ class Runtime:
     limiter: Limiter | None
     notifications: Notifications
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return self.database.unit_of_work(self._after_commit)
+    def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
+        """A unit of work whose audit entries name `audit` as where the request came from."""
+        return self.database.unit_of_work(self._after_commit, audit)
 
     async def _after_commit(self, changes: Changes) -> None:
         """Make a commit's changes known: retire the cache entries it replaced (a read after the

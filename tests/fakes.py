@@ -21,6 +21,7 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from bff.domain import transfers
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
     Account,
@@ -136,6 +137,7 @@ class Tables:
     push_devices: dict[UUID, PushDevice] = field(default_factory=dict)  # by session
     preferences: dict[UUID, Preferences] = field(default_factory=dict)
     activity: list[tuple[UUID, ActivityEntry]] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
 
     def copy(self) -> Tables:
         """A snapshot: the rows are immutable, so copying each table is enough."""
@@ -286,6 +288,16 @@ class FakeSecurityEvents(_Repository):
     ) -> None:
         event = SecurityEvent(kind, user_id, actor_id, session_id, dict(detail or {}))
         self._tables.security_events.append(event)
+
+
+class FakeAudit(_Repository):
+    """Keeps the records; the chain and its reads are PostgreSQL's (tests/test_audit*.py)."""
+
+    async def record(self, record: AuditRecord) -> None:
+        self._tables.audit.append(record)
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        raise NotImplementedError("the audit log is read from PostgreSQL only")
 
 
 class FakeAccounts(_Repository):
@@ -534,6 +546,7 @@ class FakeUnitOfWork:
     throttles: FakeThrottles
     security_events: FakeSecurityEvents
     notifications: FakeNotifications
+    audit: FakeAudit
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -550,6 +563,7 @@ class FakeUnitOfWork:
         self.throttles = FakeThrottles(tables)
         self.security_events = FakeSecurityEvents(tables)
         self.notifications = FakeNotifications(tables)
+        self.audit = FakeAudit(tables)
         return self
 
     async def __aexit__(

@@ -249,6 +249,22 @@ async def manage_roles_operation(
         assert await roles_of(client, ben) == ["CUSTOMER"]
 
 
+AUDIT_LOG = "query { auditLog(first: 1) { edges { node { id } } } }"
+
+
+async def read_audit_log_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller reads the audit log
+    body = await call(client, AUDIT_LOG, {}, caller)
+    # then they get a page, or are refused
+    if allowed:
+        assert len(body["data"]["auditLog"]["edges"]) == 1
+    else:
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
 OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_OPEN_OWN: open_account_operation,
     Permission.TRANSFER_CREATE_OWN: create_transfer_operation,
@@ -257,6 +273,7 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_READ_ANY: read_any_account_operation,
     Permission.USER_READ_ANY: read_any_user_operation,
     Permission.ROLE_MANAGE: manage_roles_operation,
+    Permission.AUDIT_READ: read_audit_log_operation,
 }
 
 
@@ -271,6 +288,7 @@ GRANTED_TO: dict[str, set[str]] = {
     "account:freeze": {"support", "admin"},
     "deposit:create": {"operator", "admin"},
     "role:manage": {"admin"},
+    "audit:read": {"admin", "auditor"},
 }
 
 

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
 from bff.domain.errors import ErrorCode
 from bff.domain.models import (
     Account,
@@ -78,6 +79,16 @@ class SecurityEventRepository(Protocol):
         session_id: UUID | None,
         detail: dict[str, Any] | None = None,
     ) -> None: ...
+
+
+class AuditRepository(Protocol):
+    async def record(self, record: AuditRecord) -> None:
+        """Append an entry to the audit log, in this unit of work's transaction."""
+        ...
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        """Up to `key.first + 1` entries matching the filter, newest first."""
+        ...
 
 
 class AccountRepository(Protocol):
@@ -223,6 +234,8 @@ class UnitOfWork(Protocol):
     def security_events(self) -> SecurityEventRepository: ...
     @property
     def notifications(self) -> NotificationRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
