@@ -60,12 +60,13 @@ def plain_url(url: str) -> str:
 async def entries(url: str, where: str = "TRUE", *args: Any) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(plain_url(url))
     try:
-        return await connection.fetch(
+        rows: list[asyncpg.Record] = await connection.fetch(
             "SELECT *, detail::text AS detail_text FROM audit_log WHERE "  # noqa: S608 (tests' own)
             + where
             + " ORDER BY id",
             *args,
         )
+        return rows
     finally:
         await connection.close()
 
@@ -356,7 +357,7 @@ async def test_an_anchor_catches_a_recomputed_chain(settings: Settings, tmp_path
         # When an administrator rewrites an entry and recomputes every hash after it, and heads
         rows = await entries(url)
         previous = rows[0]["prev_hash"]
-        statements = []
+        statements: list[tuple[str, tuple[Any, ...]]] = []
         for index, row in enumerate(rows):
             changed = {**dict(row), "prev_hash": previous}
             if index == 1:
