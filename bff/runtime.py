@@ -28,8 +28,8 @@ from bff.db.changes import Changes
 from bff.db.database import Database
 from bff.db.observed import relay_lag_s
 from bff.db.uow import SqlUnitOfWork
-from bff.metrics.sampler import Sampler
 from bff.domain.audit_models import AuditContext
+from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter

@@ -58,6 +58,7 @@ class Query:
         except PermissionDenied:
             return None
         return [AppBuild.of(build) for build in builds]
+
     @strawberry.field(
         description="The tamper-evident audit log, newest first; auditors and admins only."
     )

@@ -21,8 +21,8 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from bff.domain import transfers
-from bff.domain.documents import Build, TrustedDocument
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
     Account,
@@ -313,6 +313,8 @@ class FakeDocuments(_Repository):
         retired = replace(build, retired_at=build.retired_at or _now())
         self._tables.builds[(app, version)] = retired
         return retired
+
+
 class FakeAudit(_Repository):
     """Keeps the records; the chain and its reads are PostgreSQL's (tests/test_audit*.py)."""
 

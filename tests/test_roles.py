@@ -271,6 +271,8 @@ async def manage_documents_operation(
     else:
         assert payload["build"] is None
         assert codes(payload) == ["PERMISSION_DENIED"]
+
+
 AUDIT_LOG = "query { auditLog(first: 1) { edges { node { id } } } }"
 
 

@@ -16,8 +16,8 @@ from bff.db.failures import (
     unavailable_on_connection_failure,
 )
 from bff.db.repositories.accounts import SqlAccounts
-from bff.db.repositories.documents import SqlDocuments
 from bff.db.repositories.audit import SqlAudit
+from bff.db.repositories.documents import SqlDocuments
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
 from bff.db.repositories.security_events import SqlSecurityEvents

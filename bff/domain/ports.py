@@ -10,8 +10,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
-from bff.domain.documents import Build, TrustedDocument
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
 from bff.domain.models import (
     Account,
@@ -245,6 +245,7 @@ class UnitOfWork(Protocol):
     def notifications(self) -> NotificationRepository: ...
     @property
     def documents(self) -> DocumentRepository: ...
+    @property
     def audit(self) -> AuditRepository: ...
 
     async def __aenter__(self) -> Self: ...
