@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     compiled_execution: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Held transfers (fraud review, step-up): voided unless resolved within this long.
+    hold_ttl_s: int = Field(default=72 * 3600, ge=1)
+    hold_expiry_poll_s: float = Field(default=5.0, gt=0)
     # How long published account events stay for clients resuming live streams (`bff purge`).
     event_retention_days: int = Field(default=30, ge=1)
 

@@ -27,6 +27,7 @@ from bff.config import Settings
 from bff.db.changes import Changes
 from bff.db.database import Database
 from bff.db.uow import SqlUnitOfWork
+from bff.holds import HoldExpiry
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
@@ -49,6 +50,7 @@ class Runtime:
     responses: ResponseCache | None
     limiter: Limiter | None
     notifications: Notifications
+    holds: HoldExpiry
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return self.database.unit_of_work(self._after_commit)
@@ -74,9 +76,11 @@ class Runtime:
         """Start the background work of a serving process (the outbox relay, customer events)."""
         self.relay.start()
         self.notifications.start_for_server()
+        self.holds.start()
 
     async def close(self) -> None:
         await self.relay.stop()
+        await self.holds.stop()
         await self.notifications.close()
         await self.broker.close()
         if self.redis is not None:
@@ -100,7 +104,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         if redis is not None and settings.redis_url
         else MemoryBroker()
     )
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         database=database,
         tokens=TokenIssuer(
@@ -119,7 +123,9 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         responses=_responses(settings, cache),
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
+        holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
     )
+    return runtime
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:

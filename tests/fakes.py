@@ -35,6 +35,7 @@ from bff.domain.models import (
     SecurityEventKind,
     Session,
     Transfer,
+    TransferStatus,
     User,
 )
 from bff.domain.money import Currency
@@ -48,7 +49,7 @@ from bff.domain.notification_models import (
     SpendingLine,
 )
 from bff.domain.pages import MAX_SEQUENCE
-from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal
+from bff.domain.ports import HoldResult, PostingCommand, PostingOutcome, PostingResult, Refusal
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
@@ -345,6 +346,11 @@ def _record_event(tables: Tables, account: Account, change: AccountChange) -> No
     )
 
 
+# Two-phase transfers are checked against PostgreSQL itself (tests/test_holds.py): the fake
+# covers the posting rules the domain shares with post_transfer().
+_HOLDS_IN_POSTGRESQL = "held transfers are tested against PostgreSQL (tests/test_holds.py)"
+
+
 class FakeLedger(_Repository):
     """`post_once` in Python: the key claimed or replayed as PostgreSQL's post_transfer() does,
     the domain's own posting rules and writes, and the database's checks on what is written."""
@@ -355,6 +361,8 @@ class FakeLedger(_Repository):
         self._commit = commit
 
     async def post_once(self, command: PostingCommand) -> PostingResult:
+        if command.hold_s is not None:
+            raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
         stored = self._claim(command)
         if stored is None:
             result = self._post(command)
@@ -370,6 +378,14 @@ class FakeLedger(_Repository):
             return PostingResult(PostingOutcome.REFUSED, refusal=refusal)
         transfer = self._tables.transfers[UUID(stored.result["transfer_id"])]
         return PostingResult(PostingOutcome.REPLAYED, transfer=transfer)
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
 
     def _claim(self, command: PostingCommand) -> StoredKey | None:
         """None when the key is now the command's (new, or expired and taken over)."""

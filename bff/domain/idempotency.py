@@ -7,6 +7,8 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable, TransientConflict
 from bff.domain.models import Transfer
@@ -17,6 +19,7 @@ MAX_ATTEMPTS = 4
 # A restarting database refuses connections for about a second; the client retries after that.
 OUTAGE_BACKOFF_S = 0.1
 OUTAGE_BUDGET_S = 1.5
+T = TypeVar("T")
 
 
 def check_key(key: str) -> str:
@@ -44,11 +47,17 @@ async def run_once(uow: UnitOfWork, command: PostingCommand) -> Transfer | Refus
     Retrying after a lost connection is safe because the retry claims the same key: if the lost
     attempt did commit, the retry replays its stored result instead of posting again.
     """
+    return _answer(await retried(uow, lambda: uow.ledger.post_once(command)))
+
+
+async def retried(uow: UnitOfWork, statement: Callable[[], Awaitable[T]]) -> T:
+    """Run `statement` (a ledger call that is a transaction of its own, safe to repeat) alone in
+    `uow` and commit, retrying transient conflicts and, briefly, an unreachable database."""
     started = time.monotonic()
     for attempt in range(MAX_ATTEMPTS):
         try:
             async with uow:
-                result = await uow.ledger.post_once(command)
+                result = await statement()
                 await uow.commit()
         except TransientConflict:
             if attempt == MAX_ATTEMPTS - 1:
@@ -62,7 +71,7 @@ async def run_once(uow: UnitOfWork, command: PostingCommand) -> Transfer | Refus
                 raise
             await asyncio.sleep(pause)
         else:
-            return _answer(result)
+            return result
     raise AssertionError("unreachable")
 
 

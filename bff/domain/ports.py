@@ -21,6 +21,7 @@ from bff.domain.models import (
     Session,
     Transfer,
     TransferKind,
+    TransferStatus,
     User,
 )
 from bff.domain.money import Money
@@ -121,6 +122,8 @@ class PostingCommand:
     source_id: UUID | None = None
     destination_id: UUID | None = None
     destination_number: str | None = None
+    # Hold instead of posting: reserve the amount for this many seconds (PENDING).
+    hold_s: int | None = None
 
 
 class PostingOutcome(StrEnum):
@@ -170,6 +173,24 @@ class PostingResult:
     refusal: Refusal | None = None
 
 
+class HoldOutcome(StrEnum):
+    RESOLVED = "resolved"
+    # Settled, voided or expired already (the transfer says which), or, for expiry, not due.
+    NOT_PENDING = "not_pending"
+    NOT_FOUND = "not_found"
+    # Settling was refused (an account is no longer active); nothing changed.
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """What `resolve` did, with the transfer as it is now (None when not found)."""
+
+    outcome: HoldOutcome
+    transfer: Transfer | None = None
+    refusal: Refusal | None = None
+
+
 class LedgerRepository(Protocol):
     async def post_once(self, command: PostingCommand) -> PostingResult:
         """Atomically: claim the command's (actor, key), or replay what it stored (its
@@ -182,6 +203,20 @@ class LedgerRepository(Protocol):
         It is a transaction of its own: call it alone in its unit of work. What it did is
         settled when it returns, whether or not `commit()` follows; `commit()` then runs what
         must follow a commit (the cache fences of both accounts)."""
+        ...
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        """Atomically settle (COMPLETED) or void (CANCELLED) a PENDING transfer: lock both
+        accounts in id order, then the transfer; post both legs for the reserved amount or
+        release the reservation; next sequences and outbox events. Only a pending transfer
+        changes (with `due_only`, only one whose hold has expired), so concurrent resolutions
+        resolve it exactly once. A transaction of its own, like `post_once`."""
+        ...
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        """Up to `limit` pending transfers whose hold has expired, oldest expiry first."""
         ...
 
 

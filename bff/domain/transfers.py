@@ -23,7 +23,14 @@ from bff.domain.models import (
     TransferStatus,
 )
 from bff.domain.money import Money
-from bff.domain.ports import PostingCommand, PostingFields, Refusal, UnitOfWork
+from bff.domain.ports import (
+    HoldOutcome,
+    HoldResult,
+    PostingCommand,
+    PostingFields,
+    Refusal,
+    UnitOfWork,
+)
 from bff.domain.rbac import Permission
 from bff.domain.text import clean_text
 
@@ -139,6 +146,8 @@ async def deposit_funds(
 
 
 _DESCRIPTIONS = {TransferKind.TRANSFER: "Transfer", TransferKind.DEPOSIT: "Deposit"}
+# How many expired holds one pass of the expiry job voids.
+EXPIRY_BATCH = 100
 
 
 async def _post(
@@ -155,9 +164,10 @@ async def _post(
     source_id: UUID | None = None,
     destination_id: UUID | None = None,
     destination_number: str | None = None,
+    hold_s: int | None = None,
 ) -> Transfer:
-    """Post the movement once under the actor's key; `fields` are the input fields that name
-    its source and its destination."""
+    """Post the movement once under the actor's key (or, with `hold_s`, hold it PENDING for that
+    long); `fields` are the input fields that name its source and its destination."""
     command = PostingCommand(
         actor_id=actor.user_id,
         key=key,
@@ -172,11 +182,48 @@ async def _post(
         source_id=source_id,
         destination_id=destination_id,
         destination_number=destination_number,
+        hold_s=hold_s,
     )
     outcome = await idempotency.run_once(uow, command)
     if isinstance(outcome, Refusal):
         raise refused(outcome)
     return outcome
+
+
+# --- held transfers ------------------------------------------------------------------------
+# A held transfer's fate is decided elsewhere (an analyst, a step-up, the clock); these resolve
+# it in the ledger. Callers check who may decide; the ledger makes sure it happens once.
+
+
+async def settle_held(uow: UnitOfWork, transfer_id: UUID) -> HoldResult:
+    """Post a PENDING transfer for exactly its reserved amount (or say why not)."""
+    return await _resolve(uow, transfer_id, TransferStatus.COMPLETED, due_only=False)
+
+
+async def void_held(uow: UnitOfWork, transfer_id: UUID) -> HoldResult:
+    """Void a PENDING transfer: its reservation is released."""
+    return await _resolve(uow, transfer_id, TransferStatus.CANCELLED, due_only=False)
+
+
+async def expire_holds(uow: UnitOfWork) -> int:
+    """Void the holds past their expiry, one transaction each (a hold resolved meanwhile, by an
+    analyst or another process running this job, is left as it is); how many were voided."""
+    async with uow:
+        due = await uow.ledger.due_holds(EXPIRY_BATCH)
+    voided = 0
+    for transfer_id in due:
+        result = await _resolve(uow, transfer_id, TransferStatus.CANCELLED, due_only=True)
+        voided += result.outcome is HoldOutcome.RESOLVED
+    return voided
+
+
+async def _resolve(
+    uow: UnitOfWork, transfer_id: UUID, outcome: TransferStatus, *, due_only: bool
+) -> HoldResult:
+    description = _DESCRIPTIONS[TransferKind.TRANSFER]
+    return await idempotency.retried(
+        uow, lambda: uow.ledger.resolve(transfer_id, outcome, description, due_only=due_only)
+    )
 
 
 # --- the posting rules ----------------------------------------------------------------------
