@@ -29,6 +29,7 @@ from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.edge.tls import check_key_pair, tls13_context
+from bff.fraud.commands import train_model
 from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
@@ -104,6 +105,9 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         migrate.upgrade(url)
     if args.seed:
         _seed(settings, url)
+    if settings.fraud_screening and not settings.fraud_model_path.exists():
+        print("training the fraud risk model (first start)", flush=True)
+        train_model(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
     # Uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so that
@@ -239,6 +243,12 @@ def _parser() -> argparse.ArgumentParser:
     worker_actions = worker.add_subparsers(dest="action")
     dlq = worker_actions.add_parser("dlq", help="the events that failed every attempt")
     dlq.add_argument("dlq_action", choices=["list", "retry"])
+    fraud = commands.add_parser("fraud", help="the fraud risk model").add_subparsers(
+        dest="action", required=True
+    )
+    fraud.add_parser(
+        "train", help="train the risk model (simulator data and analysts' labels), print its card"
+    )
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -296,6 +306,8 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "worker":
             signal.signal(signal.SIGTERM, _exit_cleanly)
             run_worker(settings, url)
+        elif args.command == "fraud":
+            print("\n".join(train_model(settings, url).lines()))
         else:
             _create_user(settings, url, args)
 
