@@ -27,6 +27,8 @@ from bff.config import Settings
 from bff.db.changes import Changes
 from bff.db.database import Database
 from bff.db.uow import SqlUnitOfWork
+from bff.domain.fraud import Screener
+from bff.fraud import model
 from bff.holds import HoldExpiry
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
@@ -51,6 +53,8 @@ class Runtime:
     limiter: Limiter | None
     notifications: Notifications
     holds: HoldExpiry
+    # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
+    screener: Screener | None
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return self.database.unit_of_work(self._after_commit)
@@ -124,8 +128,19 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
         holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
+        screener=_screener(settings),
     )
     return runtime
+
+
+def _screener(settings: Settings) -> Screener | None:
+    path = settings.fraud_model_path
+    if not settings.fraud_screening:
+        return None
+    if not path.exists():
+        log.warning("no fraud model file: transfers are not screened", extra={"path": str(path)})
+        return None
+    return Screener(model.load(path), settings.hold_ttl_s)
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:

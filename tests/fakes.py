@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 
 from bff.domain import transfers
 from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.fraud import Rules
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -49,7 +50,14 @@ from bff.domain.notification_models import (
     SpendingLine,
 )
 from bff.domain.pages import MAX_SEQUENCE
-from bff.domain.ports import HoldResult, PostingCommand, PostingOutcome, PostingResult, Refusal
+from bff.domain.ports import (
+    HoldResult,
+    PostingCommand,
+    PostingOutcome,
+    PostingResult,
+    Refusal,
+    ScreeningFacts,
+)
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
@@ -540,6 +548,31 @@ class FakeNotifications(_Repository):
         return sorted(lines, key=lambda line: (-line.amount, line.counterparty, line.currency))
 
 
+class FakeFraud(_Repository):
+    """Screening reads the ledger's history in SQL; it is tested against PostgreSQL."""
+
+    async def facts(
+        self,
+        actor_id: UUID,
+        session_id: UUID | None,
+        key: str,
+        amount: int,
+        source_id: UUID,
+        destination_id: UUID | None,
+        destination_number: str | None,
+    ) -> ScreeningFacts:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def rules(self) -> Rules:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+
+_SCREENING_IN_POSTGRESQL = "screening is tested against PostgreSQL (tests/test_fraud_*.py)"
+
+
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
 
@@ -550,6 +583,7 @@ class FakeUnitOfWork:
     throttles: FakeThrottles
     security_events: FakeSecurityEvents
     notifications: FakeNotifications
+    fraud: FakeFraud
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -566,6 +600,7 @@ class FakeUnitOfWork:
         self.throttles = FakeThrottles(tables)
         self.security_events = FakeSecurityEvents(tables)
         self.notifications = FakeNotifications(tables)
+        self.fraud = FakeFraud(tables)
         return self
 
     async def __aexit__(

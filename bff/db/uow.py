@@ -16,6 +16,7 @@ from bff.db.failures import (
     unavailable_on_connection_failure,
 )
 from bff.db.repositories.accounts import SqlAccounts
+from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
 from bff.db.repositories.security_events import SqlSecurityEvents
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
     throttles: SqlThrottles
     security_events: SqlSecurityEvents
     notifications: SqlNotifications
+    fraud: SqlFraud
 
     def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
         self._engine = engine
@@ -64,6 +66,7 @@ class SqlUnitOfWork:
         self.throttles = SqlThrottles(connection)
         self.security_events = SqlSecurityEvents(connection)
         self.notifications = SqlNotifications(connection)
+        self.fraud = SqlFraud(connection)
         return self
 
     async def __aexit__(

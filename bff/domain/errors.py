@@ -78,6 +78,22 @@ class ErrorCode(Enum):
         "IDEMPOTENCY_IN_PROGRESS",
         "A request with this idempotency key is still being processed; retry shortly.",
     )
+    TRANSFER_BLOCKED = (
+        "TRANSFER_BLOCKED",
+        "Fraud screening refused the transfer; nothing was reserved or sent.",
+    )
+    STEP_UP_REQUIRED = (
+        "STEP_UP_REQUIRED",
+        "The transfer is held until you confirm it with your second factor (see challengeId).",
+    )
+    TRANSFER_NOT_HELD = (
+        "TRANSFER_NOT_HELD",
+        "The transfer is not held any more: it was already approved, rejected or expired.",
+    )
+    RULES_CHANGED = (
+        "RULES_CHANGED",
+        "The fraud rules changed since you read them: reload them and apply your change again.",
+    )
 
 
 class DomainError(Exception):

@@ -131,3 +131,11 @@ def decide(
     if risk >= rules.step_up_at:
         return Decision.STEP_UP, reasons
     return Decision.ALLOW, reasons
+
+
+@dataclass(frozen=True, slots=True)
+class Screener:
+    """Screening as a server runs it: the model, and how long a held transfer waits."""
+
+    scorer: Scorer
+    hold_s: int

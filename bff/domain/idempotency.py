@@ -11,8 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable, TransientConflict
-from bff.domain.models import Transfer
-from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal, UnitOfWork
+from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, UnitOfWork
 
 MAX_KEY_LENGTH = 255
 MAX_ATTEMPTS = 4
@@ -39,7 +38,7 @@ def fingerprint(operation: str, **request: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def run_once(uow: UnitOfWork, command: PostingCommand) -> Transfer | Refusal:
+async def run_once(uow: UnitOfWork, command: PostingCommand) -> PostingResult:
     """Post `command` at most once per (actor, key): the key's first result, a transfer or a
     refusal, answers every retry. Transient conflicts are retried, and so, briefly, is an
     unreachable database.
@@ -75,11 +74,11 @@ async def retried(uow: UnitOfWork, statement: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-def _answer(result: PostingResult) -> Transfer | Refusal:
+def _answer(result: PostingResult) -> PostingResult:
+    """The result when it is a transfer or a refusal; the key's problems raised."""
     if result.outcome is PostingOutcome.KEY_REUSED:
         raise DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED, field="idempotencyKey")
     if result.outcome is PostingOutcome.IN_PROGRESS:
         raise DomainError(ErrorCode.IDEMPOTENCY_IN_PROGRESS, field="idempotencyKey")
-    answer = result.refusal or result.transfer
-    assert answer is not None, result
-    return answer
+    assert result.refusal or result.transfer, result
+    return result

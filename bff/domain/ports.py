@@ -11,6 +11,8 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from bff.domain.errors import ErrorCode
+from bff.domain.fraud import Rules, Screening
+from bff.domain.fraud_signals import Signals
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -124,6 +126,11 @@ class PostingCommand:
     destination_number: str | None = None
     # Hold instead of posting: reserve the amount for this many seconds (PENDING).
     hold_s: int | None = None
+    # The request's screening, stored with it; and, for BLOCK, the refusal it answers (after
+    # the posting rules, so that it never tells about an account the actor may not see).
+    screening: Screening | None = None
+    features: tuple[float, ...] = ()
+    refusal: Refusal | None = None
 
 
 class PostingOutcome(StrEnum):
@@ -171,6 +178,8 @@ class PostingResult:
     outcome: PostingOutcome
     transfer: Transfer | None = None
     refusal: Refusal | None = None
+    # The screening of the key's first request, when it was screened.
+    screening: Screening | None = None
 
 
 class HoldOutcome(StrEnum):
@@ -241,6 +250,41 @@ class NotificationRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ScreeningFacts:
+    """What one read tells screening: whether the key already answered (then nothing is scored
+    again), the transfer's signals, the payee's id if it exists, and the rules in force."""
+
+    answered: bool
+    signals: Signals
+    destination_id: UUID | None
+    rules: Rules
+
+
+class FraudRepository(Protocol):
+    async def facts(
+        self,
+        actor_id: UUID,
+        session_id: UUID | None,
+        key: str,
+        amount: int,
+        source_id: UUID,
+        destination_id: UUID | None,
+        destination_number: str | None,
+    ) -> ScreeningFacts:
+        """Everything screening reads, in one statement (a transaction of its own)."""
+        ...
+
+    async def rules(self) -> Rules:
+        """The rules in force (the defaults until an analyst saves some)."""
+        ...
+
+    async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        """Store `rules` as version `rules.version + 1`, with who and why; None when another
+        change took that version first (the caller edited rules that are no longer current)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -258,6 +302,8 @@ class UnitOfWork(Protocol):
     def security_events(self) -> SecurityEventRepository: ...
     @property
     def notifications(self) -> NotificationRepository: ...
+    @property
+    def fraud(self) -> FraudRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

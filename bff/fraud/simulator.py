@@ -126,11 +126,12 @@ def normal(rng: random.Random, habit: Habit) -> Signals:
         if new_payee and rng.random() < 0.1
         else rng.uniform(60, 3000),
         payee_senders_24h=_poisson(rng, 0.5 if rng.random() < 0.9 else 4.0),
-        session_age_hours=rng.uniform(0.05, 24 * 60),
+        # Many customers sign in and pay at once.
+        session_age_hours=rng.uniform(0, 1) if rng.random() < 0.3 else rng.uniform(1, 24 * 60),
         device_seen_before=rng.random() > 0.05,
         failed_logins=_poisson(rng, 0.1),
         password_changed_24h=rng.random() < 0.01,
-        new_sessions_24h=_poisson(rng, 0.3),
+        new_sessions_24h=_poisson(rng, 0.3) + (rng.random() < 0.3),
         hour=int(rng.gauss(habit.hour, 2.5)) % 24 if rng.random() < 0.9 else rng.randrange(24),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bff.cache import keys as cache_keys
 from bff.db import driver
 from bff.db.rows import to_transfer
+from bff.domain.fraud import Screening
 from bff.domain.models import TransferStatus
 from bff.domain.ports import (
     HoldOutcome,
@@ -31,7 +33,8 @@ _POST_TRANSFER = """
         p_description => $9, p_memo => $10,
         p_source_id => $11, p_destination_id => $12, p_destination_number => $13,
         p_source_field => $14, p_destination_field => $15,
-        p_amount_field => $16, p_currency_field => $17, p_hold_s => $18)
+        p_amount_field => $16, p_currency_field => $17, p_hold_s => $18,
+        p_screening => $19, p_refusal => $20)
 """
 # resolve_transfer() (migration 0090) settles or voids a held transfer, exactly once.
 _RESOLVE = """
@@ -75,15 +78,19 @@ class SqlLedger:
             fields.amount,
             fields.currency,
             None if command.hold_s is None else float(command.hold_s),
+            _screening(command),
+            None if command.refusal is None else json.dumps(command.refusal.to_stored()),
         )
         outcome = PostingOutcome(row["outcome"])
         if outcome is PostingOutcome.POSTED:
             self._fence_accounts(row)
         refusal = row["refusal"]  # decoded by the jsonb codec SQLAlchemy sets on its connections
+        screening = row["screening"]
         return PostingResult(
             outcome,
             transfer=to_transfer(row) if row["id"] is not None else None,
             refusal=Refusal.from_stored(refusal) if refusal is not None else None,
+            screening=Screening.from_stored(screening) if screening is not None else None,
         )
 
     async def resolve(
@@ -114,3 +121,10 @@ class SqlLedger:
                 self._fences.append(
                     (cache_keys.account(row[f"{side}_account_id"]), row[f"{side}_sequence"])
                 )
+
+
+def _screening(command: PostingCommand) -> str | None:
+    """The screening as post_transfer() stores it, with the feature vector it was scored on."""
+    if command.screening is None:
+        return None
+    return json.dumps({**command.screening.to_stored(), "features": list(command.features)})
