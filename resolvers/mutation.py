@@ -6,6 +6,7 @@ import strawberry
 
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
 from resolvers.mutations.change_password import change_password
+from resolvers.mutations.connected_apps import register_oauth_client, revoke_app_access
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
 from resolvers.mutations.end_sessions import logout, logout_everywhere, revoke_session
@@ -69,4 +70,12 @@ class Mutation:
     update_notification_preferences = strawberry.mutation(
         resolver=update_notification_preferences,
         description="Change what you are told by push (security notifications always go out).",
+    )
+    register_oauth_client = strawberry.mutation(
+        resolver=register_oauth_client,
+        description="Register a third-party OAuth client (admins).",
+    )
+    revoke_app_access = strawberry.mutation(
+        resolver=revoke_app_access,
+        description="Disconnect an app you connected: its tokens stop working at once.",
     )

@@ -18,6 +18,7 @@ from bff.db.failures import (
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
+from bff.db.repositories.oauth import SqlOAuth
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
     throttles: SqlThrottles
     security_events: SqlSecurityEvents
     notifications: SqlNotifications
+    oauth: SqlOAuth
 
     def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
         self._engine = engine
@@ -64,6 +66,7 @@ class SqlUnitOfWork:
         self.throttles = SqlThrottles(connection)
         self.security_events = SqlSecurityEvents(connection)
         self.notifications = SqlNotifications(connection)
+        self.oauth = SqlOAuth(connection, changes)
         return self
 
     async def __aexit__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from bff.domain.delegation import Delegation
 from bff.domain.errors import PermissionDenied, Unauthenticated
 from bff.domain.rbac import Permission, Role, permissions_of
 
@@ -17,6 +18,8 @@ class Actor:
     roles: frozenset[Role]
     session_id: UUID | None = None
     scopes: frozenset[str] | None = None
+    # Set when a third-party app acts through an OAuth grant (`bff.domain.delegation`).
+    delegation: Delegation | None = None
     permissions: frozenset[Permission] = field(init=False)
 
     def __post_init__(self) -> None:
