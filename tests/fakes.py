@@ -582,9 +582,17 @@ class FakeOAuth(_Repository):
                 await self.revoke_grant(grant.id, GrantRevocation.REPLACED)
         client = self._tables.oauth_clients[client_id]
         grant = Grant(
-            uuid4(), user_id, client_id, client.name, scopes, tuple(account_ids), daily_limit,
-            _now(), None, None,
-        )  # fmt: skip
+            uuid4(),
+            user_id,
+            client_id,
+            client.name,
+            scopes,
+            tuple(account_ids),
+            daily_limit,
+            _now(),
+            None,
+            None,
+        )
         self._tables.oauth_grants[grant.id] = grant
         return grant
 

@@ -7,23 +7,28 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from bff.app import create_app
+from bff.config import Settings
 from bff.domain import delegation
 from bff.domain.models import Account
 from bff.oauth.dpop import token_hash
 from bff.runtime import Runtime
+from tests.conftest import PASSWORD, Person, World, runtime_on
 
+BASE = "http://localhost"
 ALL_SCOPES = ["accounts:read", "transactions:read", "transfers:write"]
 REDIRECT_URI = "https://app.example.com/callback"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -102,7 +107,7 @@ class ThirdParty:
         return self.http.client_auth(method)
 
     async def push(
-        self, scopes: Sequence[str] = ("accounts:read",), **changes: Any
+        self, scopes: Sequence[str] = ("accounts:read",), *, auth: Any = True, **changes: Any
     ) -> httpx.Response:
         """POST a pushed authorization request; `changes` replace (None: drop) parameters."""
         verifier = secrets.token_urlsafe(48)
@@ -117,7 +122,9 @@ class ThirdParty:
         }
         params.update(changes)
         params = {name: value for name, value in params.items() if value is not None}
-        response = await self._post(self.url("/oauth/par"), data=params, auth=self.auth)
+        # auth=None: the parameters carry the client's authentication themselves.
+        chosen = self.auth if auth is True else httpx.USE_CLIENT_DEFAULT
+        response = await self._post(self.url("/oauth/par"), data=params, auth=chosen)
         response.extensions["verifier"] = verifier
         response.extensions["state"] = params.get("state")
         return response
@@ -273,3 +280,67 @@ def _hidden(html: str) -> dict[str, str]:
 
 def accounts_offered(html: str) -> list[str]:
     return _ACCOUNT.findall(html)
+
+
+@pytest.fixture(scope="module")
+async def oauth_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """A runtime whose authorization server is http://localhost (the ASGI clients' base)."""
+    async with runtime_on(settings, None, oauth_issuer=BASE) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def app(oauth_runtime: Runtime) -> httpx.ASGITransport:
+    return httpx.ASGITransport(app=create_app(oauth_runtime))
+
+
+@pytest.fixture
+async def party(oauth_runtime: Runtime, app: httpx.ASGITransport) -> ThirdParty:
+    return await register(oauth_runtime, {"transport": app}, BASE)
+
+
+@pytest.fixture
+def oauth_world(oauth_runtime: Runtime) -> World:
+    return World(oauth_runtime)
+
+
+def customer(person: Person, app: httpx.ASGITransport) -> Customer:
+    return Customer(httpx.AsyncClient(transport=app, base_url=BASE), person.user.email, PASSWORD)
+
+
+@dataclass
+class Connected:
+    """A customer who connected the app: what the app holds afterwards."""
+
+    person: Person
+    shared: Account
+    other: Account
+    authorization: Authorization
+    code: str
+    tokens: dict[str, Any]
+
+
+async def connect(
+    party: ThirdParty,
+    world: World,
+    app: httpx.ASGITransport,
+    scopes: Sequence[str] = ("accounts:read",),
+    daily_limit: int = 0,
+    *,
+    exchange: bool = True,
+) -> Connected:
+    """A customer with a funded shared account and another one, who approves `scopes`; the
+    app exchanges the code unless told not to."""
+    person = await world.person()
+    shared = await world.account(person, funds="100.00")
+    other = await world.account(person, funds="100.00")
+    authorization = await party.authorize(scopes)
+    params = await customer(person, app).approve(
+        party.authorize_url(authorization), [shared], daily_limit
+    )
+    tokens: dict[str, Any] = {}
+    if exchange:
+        answer = await party.exchange(params["code"], authorization)
+        assert answer.status_code == 200, answer.text
+        tokens = answer.json()
+    return Connected(person, shared, other, authorization, params["code"], tokens)

@@ -5,47 +5,23 @@ the shared accounts), refreshes, introspects and revokes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
-from bff.app import create_app
-from bff.config import Settings
-from bff.runtime import Runtime
 from schema.ids import encode_id
-from tests.conftest import PASSWORD, World, runtime_on
-from tests.oauth_party import REDIRECT_URI, Customer, ThirdParty, register
+from tests.conftest import PASSWORD, World
+from tests.oauth_party import (
+    BASE,
+    REDIRECT_URI,
+    Customer,
+    ThirdParty,
+    app,
+    oauth_runtime,
+    oauth_world,
+    party,
+)
 
-BASE = "http://localhost"
 ACCOUNTS = "{ viewer { email accounts { edges { node { id name } } } } }"
-
-
-@pytest.fixture(scope="module")
-async def oauth_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    async with runtime_on(settings, None, oauth_issuer=BASE) as runtime:
-        yield runtime
-
-
-@pytest.fixture
-def app(oauth_runtime: Runtime) -> httpx.ASGITransport:
-    return httpx.ASGITransport(app=create_app(oauth_runtime))
-
-
-@pytest.fixture
-async def party(oauth_runtime: Runtime, app: httpx.ASGITransport) -> ThirdParty:
-    return await register(oauth_runtime, {"transport": app}, BASE)
-
-
-@pytest.fixture
-def oauth_world(oauth_runtime: Runtime) -> World:
-    return World(oauth_runtime)
-
-
-async def customer_of(world: World, app: httpx.ASGITransport) -> tuple[Customer, object]:
-    person = await world.person()
-    http = httpx.AsyncClient(transport=app, base_url=BASE)
-    return Customer(http, person.user.email, PASSWORD), person
+__all__ = ["app", "oauth_runtime", "oauth_world", "party"]  # the fixtures used here
 
 
 async def test_metadata_describes_a_fapi_authorization_server(app: httpx.ASGITransport) -> None:
