@@ -107,7 +107,7 @@ class ThirdParty:
         return self.http.client_auth(method)
 
     async def push(
-        self, scopes: Sequence[str] = ("accounts:read",), *, auth: Any = True, **changes: Any
+        self, scopes: Sequence[str] = ("accounts:read",), /, *, auth: Any = True, **changes: Any
     ) -> httpx.Response:
         """POST a pushed authorization request; `changes` replace (None: drop) parameters."""
         verifier = secrets.token_urlsafe(48)
