@@ -676,6 +676,9 @@ class FakeOAuth(_Repository):
     ) -> None:
         self._tables.oauth_transfers.setdefault(transfer_id, (grant_id, money))
 
+    async def release_transfer(self, transfer_id: UUID) -> None:
+        self._tables.oauth_transfers.pop(transfer_id, None)
+
 
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""

@@ -8,20 +8,22 @@ accounts, and never more than the customer role, whatever roles the customer als
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from bff.domain.errors import DomainError, ErrorCode, NotFound, PermissionDenied
-from bff.domain.money import exponent_of
+from bff.domain.money import Money, exponent_of
 from bff.domain.rbac import Permission
 from bff.domain.text import clean_name
 
 if TYPE_CHECKING:
     from bff.domain.actor import Actor
+    from bff.domain.models import Transfer
     from bff.domain.ports import UnitOfWork
 
 ACCOUNTS_READ = "accounts:read"
@@ -33,6 +35,8 @@ SCOPE_WORDS = {
     TRANSACTIONS_READ: "See the transactions of the accounts you share",
     TRANSFERS_WRITE: "Send money from the accounts you share, up to the daily limit you set",
 }
+# What a connected app may do at most, whatever the customer may (scopes narrow it further).
+DELEGABLE_PERMISSIONS = frozenset({Permission.TRANSFER_CREATE_OWN})
 CODE_LIFETIME = timedelta(seconds=60)
 REQUEST_LIFETIME = timedelta(seconds=90)
 MAX_DAILY_LIMIT = 1_000_000  # whole currency units
@@ -201,6 +205,52 @@ def may_see_account(actor: Actor, account_id: UUID, scope: str = ACCOUNTS_READ) 
     if delegation is None:
         return True
     return scope in (actor.scopes or frozenset()) and account_id in delegation.account_ids
+
+
+def check_delegated_transfer(actor: Actor, source_id: UUID) -> None:
+    """A connected app moves money only with `transfers:write` and only from a shared
+    account (another account looks missing, as it would to a stranger)."""
+    if actor.delegation is None:
+        return
+    require_scope(actor, TRANSFERS_WRITE)
+    if source_id not in actor.delegation.account_ids:
+        raise NotFound(ErrorCode.ACCOUNT_NOT_FOUND, field="fromAccountId")
+
+
+async def within_daily_limit(
+    uow: UnitOfWork,
+    actor: Actor,
+    money: Money,
+    post: Callable[..., Awaitable[Transfer]],
+) -> Transfer:
+    """Post a connected app's transfer within its grant's daily limit.
+
+    The amount is reserved first, under the grant's row lock, in a transaction of its own
+    (posting is one too), so concurrent transfers cannot both fit into the same room; the
+    reservation is released when the posting is refused or replays an earlier transfer, and
+    names the client on the transfer it became.
+    """
+    delegated = actor.delegation
+    assert delegated is not None
+    transfer_id = uuid4()
+    async with uow:
+        grant = await uow.oauth.lock_grant(delegated.grant_id)
+        if grant is None:
+            raise PermissionDenied()
+        spent = await uow.oauth.spent_today(grant.id, money.currency)
+        if spent + money.minor > daily_limit_minor(delegated, money.currency):
+            raise DomainError(ErrorCode.TRANSFER_LIMIT_EXCEEDED, field="amount.amount")
+        await uow.oauth.record_transfer(transfer_id, grant.id, grant.client_id, money)
+        await uow.commit()
+    transfer: Transfer | None = None
+    try:
+        transfer = await post(transfer_id=transfer_id)
+        return transfer
+    finally:
+        if transfer is None or transfer.id != transfer_id:
+            async with uow:
+                await uow.oauth.release_transfer(transfer_id)
+                await uow.commit()
 
 
 def require_own_access(actor: Actor) -> None:

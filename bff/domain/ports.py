@@ -286,7 +286,13 @@ class OAuthRepository(Protocol):
     async def spent_today(self, grant_id: UUID, currency: str) -> int: ...
     async def record_transfer(
         self, transfer_id: UUID, grant_id: UUID, client_id: str, money: Money
-    ) -> None: ...
+    ) -> None:
+        """Count `money` against the grant's day, as the transfer `transfer_id` will be."""
+        ...
+
+    async def release_transfer(self, transfer_id: UUID) -> None:
+        """Give back a reservation whose posting did not happen."""
+        ...
 
 
 class UnitOfWork(Protocol):

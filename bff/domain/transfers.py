@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID, uuid4
 
-from bff.domain import idempotency
+from bff.domain import delegation, idempotency
 from bff.domain.accounts import account_not_found, is_account_number
 from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode
@@ -70,8 +71,11 @@ def _optional_text(text: str | None, field: str) -> str | None:
 async def create_transfer(
     uow: UnitOfWork, actor: Actor, request: TransferRequest, ttl_s: int
 ) -> Transfer:
-    """Move money between two accounts of the same currency, exactly once per idempotency key."""
+    """Move money between two accounts of the same currency, exactly once per idempotency key.
+    A connected app needs `transfers:write`, a shared source account and room in its grant's
+    daily limit (`bff.domain.delegation`)."""
     actor.require(Permission.TRANSFER_CREATE_OWN)
+    delegation.check_delegated_transfer(actor, request.from_account_id)
     key = idempotency.check_key(request.idempotency_key)
     if (request.to_account_id is None) == (request.to_account_number is None):
         raise DomainError(
@@ -91,7 +95,8 @@ async def create_transfer(
         memo=memo,
     )
     number = request.to_account_number
-    return await _post(
+    post = partial(
+        _post,
         uow,
         actor,
         TransferKind.TRANSFER,
@@ -106,6 +111,9 @@ async def create_transfer(
         # A number of the wrong shape names no account.
         destination_number=number if number is not None and is_account_number(number) else None,
     )
+    if actor.delegation is not None:
+        return await delegation.within_daily_limit(uow, actor, money, post)
+    return await post()
 
 
 async def deposit_funds(
@@ -155,6 +163,7 @@ async def _post(
     source_id: UUID | None = None,
     destination_id: UUID | None = None,
     destination_number: str | None = None,
+    transfer_id: UUID | None = None,
 ) -> Transfer:
     """Post the movement once under the actor's key; `fields` are the input fields that name
     its source and its destination."""
@@ -164,7 +173,7 @@ async def _post(
         fingerprint=fingerprint,
         ttl_s=ttl_s,
         kind=kind,
-        transfer_id=uuid4(),
+        transfer_id=transfer_id or uuid4(),
         money=money,
         memo=memo,
         description=memo or _DESCRIPTIONS[kind],

@@ -106,6 +106,8 @@ _RECORD_TRANSFER = text("""
     ON CONFLICT (transfer_id) DO NOTHING
 """)
 
+_RELEASE_TRANSFER = text("DELETE FROM oauth_transfers WHERE transfer_id = :transfer_id")
+
 
 def _client(row: RowMapping) -> Client:
     return Client(
@@ -305,3 +307,6 @@ class SqlOAuth:
                 "currency": money.currency,
             },
         )
+
+    async def release_transfer(self, transfer_id: UUID) -> None:
+        await self._connection.execute(_RELEASE_TRANSFER, {"transfer_id": transfer_id})

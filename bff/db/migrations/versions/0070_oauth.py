@@ -87,9 +87,10 @@ CREATE TABLE oauth_seen_jti (
     expires_at timestamptz NOT NULL
 );
 
--- Money moved through a grant: counts against its daily limit and names the client.
+-- Money moved through a grant: counts against its daily limit and names the client. A row is
+-- written (reserved) before its transfer is posted, so it has no foreign key to transfers.
 CREATE TABLE oauth_transfers (
-    transfer_id uuid PRIMARY KEY REFERENCES transfers (id),
+    transfer_id uuid PRIMARY KEY,
     grant_id    uuid NOT NULL REFERENCES oauth_grants (id) ON DELETE CASCADE,
     client_id   text NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
     amount      bigint NOT NULL CHECK (amount > 0),
