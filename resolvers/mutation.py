@@ -73,6 +73,7 @@ class Mutation:
     )
     register_oauth_client = strawberry.mutation(
         resolver=register_oauth_client,
+        name="registerOAuthClient",
         description="Register a third-party OAuth client (admins).",
     )
     revoke_app_access = strawberry.mutation(
