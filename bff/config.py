@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     login_address_free_failures: int = Field(default=20, ge=1)
     login_address_lockout_failures: int = Field(default=100, ge=2)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
+    # Third-party access (OAuth 2.0): the authorization server's public base URL (its issuer
+    # identifier; default http://HOST:PORT) and the lifetime of the apps' access tokens.
+    oauth_issuer: str | None = None
+    oauth_access_token_ttl_s: int = Field(default=300, ge=60, le=600)
     # Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).
     forwarded_allow_ips: str | None = None
 
@@ -284,6 +288,11 @@ class Settings(BaseSettings):
     @property
     def runs_inline_worker(self) -> bool:
         return self.inline_worker if self.inline_worker is not None else not self.is_production
+
+    @property
+    def oauth_issuer_url(self) -> str:
+        """The issuer identifier: the public base URL, without a trailing slash."""
+        return (self.oauth_issuer or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def session_policy(self) -> SessionPolicy:

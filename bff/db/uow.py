@@ -21,6 +21,7 @@ from bff.db.repositories.documents import SqlDocuments
 from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
+from bff.db.repositories.oauth import SqlOAuth
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
@@ -50,6 +51,7 @@ class SqlUnitOfWork:
     documents: SqlDocuments
     audit: SqlAudit
     fraud: SqlFraud
+    oauth: SqlOAuth
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class SqlUnitOfWork:
         self.documents = SqlDocuments(connection)
         self.audit = SqlAudit(connection, self._audit_context)
         self.fraud = SqlFraud(connection)
+        self.oauth = SqlOAuth(connection, changes)
         return self
 
     async def __aexit__(

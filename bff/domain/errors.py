@@ -99,6 +99,15 @@ class ErrorCode(Enum):
         "RULES_CHANGED",
         "The fraud rules changed since you read them: reload them and apply your change again.",
     )
+    INSUFFICIENT_SCOPE = (
+        "INSUFFICIENT_SCOPE",
+        "The connected app was not granted the scope this needs.",
+    )
+    APP_NOT_FOUND = ("APP_NOT_FOUND", "No such connected app, or it is not yours.")
+    TRANSFER_LIMIT_EXCEEDED = (
+        "TRANSFER_LIMIT_EXCEEDED",
+        "The transfer would exceed the daily limit you set for this connected app.",
+    )
 
 
 class DomainError(Exception):

@@ -11,6 +11,7 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.delegation import Client, Grant, GrantRevocation
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
 from bff.domain.fraud import Rules, Screening
@@ -302,6 +303,93 @@ class FraudRepository(Protocol):
     async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
         """Store `rules` as version `rules.version + 1`, with who and why; None when another
         change took that version first (the caller edited rules that are no longer current)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """An authorization request a client pushed (RFC 9126)."""
+
+    client_id: str
+    params: dict[str, str]
+    expires_at: datetime
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CodeUse:
+    """What presenting an authorization code found: its binding, and whether it was spent."""
+
+    grant: Grant
+    redirect_uri: str
+    code_challenge: str
+    dpop_jkt: str | None
+    expired: bool
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshUse:
+    grant: Grant
+    jkt: str
+    used: bool
+
+
+class OAuthRepository(Protocol):
+    async def add_client(self, client: Client, created_by: UUID | None) -> None: ...
+    async def client(self, client_id: str) -> Client | None: ...
+    async def add_request(
+        self, request_id: str, client_id: str, params: dict[str, str], expires_at: datetime
+    ) -> None: ...
+    async def request(self, request_id: str) -> PushedRequest | None: ...
+    async def use_request(self, request_id: str) -> bool:
+        """Mark a live pushed request used; False when it was used or expired already."""
+        ...
+
+    async def add_grant(
+        self,
+        user_id: UUID,
+        client_id: str,
+        scopes: frozenset[str],
+        account_ids: Sequence[UUID],
+        daily_limit: int,
+    ) -> Grant:
+        """A new grant; the customer's earlier live grants to the same client end (replaced)."""
+        ...
+
+    async def grant(self, grant_id: UUID) -> Grant | None: ...
+    async def grants_of(self, user_id: UUID) -> list[Grant]: ...
+    async def revoke_grant(self, grant_id: UUID, reason: GrantRevocation) -> bool: ...
+    async def touch_grant(self, grant_id: UUID) -> None: ...
+    async def add_code(
+        self,
+        code_hash: bytes,
+        grant_id: UUID,
+        redirect_uri: str,
+        code_challenge: str,
+        dpop_jkt: str | None,
+        expires_at: datetime,
+    ) -> None: ...
+    async def use_code(self, code_hash: bytes) -> CodeUse | None:
+        """Spend a code (locked until the transaction ends); `replayed` when already spent."""
+        ...
+
+    async def add_refresh_token(self, token_hash: bytes, grant_id: UUID, jkt: str) -> None: ...
+    async def lock_refresh_token(self, token_hash: bytes) -> RefreshUse | None: ...
+    async def use_refresh_token(self, token_hash: bytes) -> None: ...
+    async def first_use_of_jti(self, jti: str, expires_at: datetime) -> bool:
+        """Remember a JWT ID until `expires_at`; False when it was seen before."""
+        ...
+
+    async def lock_grant(self, grant_id: UUID) -> Grant | None: ...
+    async def spent_today(self, grant_id: UUID, currency: str) -> int: ...
+    async def record_transfer(
+        self, transfer_id: UUID, grant_id: UUID, client_id: str, money: Money
+    ) -> None:
+        """Count `money` against the grant's day, as the transfer `transfer_id` will be."""
+        ...
+
+    async def release_transfer(self, transfer_id: UUID) -> None:
+        """Give back a reservation whose posting did not happen."""
         ...
 
 
@@ -328,6 +416,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditRepository: ...
     @property
     def fraud(self) -> FraudRepository: ...
+    @property
+    def oauth(self) -> OAuthRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID, uuid4
 
-from bff.domain import idempotency, screening
+from bff.domain import delegation, idempotency, screening
 from bff.domain.accounts import account_not_found, is_account_number
 from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode
@@ -84,10 +85,14 @@ async def create_transfer(
 ) -> Transfer:
     """Move money between two accounts of the same currency, exactly once per idempotency key.
 
+
     With a `screener`, the request is screened before anything posts: ALLOW posts, REVIEW holds
     it PENDING for an analyst, STEP_UP holds it and raises `StepUpRequired`, BLOCK refuses it
-    (TRANSFER_BLOCKED, nothing reserved). A retry with the same key gets the first answer."""
+    (TRANSFER_BLOCKED, nothing reserved). A retry with the same key gets the first answer.
+    A connected app needs `transfers:write`, a shared source account and room in its grant's
+    daily limit (`bff.domain.delegation`)."""
     actor.require(Permission.TRANSFER_CREATE_OWN)
+    delegation.check_delegated_transfer(actor, request.from_account_id)
     key = idempotency.check_key(request.idempotency_key)
     if (request.to_account_id is None) == (request.to_account_number is None):
         raise DomainError(
@@ -122,7 +127,8 @@ async def create_transfer(
             destination_number=destination_number,
         )
     decision = verdict.screening.decision if verdict is not None else None
-    return await _post(
+    post = partial(
+        _post,
         uow,
         actor,
         TransferKind.TRANSFER,
@@ -138,6 +144,9 @@ async def create_transfer(
         hold_s=screener.hold_s if screener is not None and decision in screening.HELD else None,
         verdict=verdict,
     )
+    if actor.delegation is not None:
+        return await delegation.within_daily_limit(uow, actor, money, post)
+    return await post()
 
 
 async def deposit_funds(
@@ -191,6 +200,7 @@ async def _post(
     destination_number: str | None = None,
     hold_s: int | None = None,
     verdict: screening.Verdict | None = None,
+    transfer_id: UUID | None = None,
 ) -> Transfer:
     """Post the movement once under the actor's key (or, with `hold_s`, hold it PENDING for that
     long, or refuse it when `verdict` blocks it); `fields` are the input fields that name its
@@ -201,7 +211,7 @@ async def _post(
         fingerprint=fingerprint,
         ttl_s=ttl_s,
         kind=kind,
-        transfer_id=uuid4(),
+        transfer_id=transfer_id or uuid4(),
         money=money,
         memo=memo,
         description=memo or _DESCRIPTIONS[kind],
