@@ -29,6 +29,7 @@ from bff.db.database import Database
 from bff.db.uow import SqlUnitOfWork
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
+from bff.ratelimit.buckets import CostBuckets, MemoryCostBuckets, RedisCostBuckets
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
 from bff.redis import connect_redis, connect_redis_listener
 from bff.relay import OutboxRelay
@@ -49,6 +50,7 @@ class Runtime:
     responses: ResponseCache | None
     limiter: Limiter | None
     notifications: Notifications
+    cost_buckets: CostBuckets | None = None
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return self.database.unit_of_work(self._after_commit)
@@ -119,7 +121,14 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         responses=_responses(settings, cache),
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
+        cost_buckets=_cost_buckets(settings, redis),
     )
+
+
+def _cost_buckets(settings: Settings, redis: Redis | None) -> CostBuckets | None:
+    if not settings.rate_limits_enabled:
+        return None
+    return RedisCostBuckets(redis) if redis is not None else MemoryCostBuckets()
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:
