@@ -36,6 +36,7 @@ import dataloaders
 import resolvers
 import schema
 from bff import logging as bff_logging
+from bff import tracing
 from bff.api.document_limits import DocumentLimits
 from bff.api.errors import ErrorBoundary
 from bff.api.graphiql import assets_route
@@ -58,7 +59,11 @@ from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.edge.websocket_origin import WebSocketOrigin
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
+from bff.metrics import exposition
+from bff.metrics.edge import RequestMetrics
 from bff.runtime import Runtime, build_runtime
+from bff.tracing.edge import RequestTracing
+from bff.tracing.extension import DomainCallSpans
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
@@ -102,6 +107,8 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
+    if tracing.enabled():
+        extensions.append(DomainCallSpans)
     schema = BankSchema(
         query=Query,
         mutation=Mutation,
@@ -127,7 +134,8 @@ READY_TIMEOUT_S = 1.0
 def app_from_environment() -> ASGIApp:
     """The app as configured by the environment: uvicorn's factory in each worker process."""
     settings = Settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
+    tracing.configure(settings)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL must be set for server workers")
     return create_app(build_runtime(settings, settings.database_url))
@@ -184,6 +192,11 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *(
+                [Route("/metrics", exposition.endpoint(runtime.sampler.sample))]
+                if runtime.settings.metrics_public
+                else []
+            ),
             # GraphiQL's scripts and styles, wherever the view serves GraphiQL (development).
             *([assets_route()] if view.graphql_ide else []),
         ],
@@ -202,4 +215,4 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     # Outside the last resort: every answer to a listed origin, failures too, is readable there.
     app = Cors(app, settings.browser_origins)
     app = SecurityHeaders(app, hsts=settings.hsts)
-    return RequestLog(app)
+    return RequestTracing(RequestLog(RequestMetrics(app)))

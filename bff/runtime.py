@@ -26,7 +26,10 @@ from bff.cache.responses import ResponseCache
 from bff.config import Settings
 from bff.db.changes import Changes
 from bff.db.database import Database
+from bff.db.observed import relay_lag_s
 from bff.db.uow import SqlUnitOfWork
+from bff.domain.audit_models import AuditContext
+from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
 from bff.ratelimit.buckets import CostBuckets, MemoryCostBuckets, RedisCostBuckets
@@ -50,10 +53,12 @@ class Runtime:
     responses: ResponseCache | None
     limiter: Limiter | None
     notifications: Notifications
+    sampler: Sampler
     cost_buckets: CostBuckets | None = None
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return self.database.unit_of_work(self._after_commit)
+    def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
+        """A unit of work whose audit entries name `audit` as where the request came from."""
+        return self.database.unit_of_work(self._after_commit, audit)
 
     async def _after_commit(self, changes: Changes) -> None:
         """Make a commit's changes known: retire the cache entries it replaced (a read after the
@@ -76,8 +81,10 @@ class Runtime:
         """Start the background work of a serving process (the outbox relay, customer events)."""
         self.relay.start()
         self.notifications.start_for_server()
+        self.sampler.start()
 
     async def close(self) -> None:
+        await self.sampler.stop()
         await self.relay.stop()
         await self.notifications.close()
         await self.broker.close()
@@ -102,6 +109,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         if redis is not None and settings.redis_url
         else MemoryBroker()
     )
+    responses = _responses(settings, cache)
     return Runtime(
         settings=settings,
         database=database,
@@ -118,10 +126,27 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         ),
         redis=redis,
         cache=cache,
-        responses=_responses(settings, cache),
+        responses=responses,
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
+        sampler=_sampler(settings, database, cache, responses),
         cost_buckets=_cost_buckets(settings, redis),
+    )
+
+
+def _sampler(
+    settings: Settings,
+    database: Database,
+    cache: ReadThrough | None,
+    responses: ResponseCache | None,
+) -> Sampler:
+    store = cache.store if cache is not None else None
+    return Sampler(
+        engines={"primary": database.engine},
+        capacity=settings.db_pool_size + settings.db_max_overflow,
+        relay_lag_s=partial(relay_lag_s, database.read_engine),
+        caches={"loader": cache, "response": responses},
+        breaker_open=lambda: isinstance(store, RedisStore) and store.circuit_open,
     )
 
 

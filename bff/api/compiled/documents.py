@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import strawberry
 from cachetools import LRUCache
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+)
 from graphql.execution.values import VariableValues, get_variable_values
 
 from bff.api.compiled.nodes import Plan
@@ -48,11 +55,14 @@ class CompiledDocuments:
         rules: Sequence[type[ASTValidationRule]],
         max_tokens: int,
         limits: DocumentLimits,
+        kind: OperationType = OperationType.QUERY,
     ) -> None:
+        """`kind`: the operations compiled (the others run on graphql-core)."""
         self.schema = schema
         self.rules = tuple(rules)
         self.max_tokens = max_tokens
         self.limits = limits
+        self.kind = kind
         self._documents: LRUCache[tuple[str, str | None], _Document | None] = LRUCache(_SIZE)
         self._plans: LRUCache[tuple[str, str | None, tuple[object, ...]], Plan | None] = LRUCache(
             _SIZE
@@ -107,6 +117,8 @@ class CompiledDocuments:
 
     def _compile(self, found: _Document, variables: VariableValues) -> Plan | None:
         try:
-            return compile_operation(self.schema, found.document, found.operation, variables)
+            return compile_operation(
+                self.schema, found.document, found.operation, variables, self.kind
+            )
         except Unsupported:
             return None
