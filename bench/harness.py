@@ -196,7 +196,8 @@ def prepare(config: Config, processes: Processes, postgres: Postgres) -> Stage:
             "BFF_RATE_LIMIT_LOGIN": "10000000",
             "BFF_RATE_LIMIT_MONEY": "10000000",
             "BFF_RATE_LIMIT_MUTATIONS": "10000000",
-            "BFF_RATE_LIMIT_QUERY_FIELDS": "1000000000",
+            "BFF_COST_BUCKET": "1000000000",
+            "BFF_COST_RESTORE_RATE": "1000000000",
         }
     )
     settings = Settings()

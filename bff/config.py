@@ -16,7 +16,7 @@ from bff.domain.sessions import SessionPolicy
 from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
 from bff.notify.retries import RetryPolicy
 from bff.origins import parse_origins
-from bff.ratelimit import Budgets, OperationClass
+from bff.ratelimit import Bucket, Budgets, OperationClass
 
 
 class Environment(StrEnum):
@@ -70,8 +70,15 @@ class Settings(BaseSettings):
     rate_limit_login: int = Field(default=20, ge=1)
     rate_limit_money: int = Field(default=60, ge=1)
     rate_limit_mutations: int = Field(default=120, ge=1)
-    rate_limit_query_fields: int = Field(default=60_000, ge=1)
     rate_limit_address_factor: int = Field(default=5, ge=1)
+    # Query cost (bff/api/cost.py): the most one operation may cost, each signed-in user's leaky
+    # bucket, the bucket of anonymous callers per client address, and the charge of a refusal.
+    query_cost_max: int = Field(default=5_000, ge=1)
+    cost_bucket: int = Field(default=50_000, ge=1)
+    cost_restore_rate: float = Field(default=5_000.0, gt=0)
+    cost_anonymous_bucket: int = Field(default=5_000, ge=1)
+    cost_anonymous_restore_rate: float = Field(default=500.0, gt=0)
+    cost_refusal_charge: int = Field(default=10, ge=0)
     # The read-through cache of the dataloaders (Redis with REDIS_URL, else process memory).
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=300, ge=1)
@@ -273,9 +280,12 @@ class Settings(BaseSettings):
                 OperationClass.LOGIN: self.rate_limit_login,
                 OperationClass.MONEY: self.rate_limit_money,
                 OperationClass.MUTATION: self.rate_limit_mutations,
-                OperationClass.QUERY: self.rate_limit_query_fields,
             },
             address_factor=self.rate_limit_address_factor,
+            max_cost=self.query_cost_max,
+            user_cost=Bucket(self.cost_bucket, self.cost_restore_rate),
+            anonymous_cost=Bucket(self.cost_anonymous_bucket, self.cost_anonymous_restore_rate),
+            refusal_charge=self.cost_refusal_charge,
         )
 
     @property

@@ -35,6 +35,7 @@ from bff.holds import HoldExpiry
 from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
+from bff.ratelimit.buckets import CostBuckets, MemoryCostBuckets, RedisCostBuckets
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
 from bff.redis import connect_redis, connect_redis_listener
 from bff.relay import OutboxRelay
@@ -59,6 +60,7 @@ class Runtime:
     holds: HoldExpiry
     # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
     screener: Screener | None
+    cost_buckets: CostBuckets | None = None
 
     def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
         """A unit of work whose audit entries name `audit` as where the request came from."""
@@ -138,6 +140,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         sampler=_sampler(settings, database, cache, responses),
         holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
         screener=_screener(settings),
+        cost_buckets=_cost_buckets(settings, redis),
     )
     return runtime
 
@@ -166,6 +169,12 @@ def _screener(settings: Settings) -> Screener | None:
         log.warning("no fraud model file: transfers are not screened", extra={"path": str(path)})
         return None
     return Screener(model.load(path), settings.hold_ttl_s)
+
+
+def _cost_buckets(settings: Settings, redis: Redis | None) -> CostBuckets | None:
+    if not settings.rate_limits_enabled:
+        return None
+    return RedisCostBuckets(redis) if redis is not None else MemoryCostBuckets()
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:

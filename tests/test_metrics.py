@@ -62,7 +62,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 @pytest.fixture
 async def public_metrics(settings: Settings) -> AsyncIterator[Runtime]:
     async with runtime_on(
-        settings, None, metrics_public=True, rate_limit_query_fields=12
+        settings, None, metrics_public=True, cost_bucket=3, cost_restore_rate=0.001
     ) as runtime:
         await runtime.sampler.sample()
         yield runtime

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 # From 5 ms to 10 s: the design's target is an average of 200 ms.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 _WAIT_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
-_COST_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+_COST_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 
 GRAPHQL_REQUESTS = Counter(
     "bff_graphql_requests_total",
@@ -25,7 +25,7 @@ GRAPHQL_DURATION = Histogram(
 )
 GRAPHQL_COST = Histogram(
     "bff_graphql_operation_cost",
-    "What an operation spends from its rate-limit budget (fields selected, or root mutations).",
+    "An operation's static query cost, taken from its principal's bucket (bff/api/cost.py).",
     ["operation_class"],
     buckets=_COST_BUCKETS,
 )
