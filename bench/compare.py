@@ -165,7 +165,8 @@ def post(port: int, path: str, body: dict[str, Any], token: str) -> Any:
 
 async def bff_statements(settings: Settings, url: str, token: str, queries: list[str]) -> list[int]:
     """The SQL statements of each query, sent one after the other by one client to an in-process
-    BFF configured by `settings`, counted on its engine."""
+    BFF configured by `settings`, counted on its driver connections (so statements sent on the
+    driver without SQLAlchemy, like the session check, count too)."""
     import httpx
     from sqlalchemy import event
 
@@ -173,11 +174,13 @@ async def bff_statements(settings: Settings, url: str, token: str, queries: list
 
     runtime = build_runtime(settings, url)
     statements: list[str] = []
-    event.listen(
-        runtime.database.engine.sync_engine,
-        "before_cursor_execute",
-        lambda *args: statements.append(args[2]),
-    )
+
+    def log_queries(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(
+            lambda record: statements.append(record.query)
+        )
+
+    event.listen(runtime.database.engine.sync_engine, "connect", log_queries)
     counts = []
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))

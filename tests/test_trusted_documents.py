@@ -5,6 +5,7 @@ upgrade, and every document of the repository's manifests validates against toda
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,8 @@ import pytest
 from graphql import NamedTypeNode, OperationDefinitionNode, parse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from bff.api.compiled.documents import CompiledDocuments
 from bff.api.document_limits import DocumentLimits
@@ -27,7 +30,7 @@ from bff.domain.rbac import Role
 from bff.runtime import Runtime, build_runtime
 from schema.ids import encode_id
 from tests.commands import run_bff
-from tests.conftest import BOTH_EXECUTORS, World, asgi_client, graphql
+from tests.conftest import BOTH_EXECUTORS, ServerStarter, World, asgi_client, graphql
 from tests.documents import (
     APP_BUILDS,
     CREATE_TRANSFER,
@@ -388,3 +391,25 @@ def test_every_query_of_the_app_manifest_runs_compiled() -> None:
     # then none falls back to graphql-core: the app's queries all run compiled
     assert queries
     assert fallbacks == []
+
+
+async def test_trusted_mode_holds_subscriptions_to_registered_documents(
+    one_server: ServerStarter, world: World
+) -> None:
+    # given a server in trusted mode and a customer connected over graphql-transport-ws
+    alice = await world.person()
+    env = {"BFF_DOCUMENTS_MODE": "trusted", "BFF_DB_POOL_SIZE": "2", "BFF_DB_MAX_OVERFLOW": "2"}
+    async with (
+        one_server("trusted-ws", env) as server,
+        connect(server.ws_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws,
+    ):
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {alice.token}"}}
+        await ws.send(json.dumps(init))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        # when she subscribes with a document no build registered
+        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": unregistered()}}
+        await ws.send(json.dumps(subscribe))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    # then the operation is refused with the same code as over HTTP
+    assert answer["type"] == "error"
+    assert answer["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"

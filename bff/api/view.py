@@ -27,6 +27,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from bff.api.compiled.documents import CompiledDocuments
+from bff.api.compiled.http import compiled_response
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
 from bff.api.document_limits import DocumentLimits
@@ -145,7 +146,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
         found = (
             self.compiled.plan(query, request_data.operation_name, request_data.variables)
-            if self.compiled is not None and query
+            if self.compiled is not None
+            and query
+            and not getattr(request.state, "compile_tried", False)
             else None
         )
         if found is None:
@@ -170,8 +173,15 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = (
+                await compiled_response(
+                    request, self.compiled, self.documents, self.get_context, self.release
+                )
+                if self.compiled is not None
+                else None
+            ) or await self.run(request)
         except HTTPException as refusal:
             response = _refusal_response(refusal)
         await response(scope, receive, send)

@@ -1,4 +1,6 @@
-"""Refusing a graphql-transport-ws `connection_init` with a close reason the client can show.
+"""Refusing a graphql-transport-ws `connection_init` with a close reason the client can show,
+and a `subscribe` whose document the documents mode does not run (an `error` message with its
+code, as over HTTP).
 
 Strawberry's ConnectionRejectionError always closes with 4403 and the reason "Forbidden" (its
 payload is only read by the legacy graphql-ws protocol). `on_ws_connect` raises Refused instead,
@@ -7,12 +9,19 @@ and this handler closes with the same 4403 and the refusal's own reason.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from graphql import GraphQLFormattedError
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    ErrorMessage,
+    SubscribeMessage,
+)
+
+from bff.api.request_body import RequestRefused
 
 FORBIDDEN = 4403
 # RFC 6455: a close frame's reason fits in 123 bytes of UTF-8.
@@ -35,3 +44,25 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             await super().handle_connection_init(message)
         except Refused as refusal:
             await self.websocket.close(code=FORBIDDEN, reason=refusal.reason)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: Any = message.get("payload")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            actor, view = self.context.actor, self.view  # the app's GraphQLView
+            try:
+                payload["query"] = await cast(Any, view).documents.document(
+                    payload.get("query"),
+                    payload.get("extensions"),
+                    payload.get("documentId"),
+                    self.context.request.headers,
+                    actor.roles if actor is not None else frozenset(),
+                )
+            except RequestRefused as refusal:
+                error: GraphQLFormattedError = {
+                    "message": refusal.reason,
+                    "extensions": {"code": refusal.code},
+                }
+                refused: ErrorMessage = {"id": message["id"], "type": "error", "payload": [error]}
+                await self.send_message(refused)
+                return
+        await super().handle_subscribe(message)

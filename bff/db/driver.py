@@ -14,9 +14,19 @@ from bff.tracing.sql import statement_span
 
 
 async def fetchrow(connection: AsyncConnection, query: str, *args: Any) -> asyncpg.Record:
-    """The one row `query` returns, sent on `connection`'s driver connection, whose statement
-    cache keeps it prepared. In a transaction the connection has begun it takes part in it;
-    with none begun (SQLAlchemy begins on its first statement) it is a transaction of its own.
+    """The one row `query` returns (see `fetch_optional`)."""
+    row = await fetch_optional(connection, query, *args)
+    assert row is not None, "the statement returns one row"
+    return row
+
+
+async def fetch_optional(
+    connection: AsyncConnection, query: str, *args: Any
+) -> asyncpg.Record | None:
+    """The first row `query` returns, if any, sent on `connection`'s driver connection, whose
+    statement cache keeps it prepared. In a transaction the connection has begun it takes part
+    in it; with none begun (SQLAlchemy begins on its first statement) it is a transaction of its
+    own.
 
     A failure on a connection the server or the network closed (SQLAlchemy's test for a
     disconnect) invalidates it, so that it never goes back to the pool, and is raised as
@@ -31,5 +41,4 @@ async def fetchrow(connection: AsyncConnection, query: str, *args: Any) -> async
             raise
         await connection.invalidate()
         raise ServiceUnavailable(POSTGRESQL, RETRY_AFTER_S) from error
-    assert row is not None, "the statement returns one row"
     return row

@@ -13,9 +13,11 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
+from asyncpg import Record
 from sqlalchemy import RowMapping, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bff.db.driver import fetch_optional
 from bff.db.failures import retrying
 from bff.db.rows import (
     EVENTS_WITH_ENTRIES,
@@ -63,10 +65,11 @@ _EVENTS = text(
 _OLDEST_EVENT = text(
     "SELECT min(sequence) AS oldest FROM account_events WHERE account_id = :account_id"
 )
-_SESSION_USER = text("""
+# Every authenticated request reads it: sent prepared on the driver, without SQLAlchemy.
+_SESSION_USER = """
     SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
-     WHERE s.id = :session_id AND s.revoked_at IS NULL AND s.expires_at > now()
-""")
+     WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+"""
 _ANY_USER = text("SELECT EXISTS (SELECT 1 FROM users) AS present")
 
 
@@ -137,8 +140,12 @@ class Reads:
 
     async def session_user(self, session_id: UUID) -> User | None:
         """The user behind a live (not revoked, not expired) session."""
-        rows = await self._rows(_SESSION_USER, {"session_id": session_id})
-        return to_user(rows[0]) if rows else None
+        row = await retrying(partial(self._session_user, session_id))
+        return to_user(row) if row is not None else None
+
+    async def _session_user(self, session_id: UUID) -> Record | None:
+        async with self._engine.connect() as connection:
+            return await fetch_optional(connection, _SESSION_USER, session_id)
 
     async def any_user(self) -> bool:
         rows = await self._rows(_ANY_USER, {})
