@@ -34,6 +34,10 @@ from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
 
+# How long `bff serve` waits for requests and streams to end on SIGTERM (deploy/ sizes the
+# pods' termination grace period on it).
+GRACEFUL_SHUTDOWN_S = 10
+
 
 class CommandError(Exception):
     """A failure of a command that its operator can fix; printed as one line."""
@@ -132,7 +136,7 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         # per subscriber than it saves in bandwidth.
         ws_per_message_deflate=False,
         # A stream stuck on a dead client must not hold up a restart for ever.
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
         # Answers do not name the software serving them (uvicorn's `server` header).
         server_header=False,
