@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import strawberry
+from cachetools import LRUCache
 from graphql import (
     ASTValidationRule,
     GraphQLError,
@@ -23,13 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -40,12 +37,14 @@ import resolvers
 import schema
 from bff import logging as bff_logging
 from bff import tracing
+from bff.api.document_limits import DocumentLimits
 from bff.api.errors import ErrorBoundary
 from bff.api.graphiql import assets_route
 from bff.api.operation_name import OperationName
 from bff.api.parser_cache import DocumentParserCache
 from bff.api.rate_limits import RateLimits
 from bff.api.response_caching import ResponseCaching
+from bff.api.validation import BoundedValidation
 from bff.api.view import GraphQLView
 from bff.cache.responses import code_fingerprint
 from bff.config import Settings
@@ -96,18 +95,13 @@ class BankSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> BankSchema:
     """The schema with the abuse limits and error handling `settings` ask for."""
     settings = settings or Settings()
-    # Built once, so the rule classes are stable keys for the validation cache.
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
-    ]
+    validated: LRUCache[object, list[GraphQLError]] = LRUCache(_DOCUMENT_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
         partial(DocumentParserCache, maxsize=_DOCUMENT_CACHE_SIZE),
-        partial(AddValidationRules, limit_rules),
-        partial(ValidationCache, maxsize=_DOCUMENT_CACHE_SIZE),
         ErrorBoundary,
         OperationName,
+        partial(BoundedValidation, DocumentLimits.of(settings), validated),
         RateLimits,
         partial(ResponseCaching, release=_RELEASE),
     ]
@@ -128,7 +122,6 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
     # What every document is validated with: compiled documents are held to the same rules.
     schema.document_rules = (
         *specified_rules,
-        *limit_rules,
         *([] if settings.introspection_enabled else [NoSchemaIntrospectionCustomRule]),
     )
     return schema

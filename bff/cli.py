@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import AliasChoices, ValidationError
 from pydantic_core import ErrorDetails
 
+from bff import document_commands
 from bff import logging as bff_logging
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
 from bff.config import Settings
@@ -177,6 +178,20 @@ def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None
         raise CommandError(f"{error.code.value}: {error.message}") from None
 
 
+def _documents(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    try:
+        if args.action == "register":
+            document_commands.register(settings, url, args.manifest, args.app, args.version)
+        elif args.action == "retire":
+            document_commands.retire(settings, url, args.app, args.version)
+        else:
+            document_commands.list_builds(settings, url)
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+    except ValueError as error:  # an unreadable manifest file
+        raise CommandError(str(error)) from None
+
+
 def _purge(settings: Settings, url: str) -> None:
     async def run() -> None:
         runtime = build_runtime(settings, url)
@@ -248,6 +263,16 @@ def _parser() -> argparse.ArgumentParser:
     worker_actions = worker.add_subparsers(dest="action")
     dlq = worker_actions.add_parser("dlq", help="the events that failed every attempt")
     dlq.add_argument("dlq_action", choices=["list", "retry"])
+    docs = commands.add_parser(
+        "documents", help="the trusted documents of app builds (persisted-query manifests)"
+    ).add_subparsers(dest="action", required=True)
+    register = docs.add_parser("register", help="register a build's manifest (Apollo or codegen)")
+    register.add_argument("manifest", type=Path)
+    docs.add_parser("list", help="list the registered builds")
+    retire = docs.add_parser("retire", help="stop serving a build's documents")
+    for build_parser in (register, retire):
+        build_parser.add_argument("--app", required=True, help="like ios or android")
+        build_parser.add_argument("--version", required=True, help="like 4.2.0")
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -305,6 +330,8 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "worker":
             signal.signal(signal.SIGTERM, _exit_cleanly)
             run_worker(settings, url)
+        elif args.command == "documents":
+            _documents(settings, url, args)
         else:
             _create_user(settings, url, args)
 

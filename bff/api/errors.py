@@ -21,6 +21,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import StreamExecutionResult
 
+from bff.api.suggestions import without_suggestions
 from bff.db.failures import as_unavailable
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable
 from bff.metrics.outcomes import note_error
@@ -76,6 +77,9 @@ def classify(error: GraphQLError, context: Any) -> GraphQLError:
 
 def _classified(error: GraphQLError, context: Any) -> GraphQLError:
     request_id = getattr(context, "request_id", None)
+    runtime = getattr(context, "runtime", None)
+    if runtime is not None and runtime.settings.is_production:
+        without_suggestions(error)
     original = error.original_error
     if original is None:
         # Parse and validation errors describe the document, not the server; errors other

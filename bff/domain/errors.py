@@ -78,6 +78,11 @@ class ErrorCode(Enum):
         "IDEMPOTENCY_IN_PROGRESS",
         "A request with this idempotency key is still being processed; retry shortly.",
     )
+    INVALID_MANIFEST = (
+        "INVALID_MANIFEST",
+        "The manifest is malformed, or one of its documents does not match its hash or the schema.",
+    )
+    BUILD_NOT_FOUND = ("BUILD_NOT_FOUND", "No such app build is registered.")
 
 
 class DomainError(Exception):

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
 from bff.domain.models import (
     Account,
@@ -206,6 +207,14 @@ class NotificationRepository(Protocol):
         ...
 
 
+class DocumentRepository(Protocol):
+    async def register(
+        self, app: str, version: str, documents: Sequence[TrustedDocument]
+    ) -> Build: ...
+    async def builds(self) -> list[Build]: ...
+    async def retire(self, app: str, version: str) -> Build | None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -223,6 +232,8 @@ class UnitOfWork(Protocol):
     def security_events(self) -> SecurityEventRepository: ...
     @property
     def notifications(self) -> NotificationRepository: ...
+    @property
+    def documents(self) -> DocumentRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

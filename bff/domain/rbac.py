@@ -21,6 +21,7 @@ class Permission(StrEnum):
     DEPOSIT_CREATE = "deposit:create"
     USER_READ_ANY = "user:read_any"
     ROLE_MANAGE = "role:manage"
+    DOCUMENT_MANAGE = "document:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -36,6 +37,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ACCOUNT_FREEZE,
             Permission.DEPOSIT_CREATE,
             Permission.ROLE_MANAGE,
+            Permission.DOCUMENT_MANAGE,
         }
     ),
     Role.AUDITOR: frozenset({Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY}),
