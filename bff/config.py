@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_lock_timeout_ms: int = Field(default=5_000, ge=0)
     db_pool_pre_ping: bool = False
+    # A streaming replica for lag-tolerant reads (history pages); past this replay lag, or
+    # when it fails, they go to the primary.
+    database_replica_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_REPLICA_URL", "BFF_DATABASE_REPLICA_URL"),
+    )
+    db_replica_max_lag_s: float = Field(default=5.0, gt=0)
 
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "BFF_REDIS_URL")
