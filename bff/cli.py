@@ -21,6 +21,8 @@ from pydantic_core import ErrorDetails
 
 from bff import document_commands
 from bff import logging as bff_logging
+from bff.audit import commands as audit_commands
+from bff.audit.anchor import AnchorError
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
 from bff.config import Settings
 from bff.db import migrate
@@ -227,6 +229,15 @@ def _rotate_keys(settings: Settings) -> None:
     print(f"added signing key {kid} to {settings.keys_file}; servers pick it up within 30 s")
 
 
+def _audit(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    if args.action == "verify":
+        intact = audit_commands.verify(settings, url, args.anchor)
+    else:
+        intact = audit_commands.anchor(settings, url, args.out)
+    if not intact:
+        sys.exit(1)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bff", description="Fintech GraphQL BFF")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +268,18 @@ def _parser() -> argparse.ArgumentParser:
     key_actions.add_parser(
         "rotate", help="add a new signing key to BFF_JWT_KEYS_FILE; older keys keep verifying"
     )
+    audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
+        dest="action", required=True
+    )
+    verify = audit.add_parser(
+        "verify",
+        help="walk the hash chains; name the first entry changed, removed, inserted or moved",
+    )
+    verify.add_argument("--anchor", type=Path, help="check against this signed anchor as well")
+    anchor = audit.add_parser(
+        "anchor", help="verify, then sign the chain heads (Ed25519) for an external store"
+    )
+    anchor.add_argument("--out", type=Path, help="write the anchor here (default: stdout)")
     worker = commands.add_parser(
         "worker", help="handle customer events (notifications, activity feed)"
     )
@@ -300,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     try:
         _run(args)
-    except (CommandError, DatabaseUnavailable, KeyRingError) as error:
+    except (CommandError, DatabaseUnavailable, KeyRingError, AnchorError) as error:
         sys.exit(f"bff: {error}")
 
 
@@ -325,6 +348,8 @@ def _run(args: argparse.Namespace) -> None:
             _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":
             _purge(settings, url)
+        elif args.command == "audit":
+            _audit(settings, url, args)
         elif args.command == "worker" and args.action == "dlq":
             dead_letters(settings, url, retry=args.dlq_action == "retry")
         elif args.command == "worker":

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # The key ring's JSON itself, for platforms that hand secrets over as variables.
     jwt_keys: str | None = None
     access_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    # The Ed25519 key that signs audit anchors (`bff audit anchor`).
+    audit_anchor_key_file: Path | None = None
     session_idle_timeout_s: int = Field(default=30 * 24 * 3600, ge=3600)
     session_max_lifetime_s: int = Field(default=90 * 24 * 3600, ge=3600)
     # How long a process may trust its answer to "is this session live, with which roles".
@@ -304,6 +306,11 @@ class Settings(BaseSettings):
             lockout_s=self.login_lockout_s,
             forget_after_s=self.login_lockout_s,
         )
+
+    @cached_property
+    def anchor_key_file(self) -> Path:
+        """Where the audit anchor key lives: configured in production, generated in development."""
+        return self.audit_anchor_key_file or self.data_dir / "dev-audit-anchor-key.pem"
 
     @cached_property
     def keys_file(self) -> Path:

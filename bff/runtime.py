@@ -28,6 +28,7 @@ from bff.db.changes import Changes
 from bff.db.database import Database
 from bff.db.observed import relay_lag_s
 from bff.db.uow import SqlUnitOfWork
+from bff.domain.audit_models import AuditContext
 from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
@@ -53,8 +54,9 @@ class Runtime:
     notifications: Notifications
     sampler: Sampler
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return self.database.unit_of_work(self._after_commit)
+    def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
+        """A unit of work whose audit entries name `audit` as where the request came from."""
+        return self.database.unit_of_work(self._after_commit, audit)
 
     async def _after_commit(self, changes: Changes) -> None:
         """Make a commit's changes known: retire the cache entries it replaced (a read after the

@@ -21,6 +21,7 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from bff.domain import transfers
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
@@ -139,6 +140,7 @@ class Tables:
     activity: list[tuple[UUID, ActivityEntry]] = field(default_factory=list)
     builds: dict[tuple[str, str], Build] = field(default_factory=dict)
     build_documents: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
 
     def copy(self) -> Tables:
         """A snapshot: the rows are immutable, so copying each table is enough."""
@@ -311,6 +313,16 @@ class FakeDocuments(_Repository):
         retired = replace(build, retired_at=build.retired_at or _now())
         self._tables.builds[(app, version)] = retired
         return retired
+
+
+class FakeAudit(_Repository):
+    """Keeps the records; the chain and its reads are PostgreSQL's (tests/test_audit*.py)."""
+
+    async def record(self, record: AuditRecord) -> None:
+        self._tables.audit.append(record)
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        raise NotImplementedError("the audit log is read from PostgreSQL only")
 
 
 class FakeAccounts(_Repository):
@@ -560,6 +572,7 @@ class FakeUnitOfWork:
     security_events: FakeSecurityEvents
     notifications: FakeNotifications
     documents: FakeDocuments
+    audit: FakeAudit
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -577,6 +590,7 @@ class FakeUnitOfWork:
         self.security_events = FakeSecurityEvents(tables)
         self.notifications = FakeNotifications(tables)
         self.documents = FakeDocuments(tables)
+        self.audit = FakeAudit(tables)
         return self
 
     async def __aexit__(

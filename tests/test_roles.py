@@ -273,6 +273,22 @@ async def manage_documents_operation(
         assert codes(payload) == ["PERMISSION_DENIED"]
 
 
+AUDIT_LOG = "query { auditLog(first: 1) { edges { node { id } } } }"
+
+
+async def read_audit_log_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller reads the audit log
+    body = await call(client, AUDIT_LOG, {}, caller)
+    # then they get a page, or are refused
+    if allowed:
+        assert len(body["data"]["auditLog"]["edges"]) == 1
+    else:
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
 OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_OPEN_OWN: open_account_operation,
     Permission.TRANSFER_CREATE_OWN: create_transfer_operation,
@@ -282,6 +298,7 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.USER_READ_ANY: read_any_user_operation,
     Permission.ROLE_MANAGE: manage_roles_operation,
     Permission.DOCUMENT_MANAGE: manage_documents_operation,
+    Permission.AUDIT_READ: read_audit_log_operation,
 }
 
 
@@ -297,6 +314,7 @@ GRANTED_TO: dict[str, set[str]] = {
     "deposit:create": {"operator", "admin"},
     "role:manage": {"admin"},
     "document:manage": {"admin"},
+    "audit:read": {"admin", "auditor"},
 }
 
 

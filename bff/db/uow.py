@@ -16,6 +16,7 @@ from bff.db.failures import (
     unavailable_on_connection_failure,
 )
 from bff.db.repositories.accounts import SqlAccounts
+from bff.db.repositories.audit import SqlAudit
 from bff.db.repositories.documents import SqlDocuments
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
@@ -24,6 +25,7 @@ from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
 from bff.db.repositories.users import SqlUsers
 from bff.db.sqlstate import TRANSIENT, sqlstate_of
+from bff.domain.audit_models import AuditContext
 from bff.domain.errors import TransientConflict
 
 
@@ -45,10 +47,18 @@ class SqlUnitOfWork:
     security_events: SqlSecurityEvents
     notifications: SqlNotifications
     documents: SqlDocuments
+    audit: SqlAudit
 
-    def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        after_commit: AfterCommit | None = None,
+        audit_context: AuditContext | None = None,
+    ) -> None:
         self._engine = engine
         self._after_commit = after_commit
+        # Where the request came from: every audit entry of this unit of work names it.
+        self._audit_context = audit_context or AuditContext()
         self._connection: AsyncConnection | None = None
         self._changes = Changes()
         self._committed: list[Changes] = []
@@ -63,11 +73,12 @@ class SqlUnitOfWork:
         self.users = SqlUsers(connection, changes)
         self.sessions = SqlSessions(connection, changes)
         self.accounts = SqlAccounts(connection, changes.fences)
-        self.ledger = SqlLedger(connection, changes.fences)
+        self.ledger = SqlLedger(connection, changes.fences, self._audit_context)
         self.throttles = SqlThrottles(connection)
         self.security_events = SqlSecurityEvents(connection)
         self.notifications = SqlNotifications(connection)
         self.documents = SqlDocuments(connection)
+        self.audit = SqlAudit(connection, self._audit_context)
         return self
 
     async def __aexit__(

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
 from bff.domain.models import (
@@ -79,6 +80,16 @@ class SecurityEventRepository(Protocol):
         session_id: UUID | None,
         detail: dict[str, Any] | None = None,
     ) -> None: ...
+
+
+class AuditRepository(Protocol):
+    async def record(self, record: AuditRecord) -> None:
+        """Append an entry to the audit log, in this unit of work's transaction."""
+        ...
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        """Up to `key.first + 1` entries matching the filter, newest first."""
+        ...
 
 
 class AccountRepository(Protocol):
@@ -234,6 +245,8 @@ class UnitOfWork(Protocol):
     def notifications(self) -> NotificationRepository: ...
     @property
     def documents(self) -> DocumentRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

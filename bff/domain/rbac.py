@@ -22,6 +22,7 @@ class Permission(StrEnum):
     USER_READ_ANY = "user:read_any"
     ROLE_MANAGE = "role:manage"
     DOCUMENT_MANAGE = "document:manage"
+    AUDIT_READ = "audit:read"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -38,9 +39,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DEPOSIT_CREATE,
             Permission.ROLE_MANAGE,
             Permission.DOCUMENT_MANAGE,
+            Permission.AUDIT_READ,
         }
     ),
-    Role.AUDITOR: frozenset({Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY}),
+    Role.AUDITOR: frozenset(
+        {Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY, Permission.AUDIT_READ}
+    ),
 }
 
 
