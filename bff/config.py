@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     min_client_versions: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Base backups and the WAL archive (`bff backup`), and PostgreSQL's programs for them.
+    backup_dir: Path | None = None
+    pg_bin_dir: Path | None = None
     # How long published account events stay for clients resuming live streams (`bff purge`).
     event_retention_days: int = Field(default=30, ge=1)
 
@@ -311,6 +314,10 @@ class Settings(BaseSettings):
     def anchor_key_file(self) -> Path:
         """Where the audit anchor key lives: configured in production, generated in development."""
         return self.audit_anchor_key_file or self.data_dir / "dev-audit-anchor-key.pem"
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @cached_property
     def keys_file(self) -> Path:

@@ -63,11 +63,15 @@ def test_the_api_deployment_probes_drains_and_runs_locked_down() -> None:
 
 @pytest.mark.parametrize(
     "workload",
-    [m for m in manifests() if m["kind"] in ("Deployment", "Job")],
+    [m for m in manifests() if m["kind"] in ("Deployment", "Job", "CronJob")],
     ids=lambda m: f"{m['kind']}/{m['metadata']['name']}",
 )
 def test_every_container_has_resource_requests_and_limits(workload: dict[str, Any]) -> None:
-    for container in workload["spec"]["template"]["spec"]["containers"]:
+    spec = workload["spec"]
+    template = (
+        spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec["template"]
+    )
+    for container in template["spec"]["containers"]:
         for bound in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(container["resources"][bound])
 
@@ -102,6 +106,14 @@ def test_the_migration_job_runs_before_the_rollout() -> None:
     assert rollout.index("kubectl wait --for=condition=complete") < rollout.index(
         "kubectl rollout status deployment/bff"
     )
+
+
+def test_backups_are_taken_every_four_hours() -> None:
+    cron = one("CronJob", "bff-backup")["spec"]
+    assert cron["schedule"] == "0 */4 * * *"
+    assert cron["concurrencyPolicy"] == "Forbid"
+    [container] = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["backup"]
 
 
 def test_the_configuration_names_only_settings_that_exist() -> None:
