@@ -61,6 +61,7 @@ from bff.edge.websocket_origin import WebSocketOrigin
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
 from bff.metrics import exposition
 from bff.metrics.edge import RequestMetrics
+from bff.oauth.routes import oauth
 from bff.runtime import Runtime, build_runtime
 from bff.tracing.edge import RequestTracing
 from bff.tracing.extension import DomainCallSpans
@@ -160,6 +161,9 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    # Third-party access: the OAuth 2.0 authorization server and its consent page.
+    oauth_routes, delegated = oauth(runtime)
+
     # A paused or partitioned server must not hold the probe: "not ready" is the answer.
     database_ready = ReadinessProbe(runtime.database.ping, READY_TIMEOUT_S)
 
@@ -197,6 +201,7 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
                 if runtime.settings.metrics_public
                 else []
             ),
+            *oauth_routes,
             # GraphiQL's scripts and styles, wherever the view serves GraphiQL (development).
             *([assets_route()] if view.graphql_ide else []),
         ],
@@ -206,7 +211,9 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
         lifespan=lifespan,
     )
     settings = runtime.settings
-    app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
+    app: ASGIApp = BearerAuthentication(
+        starlette, runtime.tokens, runtime.actors.resolve, delegated.authenticate
+    )
     app = BodySizeLimit(app, settings.max_body_bytes)
     # Forged requests are refused on their headers, before anything reads a body or a token.
     app = CsrfPrevention(app)

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     login_address_free_failures: int = Field(default=20, ge=1)
     login_address_lockout_failures: int = Field(default=100, ge=2)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
+    # Third-party access (OAuth 2.0): the authorization server's public base URL (its issuer
+    # identifier; default http://HOST:PORT) and the lifetime of the apps' access tokens.
+    oauth_issuer: str | None = None
+    oauth_access_token_ttl_s: int = Field(default=300, ge=60, le=600)
     # Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).
     forwarded_allow_ips: str | None = None
 
@@ -132,6 +136,13 @@ class Settings(BaseSettings):
     # Base backups and the WAL archive (`bff backup`), and PostgreSQL's programs for them.
     backup_dir: Path | None = None
     pg_bin_dir: Path | None = None
+    # Held transfers (fraud review, step-up): voided unless resolved within this long.
+    hold_ttl_s: int = Field(default=72 * 3600, ge=1)
+    hold_expiry_poll_s: float = Field(default=5.0, gt=0)
+    # The fraud risk model (skops); `bff serve` trains one there at first start when missing.
+    fraud_model_file: Path | None = None
+    # Screening of customer transfers; false: every transfer posts as before.
+    fraud_screening: bool = True
     # How long published account events stay for clients resuming live streams (`bff purge`).
     event_retention_days: int = Field(default=30, ge=1)
 
@@ -289,6 +300,11 @@ class Settings(BaseSettings):
         return self.inline_worker if self.inline_worker is not None else not self.is_production
 
     @property
+    def oauth_issuer_url(self) -> str:
+        """The issuer identifier: the public base URL, without a trailing slash."""
+        return (self.oauth_issuer or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(
             idle_timeout=timedelta(seconds=self.session_idle_timeout_s),
@@ -309,6 +325,10 @@ class Settings(BaseSettings):
             lockout_s=self.login_lockout_s,
             forget_after_s=self.login_lockout_s,
         )
+
+    @property
+    def fraud_model_path(self) -> Path:
+        return self.fraud_model_file or self.data_dir / "fraud-model.skops"
 
     @cached_property
     def anchor_key_file(self) -> Path:

@@ -29,6 +29,9 @@ from bff.db.database import Database
 from bff.db.observed import relay_lag_s
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.audit_models import AuditContext
+from bff.domain.fraud import Screener
+from bff.fraud import model
+from bff.holds import HoldExpiry
 from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
@@ -53,6 +56,9 @@ class Runtime:
     limiter: Limiter | None
     notifications: Notifications
     sampler: Sampler
+    holds: HoldExpiry
+    # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
+    screener: Screener | None
 
     def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
         """A unit of work whose audit entries name `audit` as where the request came from."""
@@ -80,10 +86,12 @@ class Runtime:
         self.relay.start()
         self.notifications.start_for_server()
         self.sampler.start()
+        self.holds.start()
 
     async def close(self) -> None:
         await self.sampler.stop()
         await self.relay.stop()
+        await self.holds.stop()
         await self.notifications.close()
         await self.broker.close()
         if self.redis is not None:
@@ -108,7 +116,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         else MemoryBroker()
     )
     responses = _responses(settings, cache)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         database=database,
         tokens=TokenIssuer(
@@ -128,7 +136,10 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
         sampler=_sampler(settings, database, cache, responses),
+        holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
+        screener=_screener(settings),
     )
+    return runtime
 
 
 def _sampler(
@@ -149,6 +160,16 @@ def _sampler(
         breaker_open=lambda: isinstance(store, RedisStore) and store.circuit_open,
         replica_lag_s=database.replica.measure_lag if database.replica else None,
     )
+
+
+def _screener(settings: Settings) -> Screener | None:
+    path = settings.fraud_model_path
+    if not settings.fraud_screening:
+        return None
+    if not path.exists():
+        log.warning("no fraud model file: transfers are not screened", extra={"path": str(path)})
+        return None
+    return Screener(model.load(path), settings.hold_ttl_s)
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:

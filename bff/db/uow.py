@@ -18,8 +18,10 @@ from bff.db.failures import (
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.audit import SqlAudit
 from bff.db.repositories.documents import SqlDocuments
+from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
+from bff.db.repositories.oauth import SqlOAuth
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
@@ -48,6 +50,8 @@ class SqlUnitOfWork:
     notifications: SqlNotifications
     documents: SqlDocuments
     audit: SqlAudit
+    fraud: SqlFraud
+    oauth: SqlOAuth
 
     def __init__(
         self,
@@ -79,6 +83,8 @@ class SqlUnitOfWork:
         self.notifications = SqlNotifications(connection)
         self.documents = SqlDocuments(connection)
         self.audit = SqlAudit(connection, self._audit_context)
+        self.fraud = SqlFraud(connection)
+        self.oauth = SqlOAuth(connection, changes)
         return self
 
     async def __aexit__(

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     ROLE_MANAGE = "role:manage"
     DOCUMENT_MANAGE = "document:manage"
     AUDIT_READ = "audit:read"
+    OAUTH_CLIENT_MANAGE = "oauth_client:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -40,6 +41,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ROLE_MANAGE,
             Permission.DOCUMENT_MANAGE,
             Permission.AUDIT_READ,
+            Permission.OAUTH_CLIENT_MANAGE,
         }
     ),
     Role.AUDITOR: frozenset(
