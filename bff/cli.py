@@ -1,5 +1,5 @@
-"""The `bff` command: serve, migrate, seed, export-schema, purge, keys, user create, oauth
-client create.
+"""The `bff` command: serve, migrate, seed, export-schema, purge, backup, keys, user create,
+oauth client create.
 
 A failure the operator can fix (settings, database, key ring, input) is one line on stderr
 starting with `bff:` and a non-zero exit status, never a traceback."""
@@ -14,6 +14,7 @@ import signal
 import ssl
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -21,11 +22,12 @@ from typing import Any
 from pydantic import AliasChoices, ValidationError
 from pydantic_core import ErrorDetails
 
-from bff import document_commands
+from bff import backup, document_commands
 from bff import logging as bff_logging
 from bff.audit import commands as audit_commands
 from bff.audit.anchor import AnchorError
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
+from bff.backup import BackupError
 from bff.config import Settings
 from bff.db import migrate
 from bff.db.maintenance import purge
@@ -39,6 +41,10 @@ from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
+
+# How long `bff serve` waits for requests and streams to end on SIGTERM (deploy/ sizes the
+# pods' termination grace period on it).
+GRACEFUL_SHUTDOWN_S = 10
 
 
 class CommandError(Exception):
@@ -141,7 +147,7 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         # per subscriber than it saves in bandwidth.
         ws_per_message_deflate=False,
         # A stream stuck on a dead client must not hold up a restart for ever.
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
         # Answers do not name the software serving them (uvicorn's `server` header).
         server_header=False,
@@ -263,6 +269,38 @@ def _audit(settings: Settings, url: str, args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def _backup(settings: Settings, url: str) -> None:
+    taken = backup.take(url, settings.backups, settings.pg_bin_dir)
+    print(
+        f"base backup {taken.path} consistent from {taken.consistent_at.isoformat()}; "
+        f"the server's archive_command must copy WAL into {settings.backups / backup.WAL}"
+    )
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> None:
+    # PostgreSQL refuses to run as root: as root, the restored server runs as `postgres`.
+    os_user = args.os_user or ("postgres" if os.geteuid() == 0 else None)
+    backup.restore(settings.backups, args.to, args.into, args.port, settings.pg_bin_dir, os_user)
+    where = (
+        backup.restored_url(settings.database_url, args.port)
+        if settings.database_url
+        else f"127.0.0.1:{args.port}"
+    )
+    print(
+        f"restored to {args.to.isoformat()} in {args.into}, running at {where} "
+        f"(stop it with: pg_ctl --pgdata={args.into} stop)"
+    )
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time such as 2026-12-02T18:30:00Z"
+        ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bff", description="Fintech GraphQL BFF")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -321,6 +359,17 @@ def _parser() -> argparse.ArgumentParser:
     for build_parser in (register, retire):
         build_parser.add_argument("--app", required=True, help="like ios or android")
         build_parser.add_argument("--version", required=True, help="like 4.2.0")
+    backups = commands.add_parser(
+        "backup", help="take a verified base backup (pg_basebackup) into BFF_BACKUP_DIR"
+    )
+    backup_actions = backups.add_subparsers(dest="backup_action")
+    restore = backup_actions.add_parser(
+        "restore", help="restore to a point in time into a new cluster, and start it"
+    )
+    restore.add_argument("--to", required=True, type=_moment, help="ISO 8601, with time zone")
+    restore.add_argument("--into", required=True, type=Path, help="a new, empty directory")
+    restore.add_argument("--port", type=int, default=5433, help="the restored server's port")
+    restore.add_argument("--os-user", help="run the restored server as this user (root: postgres)")
     fraud = commands.add_parser("fraud", help="the fraud risk model").add_subparsers(
         dest="action", required=True
     )
@@ -377,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     try:
         _run(args)
-    except (CommandError, DatabaseUnavailable, KeyRingError, AnchorError) as error:
+    except (CommandError, DatabaseUnavailable, KeyRingError, AnchorError, BackupError) as error:
         sys.exit(f"bff: {error}")
 
 
@@ -393,6 +442,9 @@ def _run(args: argparse.Namespace) -> None:
         return
     settings = _settings()
     bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
+    if args.command == "backup" and args.backup_action == "restore":
+        _restore(settings, args)  # into a cluster of its own: no database of the settings'
+        return
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)
@@ -402,6 +454,8 @@ def _run(args: argparse.Namespace) -> None:
             _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":
             _purge(settings, url)
+        elif args.command == "backup":
+            _backup(settings, url)
         elif args.command == "audit":
             _audit(settings, url, args)
         elif args.command == "worker" and args.action == "dlq":

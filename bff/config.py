@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_lock_timeout_ms: int = Field(default=5_000, ge=0)
     db_pool_pre_ping: bool = False
+    # A streaming replica for lag-tolerant reads (history pages); past this replay lag, or
+    # when it fails, they go to the primary.
+    database_replica_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_REPLICA_URL", "BFF_DATABASE_REPLICA_URL"),
+    )
+    db_replica_max_lag_s: float = Field(default=5.0, gt=0)
 
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "BFF_REDIS_URL")
@@ -133,6 +140,9 @@ class Settings(BaseSettings):
     min_client_versions: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Base backups and the WAL archive (`bff backup`), and PostgreSQL's programs for them.
+    backup_dir: Path | None = None
+    pg_bin_dir: Path | None = None
     # Held transfers (fraud review, step-up): voided unless resolved within this long.
     hold_ttl_s: int = Field(default=72 * 3600, ge=1)
     hold_expiry_poll_s: float = Field(default=5.0, gt=0)
@@ -334,6 +344,10 @@ class Settings(BaseSettings):
     def anchor_key_file(self) -> Path:
         """Where the audit anchor key lives: configured in production, generated in development."""
         return self.audit_anchor_key_file or self.data_dir / "dev-audit-anchor-key.pem"
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @cached_property
     def keys_file(self) -> Path:

@@ -153,11 +153,15 @@ def _sampler(
 ) -> Sampler:
     store = cache.store if cache is not None else None
     return Sampler(
-        engines={"primary": database.engine},
+        engines={
+            "primary": database.engine,
+            **({"replica": database.replica.engine} if database.replica else {}),
+        },
         capacity=settings.db_pool_size + settings.db_max_overflow,
         relay_lag_s=partial(relay_lag_s, database.read_engine),
         caches={"loader": cache, "response": responses},
         breaker_open=lambda: isinstance(store, RedisStore) and store.circuit_open,
+        replica_lag_s=database.replica.measure_lag if database.replica else None,
     )
 
 

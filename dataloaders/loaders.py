@@ -168,9 +168,17 @@ class Loaders:
             if account is not None and policies.can_read_transactions(self._actor, account)
         }
 
+        sequences = {
+            key: account.last_sequence
+            for key, account in zip(keys_, accounts, strict=True)
+            if account is not None
+        }
+
         async def fetch(missing: list[str]) -> Found[Page[Entry]]:
             wanted = [readable[cache_key] for cache_key in missing]
-            fetched = await self._statements.transaction_pages(wanted)
+            # A page must hold the account's transactions up to the sequence read above.
+            fresh_as_of = [sequences[key] for key in wanted]
+            fetched = await self._statements.transaction_pages(wanted, fresh_as_of)
             return {
                 cache_key: (0, page_of(entries, key.first))
                 for cache_key, key, entries in zip(missing, wanted, fetched, strict=True)

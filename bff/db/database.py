@@ -13,6 +13,7 @@ from bff.db.changes import AfterCommit
 from bff.db.customer_events import SqlCustomerEvents, customer_events
 from bff.db.engine import create_engine, plain_postgres_url
 from bff.db.reads import Reads
+from bff.db.replica import Replica, ReplicaReads
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.audit_models import AuditContext
 
@@ -25,7 +26,16 @@ class Database:
         self.engine: AsyncEngine = create_engine(settings, url)
         # Single reads skip BEGIN/ROLLBACK round trips.
         self.read_engine: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.reads = Reads(self.read_engine)
+        self.replica = (
+            Replica(settings, settings.database_replica_url)
+            if settings.database_replica_url
+            else None
+        )
+        self.reads: Reads = (
+            ReplicaReads(self.read_engine, self.replica)
+            if self.replica is not None
+            else Reads(self.read_engine)
+        )
 
     @property
     def plain_url(self) -> str:
@@ -48,3 +58,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

@@ -108,9 +108,12 @@ class Reads:
                 lists[row["owner_id"]].append((row["created_at"], row["id"]))
         return {owner: (version, tuple(lists[owner])) for owner, version in versions.items()}
 
-    async def transaction_pages(self, keys: Sequence[TransactionPageKey]) -> list[list[Entry]]:
+    async def transaction_pages(
+        self, keys: Sequence[TransactionPageKey], fresh_as_of: Sequence[int] | None = None
+    ) -> list[list[Entry]]:
         """For each key, in order, up to `first + 1` transactions (one more tells whether the
-        page has a next one)."""
+        page has a next one). `fresh_as_of`: the account sequence each page must include, which
+        lets a replica serve it (bff/db/replica.py)."""
         rows = await self._rows(
             _TRANSACTION_PAGES,
             {

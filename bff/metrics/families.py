@@ -89,7 +89,7 @@ RELAY_LAG = Gauge(
 )
 REPLICA_LAG = Gauge(
     "bff_db_replica_lag_seconds",
-    "How far the read replica's replay is behind the primary (absent without a replica).",
+    "How far the read replica's replay is behind the primary (0 without a replica).",
     multiprocess_mode="livemax",
 )
 REPLICA_READS = Counter(
