@@ -20,20 +20,25 @@ from bff.db.failures import retrying
 from bff.db.rows import (
     EVENTS_WITH_ENTRIES,
     TRANSFER_WITH_OWNERS,
-    to_account,
     to_entry,
     to_event,
     to_transfer,
-    to_user,
 )
+from bff.db.sealing import KEY_COLUMNS, Sealing
 from bff.domain.models import Account, AccountEvent, Entry, Transfer, User
 from bff.domain.pages import MAX_SEQUENCE, TransactionPageKey
 
 # An owner's accounts, oldest first: (created at, id).
 AccountList = tuple[tuple[datetime, UUID], ...]
 
-_USERS = text("SELECT * FROM users WHERE id = ANY(CAST(:ids AS uuid[]))")
-_ACCOUNTS = text("SELECT * FROM accounts WHERE id = ANY(CAST(:ids AS uuid[]))")
+_USERS = text(f"""
+    SELECT u.*, {KEY_COLUMNS} FROM users u LEFT JOIN data_keys k ON k.user_id = u.id
+     WHERE u.id = ANY(CAST(:ids AS uuid[]))
+""")  # noqa: S608 (constant SQL fragments)
+_ACCOUNTS = text(f"""
+    SELECT a.*, {KEY_COLUMNS} FROM accounts a LEFT JOIN data_keys k ON k.user_id = a.owner_id
+     WHERE a.id = ANY(CAST(:ids AS uuid[]))
+""")  # noqa: S608 (constant SQL fragments)
 _TRANSFERS = text(TRANSFER_WITH_OWNERS + " WHERE t.id = ANY(CAST(:ids AS uuid[]))")
 _ENTRIES = text("SELECT * FROM ledger_entries WHERE id = ANY(CAST(:ids AS uuid[]))")
 # Every owner's whole list of account ids (oldest first), with the list's version for the cache.
@@ -63,16 +68,18 @@ _EVENTS = text(
 _OLDEST_EVENT = text(
     "SELECT min(sequence) AS oldest FROM account_events WHERE account_id = :account_id"
 )
-_SESSION_USER = text("""
-    SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
+_SESSION_USER = text(f"""
+    SELECT u.*, {KEY_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+      LEFT JOIN data_keys k ON k.user_id = u.id
      WHERE s.id = :session_id AND s.revoked_at IS NULL AND s.expires_at > now()
-""")
+""")  # noqa: S608 (constant SQL fragments)
 _ANY_USER = text("SELECT EXISTS (SELECT 1 FROM users) AS present")
 
 
 class Reads:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealing: Sealing) -> None:
         self._engine = engine
+        self._sealing = sealing
 
     async def _rows(self, statement: TextClause, params: Mapping[str, Any]) -> list[RowMapping]:
         """The rows of a read; connection failures are retried a few times (a read is safe to
@@ -84,10 +91,10 @@ class Reads:
             return list((await connection.execute(statement, params)).mappings())
 
     async def users(self, ids: Sequence[UUID]) -> list[User]:
-        return [to_user(row) for row in await self._rows(_USERS, {"ids": ids})]
+        return [self._sealing.user(row) for row in await self._rows(_USERS, {"ids": ids})]
 
     async def accounts(self, ids: Sequence[UUID]) -> list[Account]:
-        return [to_account(row) for row in await self._rows(_ACCOUNTS, {"ids": ids})]
+        return [self._sealing.account(row) for row in await self._rows(_ACCOUNTS, {"ids": ids})]
 
     async def transfers(self, ids: Sequence[UUID]) -> list[Transfer]:
         return [to_transfer(row) for row in await self._rows(_TRANSFERS, {"ids": ids})]
@@ -138,7 +145,7 @@ class Reads:
     async def session_user(self, session_id: UUID) -> User | None:
         """The user behind a live (not revoked, not expired) session."""
         rows = await self._rows(_SESSION_USER, {"session_id": session_id})
-        return to_user(rows[0]) if rows else None
+        return self._sealing.user(rows[0]) if rows else None
 
     async def any_user(self) -> bool:
         rows = await self._rows(_ANY_USER, {})

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bff.cache import keys as cache_keys
 from bff.db import driver
 from bff.db.rows import to_transfer
+from bff.db.sealing import Sealing
 from bff.domain.audit_models import AuditContext
 from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal
 
@@ -28,19 +29,34 @@ _POST_TRANSFER = """
         p_amount_field => $16, p_currency_field => $17)
 """
 
+# Account numbers are sealed: the destination is found by the number's blind index first.
+_BY_NUMBER = """
+    SELECT (SELECT id FROM accounts WHERE number_index = $1 AND kind = 'customer') AS id
+"""
+
 
 class SqlLedger:
     def __init__(
-        self, connection: AsyncConnection, fences: cache_keys.Fences, audit: AuditContext
+        self,
+        connection: AsyncConnection,
+        fences: cache_keys.Fences,
+        audit: AuditContext,
+        sealing: Sealing,
     ) -> None:
         self._connection = connection
         self._fences = fences
         self._audit = audit
+        self._sealing = sealing
 
     async def post_once(self, command: PostingCommand) -> PostingResult:
         """One round trip: a prepared statement on the driver connection, which, alone in its
         unit of work, is its own transaction (no BEGIN or COMMIT travels)."""
         fields = command.fields
+        destination_id = command.destination_id
+        if command.destination_number is not None:
+            index = self._sealing.index("account_number", command.destination_number)
+            # No account (None, and no number): post_transfer refuses it as not found.
+            destination_id = (await driver.fetchrow(self._connection, _BY_NUMBER, index))["id"]
         row = await driver.fetchrow(
             self._connection,
             _POST_TRANSFER,
@@ -55,8 +71,8 @@ class SqlLedger:
             command.description,
             command.memo,
             command.source_id,
-            command.destination_id,
-            command.destination_number,
+            destination_id,
+            None,
             fields.source,
             fields.destination,
             fields.amount,
