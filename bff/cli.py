@@ -24,6 +24,8 @@ from bff.audit import commands as audit_commands
 from bff.audit.anchor import AnchorError
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
 from bff.config import Settings
+from bff.crypto import commands as data_keys
+from bff.crypto.ring import DataKeyRingError
 from bff.db import migrate
 from bff.db.maintenance import purge
 from bff.db.provision import DatabaseUnavailable, database
@@ -244,6 +246,21 @@ def _parser() -> argparse.ArgumentParser:
     key_actions.add_parser(
         "rotate", help="add a new signing key to BFF_JWT_KEYS_FILE; older keys keep verifying"
     )
+    create_data = key_actions.add_parser(
+        "create-data", help="write a new production data key ring (mode 0600); never overwrites"
+    )
+    create_data.add_argument("--file", type=Path, required=True, help="where to write it")
+    key_actions.add_parser(
+        "rotate-data", help="add a key-encryption key to the data key ring; new data keys use it"
+    )
+    rewrap = key_actions.add_parser(
+        "rewrap", help="re-wrap every data key under the newest key-encryption key (while serving)"
+    )
+    rewrap.add_argument("--batch", type=int, default=500, help="data keys per transaction")
+    retire = key_actions.add_parser(
+        "retire-data", help="drop a key-encryption key version that no data key uses any more"
+    )
+    retire.add_argument("--version", type=int, required=True)
     audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
         dest="action", required=True
     )
@@ -289,15 +306,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     try:
         _run(args)
-    except (CommandError, DatabaseUnavailable, KeyRingError, AnchorError) as error:
+    except (
+        CommandError,
+        DatabaseUnavailable,
+        KeyRingError,
+        AnchorError,
+        DataKeyRingError,
+    ) as error:
         sys.exit(f"bff: {error}")
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "keys" and args.action in ("rewrap", "retire-data"):
+        settings = _settings()
+        with database(settings) as url:
+            if args.action == "rewrap":
+                data_keys.rewrap(settings, url, max(1, args.batch))
+            else:
+                data_keys.retire(settings, url, args.version)
+        return
     if args.command == "keys":
         try:
             if args.action == "create":
                 _create_keys(args.file)
+            elif args.action == "create-data":
+                data_keys.create(args.file)
+            elif args.action == "rotate-data":
+                data_keys.rotate(_settings())
             else:
                 _rotate_keys(_settings())
         except OSError as error:  # a ring file that cannot be read or written
