@@ -13,6 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from bff.app import create_app
 from bff.config import Settings
 from bff.crypto.envelope import SealError
 from bff.db import migrate
@@ -80,7 +81,7 @@ async def test_a_demo_run_leaves_no_personal_data_in_the_clear(
     # Given the demo data, and a customer logging in from a named phone at an address
     credentials = await seed_demo(runtime)
     assert credentials is not None
-    transport = httpx.ASGITransport(app=_app(runtime), client=(ADDRESS, 4321))
+    transport = httpx.ASGITransport(app=create_app(runtime), client=(ADDRESS, 4321))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         alice = credentials[0]
         variables = {
@@ -105,12 +106,6 @@ async def test_a_demo_run_leaves_no_personal_data_in_the_clear(
     for value in plaintexts:
         for form in forms(value):
             assert form not in everything, value
-
-
-def _app(runtime: Runtime) -> object:
-    from bff.app import create_app
-
-    return create_app(runtime)
 
 
 async def test_a_sealed_value_moved_to_another_row_or_column_does_not_open(
