@@ -1,4 +1,5 @@
-"""The `bff` command: serve, migrate, seed, export-schema, purge, keys, user create.
+"""The `bff` command: serve, migrate, seed, export-schema, purge, keys, user create, oauth
+client create.
 
 A failure the operator can fix (settings, database, key ring, input) is one line on stderr
 starting with `bff:` and a non-zero exit status, never a traceback."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import ssl
@@ -19,6 +21,7 @@ from typing import Any
 from pydantic import AliasChoices, ValidationError
 from pydantic_core import ErrorDetails
 
+from bff import document_commands
 from bff import logging as bff_logging
 from bff.audit import commands as audit_commands
 from bff.audit.anchor import AnchorError
@@ -29,10 +32,12 @@ from bff.crypto.ring import DataKeyRingError
 from bff.db import migrate
 from bff.db.maintenance import purge
 from bff.db.provision import DatabaseUnavailable, database
-from bff.domain import users
+from bff.domain import delegation, users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.edge.tls import check_key_pair, tls13_context
+from bff.fraud.commands import train_model
+from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
@@ -108,8 +113,15 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         migrate.upgrade(url)
     if args.seed:
         _seed(settings, url)
+    if settings.fraud_screening and not settings.fraud_model_path.exists():
+        print("training the fraud risk model (first start)", flush=True)
+        train_model(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
+    if settings.workers > 1:
+        exposition.prepare_multiprocess(settings.data_dir / "metrics")
+    if settings.metrics_port is not None:
+        exposition.serve(settings.metrics_host, settings.metrics_port)
     # Uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so that
     # the embedded PostgreSQL is stopped on the way out, as it is for Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -170,6 +182,43 @@ def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None
         asyncio.run(run())
     except DomainError as error:
         raise CommandError(f"{error.code.value}: {error.message}") from None
+
+
+def _documents(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    try:
+        if args.action == "register":
+            document_commands.register(settings, url, args.manifest, args.app, args.version)
+        elif args.action == "retire":
+            document_commands.retire(settings, url, args.app, args.version)
+        else:
+            document_commands.list_builds(settings, url)
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+    except ValueError as error:  # an unreadable manifest file
+        raise CommandError(str(error)) from None
+
+
+def _create_oauth_client(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    jwks = None
+    if args.jwks_file is not None:
+        try:
+            jwks = json.loads(args.jwks_file.read_text())
+        except (OSError, ValueError) as error:
+            raise CommandError(f"cannot read the JWK Set {args.jwks_file}: {error}") from None
+    registration = delegation.ClientRegistration(args.name, args.redirect_uri, args.scope, jwks)
+
+    async def run() -> delegation.Client:
+        runtime = build_runtime(settings, url)
+        try:
+            return await delegation.provision_client(runtime.unit_of_work(), registration)
+        finally:
+            await runtime.close()
+
+    try:
+        client = asyncio.run(run())
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+    print(f"created {client.kind.value} client {client.name!r} client_id={client.id}")
 
 
 def _purge(settings: Settings, url: str) -> None:
@@ -279,6 +328,22 @@ def _parser() -> argparse.ArgumentParser:
     worker_actions = worker.add_subparsers(dest="action")
     dlq = worker_actions.add_parser("dlq", help="the events that failed every attempt")
     dlq.add_argument("dlq_action", choices=["list", "retry"])
+    docs = commands.add_parser(
+        "documents", help="the trusted documents of app builds (persisted-query manifests)"
+    ).add_subparsers(dest="action", required=True)
+    register = docs.add_parser("register", help="register a build's manifest (Apollo or codegen)")
+    register.add_argument("manifest", type=Path)
+    docs.add_parser("list", help="list the registered builds")
+    retire = docs.add_parser("retire", help="stop serving a build's documents")
+    for build_parser in (register, retire):
+        build_parser.add_argument("--app", required=True, help="like ios or android")
+        build_parser.add_argument("--version", required=True, help="like 4.2.0")
+    fraud = commands.add_parser("fraud", help="the fraud risk model").add_subparsers(
+        dest="action", required=True
+    )
+    fraud.add_parser(
+        "train", help="train the risk model (simulator data and analysts' labels), print its card"
+    )
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -292,6 +357,29 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         choices=[role.value for role in Role],
         help="repeat for several roles",
+    )
+    oauth = commands.add_parser("oauth", help="third-party access (OAuth 2.0)").add_subparsers(
+        dest="action", required=True
+    )
+    oauth_client = oauth.add_parser("client", help="registered clients").add_subparsers(
+        dest="client_action", required=True
+    )
+    register = oauth_client.add_parser("create", help="register a client; prints its client_id")
+    register.add_argument("--name", required=True, help="shown to customers on the consent page")
+    register.add_argument(
+        "--redirect-uri", action="append", required=True, help="exact; repeat for several"
+    )
+    register.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        choices=list(delegation.SCOPE_WORDS),
+        help="repeat for several",
+    )
+    register.add_argument(
+        "--jwks-file",
+        type=Path,
+        help="the client's public JWK Set (private_key_jwt); without it, a public client",
     )
     return parser
 
@@ -339,7 +427,7 @@ def _run(args: argparse.Namespace) -> None:
             raise CommandError(str(error)) from None
         return
     settings = _settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)
@@ -356,6 +444,12 @@ def _run(args: argparse.Namespace) -> None:
         elif args.command == "worker":
             signal.signal(signal.SIGTERM, _exit_cleanly)
             run_worker(settings, url)
+        elif args.command == "documents":
+            _documents(settings, url, args)
+        elif args.command == "fraud":
+            print("\n".join(train_model(settings, url).lines()))
+        elif args.command == "oauth":
+            _create_oauth_client(settings, url, args)
         else:
             _create_user(settings, url, args)
 

@@ -18,8 +18,11 @@ from bff.db.failures import (
 )
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.audit import SqlAudit
+from bff.db.repositories.documents import SqlDocuments
+from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
+from bff.db.repositories.oauth import SqlOAuth
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
@@ -47,7 +50,10 @@ class SqlUnitOfWork:
     throttles: SqlThrottles
     security_events: SqlSecurityEvents
     notifications: SqlNotifications
+    documents: SqlDocuments
     audit: SqlAudit
+    fraud: SqlFraud
+    oauth: SqlOAuth
 
     def __init__(
         self,
@@ -65,6 +71,7 @@ class SqlUnitOfWork:
         self._audit_context = replace(context, address=sealing.address(context.address))
         self._connection: AsyncConnection | None = None
         self._changes = Changes()
+        self._committed: list[Changes] = []
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
@@ -81,7 +88,10 @@ class SqlUnitOfWork:
         self.throttles = SqlThrottles(connection, sealing)
         self.security_events = SqlSecurityEvents(connection)
         self.notifications = SqlNotifications(connection)
+        self.documents = SqlDocuments(connection)
         self.audit = SqlAudit(connection, self._audit_context)
+        self.fraud = SqlFraud(connection)
+        self.oauth = SqlOAuth(connection, changes)
         return self
 
     async def __aexit__(
@@ -101,6 +111,13 @@ class SqlUnitOfWork:
                 raise
         finally:
             await _close_quietly(connection)
+        # Once the connection is back in the pool, not while holding it: the effects wait on
+        # Redis, and a burst of writes must not starve the pool for that long.
+        committed, self._committed = self._committed, []
+        if self._after_commit is not None:
+            for changes in committed:
+                # Shielded: a client that hangs up right after the commit must not cancel it.
+                await asyncio.shield(self._after_commit(changes))
         if exc is not None and sqlstate_of(exc) in TRANSIENT:
             raise TransientConflict(str(getattr(exc, "orig", exc))) from exc
         unavailable = as_unavailable(exc) if exc is not None else None
@@ -116,10 +133,10 @@ class SqlUnitOfWork:
             with unavailable_on_connection_failure():
                 await self._connection.commit()
         changes, self._changes = self._changes, Changes()
-        # After commit, not before: a reader must not re-cache what the commit replaces.
-        if self._after_commit is not None and changes:
-            # Shielded: a client that hangs up right after the commit must not cancel it.
-            await asyncio.shield(self._after_commit(changes))
+        # After commit, not before: a reader must not re-cache what the commit replaces. The
+        # effects run when the block ends (see __aexit__), before its caller sees the result.
+        if changes:
+            self._committed.append(changes)
 
 
 async def _close_quietly(connection: AsyncConnection) -> None:

@@ -21,7 +21,9 @@ class Permission(StrEnum):
     DEPOSIT_CREATE = "deposit:create"
     USER_READ_ANY = "user:read_any"
     ROLE_MANAGE = "role:manage"
+    DOCUMENT_MANAGE = "document:manage"
     AUDIT_READ = "audit:read"
+    OAUTH_CLIENT_MANAGE = "oauth_client:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -37,7 +39,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ACCOUNT_FREEZE,
             Permission.DEPOSIT_CREATE,
             Permission.ROLE_MANAGE,
+            Permission.DOCUMENT_MANAGE,
             Permission.AUDIT_READ,
+            Permission.OAUTH_CLIENT_MANAGE,
         }
     ),
     Role.AUDITOR: frozenset(

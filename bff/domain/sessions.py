@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from bff.domain import audit
+from bff.domain import audit, delegation
 from bff.domain.actor import Actor
 from bff.domain.audit_models import AuditOperation, AuditRecord, AuditResult
 from bff.domain.errors import DomainError, ErrorCode
@@ -118,6 +118,7 @@ async def log_out(uow: UnitOfWork, actor: Actor) -> int:
 
 async def log_out_everywhere(uow: UnitOfWork, actor: Actor) -> int:
     """End every session of the actor, this one included."""
+    delegation.require_own_access(actor)
     async with uow:
         ended = await uow.sessions.revoke_all(actor.user_id, RevocationReason.LOGOUT_EVERYWHERE)
         await _record_end(uow, actor, None, RevocationReason.LOGOUT_EVERYWHERE, ended)
@@ -127,6 +128,7 @@ async def log_out_everywhere(uow: UnitOfWork, actor: Actor) -> int:
 
 async def revoke_session(uow: UnitOfWork, actor: Actor, session_id: UUID) -> int:
     """End one of the actor's sessions (a lost phone, say); others' look missing."""
+    delegation.require_own_access(actor)
     async with uow:
         session = await uow.sessions.get(session_id)
         if session is None or session.user_id != actor.user_id:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
-from bff.domain import audit, passwords, sessions
+from bff.domain import audit, delegation, passwords, sessions
 from bff.domain.actor import Actor, authenticated
 from bff.domain.audit_models import AuditOperation, AuditRecord, AuditResult
 from bff.domain.errors import DomainError, ErrorCode, Throttled
@@ -152,6 +152,7 @@ async def change_password(
 ) -> tuple[User, int]:
     """Replace the password and end every other session (a thief's included)."""
     actor = authenticated(actor)
+    delegation.require_own_access(actor)
     _check_password(new_password, "newPassword")
     async with uow:
         found = await uow.users.credentials_of(actor.user_id)

@@ -21,7 +21,7 @@ Create Date: 2026-12-02
 from bff.db.migrations.script import run_script
 
 revision = "0020"
-down_revision = "0130"
+down_revision = "0060"
 branch_labels = None
 depends_on = None
 
