@@ -39,6 +39,7 @@ from bff.edge.tls import check_key_pair, tls13_context
 from bff.fraud.commands import train_model
 from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
+from bff.privacy import commands as privacy_commands
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
 
@@ -256,6 +257,16 @@ def _rotate_keys(settings: Settings) -> None:
     print(f"added signing key {kid} to {settings.keys_file}; servers pick it up within 30 s")
 
 
+def _privacy(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    try:
+        if args.action == "export":
+            privacy_commands.export(settings, url, args.user)
+        else:
+            privacy_commands.erase(settings, url, args.user, args.reason)
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+
+
 def _audit(settings: Settings, url: str, args: argparse.Namespace) -> None:
     if args.action == "verify":
         intact = audit_commands.verify(settings, url, args.anchor)
@@ -310,6 +321,16 @@ def _parser() -> argparse.ArgumentParser:
         "retire-data", help="drop a key-encryption key version that no data key uses any more"
     )
     retire.add_argument("--version", type=int, required=True)
+    rights = commands.add_parser("privacy", help="customers' privacy rights").add_subparsers(
+        dest="action", required=True
+    )
+    export = rights.add_parser("export", help="print everything kept about a user (JSON)")
+    export.add_argument("--user", required=True, help="the user's id or email")
+    erase = rights.add_parser(
+        "erase", help="crypto-shred a user (their accounts must be empty); audited"
+    )
+    erase.add_argument("--user", required=True, help="the user's id or email")
+    erase.add_argument("--reason", required=True, help="why (kept in the audit log)")
     audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
         dest="action", required=True
     )
@@ -439,6 +460,8 @@ def _run(args: argparse.Namespace) -> None:
             _purge(settings, url)
         elif args.command == "audit":
             _audit(settings, url, args)
+        elif args.command == "privacy":
+            _privacy(settings, url, args)
         elif args.command == "worker" and args.action == "dlq":
             dead_letters(settings, url, retry=args.dlq_action == "retry")
         elif args.command == "worker":

@@ -6,7 +6,6 @@ unknown emails and wrong passwords. SQL is used only to read the counters or to 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -44,12 +43,12 @@ def unique_email() -> str:
 
 
 def account_key(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    return email.strip().lower()
 
 
 def stored(runtime: Runtime, scope: str, key: str) -> str:
     """How the table holds a throttle key: by its blind index."""
-    return runtime.database.sealing.index(f"throttle:{scope}", key).hex()
+    return runtime.database.sealing.throttle_key(scope, key)
 
 
 @asynccontextmanager

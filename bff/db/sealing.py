@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.crypto.envelope import DataKey, Vault, WrappedKey
+from bff.db import driver
 from bff.db.rows import to_account, to_session, to_user
 from bff.domain.models import Account, Session, User
 
@@ -23,6 +24,9 @@ ERASED = "[erased]"
 # The owner's data key, as columns of a row joined with `data_keys k`.
 KEY_COLUMNS = "k.version AS key_version, k.kek_version AS key_kek_version, k.wrapped AS key_wrapped"
 
+_BY_NUMBER = """
+    SELECT (SELECT id FROM accounts WHERE number_index = $1 AND kind = 'customer') AS id
+"""
 _KEY_OF = text("SELECT version, kek_version, wrapped FROM data_keys WHERE user_id = :user_id")
 _ADD_KEY = text("""
     INSERT INTO data_keys (user_id, version, kek_version, wrapped)
@@ -111,6 +115,24 @@ class Sealing:
 
     def index(self, purpose: str, value: str) -> bytes:
         return self.vault.index(purpose, value)
+
+    def device(self, user_id: UUID, device_name: str) -> bytes:
+        """A device name's blind index, per user: whether a device was seen before can be told,
+        and nothing more (not which name, nor that two users share one)."""
+        return self.vault.index("device", f"{user_id}:{device_name}")
+
+    def throttle_key(self, scope: str, key: str) -> str:
+        """How a throttle key (an email, a client address) is stored: an account's is its
+        email's blind index, as `users.email_index` holds it (fraud screening joins them)."""
+        if scope == "account":
+            return self.index("email", key).hex()
+        return self.index(f"throttle:{scope}", key).hex()
+
+    async def account_by_number(self, connection: AsyncConnection, number: str) -> UUID | None:
+        """The customer account with this number, found by its blind index."""
+        index = self.index("account_number", number)
+        row = await driver.fetchrow(connection, _BY_NUMBER, index)
+        return row["id"]  # type: ignore[no-any-return]
 
     def address(self, address: str | None) -> str | None:
         """What stands for a client address where it is stored: its blind index, so that entries

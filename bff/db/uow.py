@@ -23,6 +23,7 @@ from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
 from bff.db.repositories.oauth import SqlOAuth
+from bff.db.repositories.privacy import SqlPrivacy
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
@@ -52,6 +53,7 @@ class SqlUnitOfWork:
     notifications: SqlNotifications
     documents: SqlDocuments
     audit: SqlAudit
+    privacy: SqlPrivacy
     fraud: SqlFraud
     oauth: SqlOAuth
 
@@ -90,7 +92,8 @@ class SqlUnitOfWork:
         self.notifications = SqlNotifications(connection)
         self.documents = SqlDocuments(connection)
         self.audit = SqlAudit(connection, self._audit_context)
-        self.fraud = SqlFraud(connection)
+        self.privacy = SqlPrivacy(connection, sealing)
+        self.fraud = SqlFraud(connection, sealing)
         self.oauth = SqlOAuth(connection, changes)
         return self
 

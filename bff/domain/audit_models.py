@@ -28,6 +28,8 @@ class AuditOperation(StrEnum):
     CUSTOMER_DATA_READ = "customer_data.read"
     TRANSFER_CREATE = "transfer.create"
     DEPOSIT_CREATE = "deposit.create"
+    PRIVACY_EXPORT = "privacy.export"
+    PRIVACY_ERASE = "privacy.erase"
 
 
 class AuditResult(StrEnum):

@@ -53,11 +53,6 @@ _DUE = text("""
      ORDER BY hold_expires_at LIMIT :limit
 """)
 
-# Account numbers are sealed: the destination is found by the number's blind index first.
-_BY_NUMBER = """
-    SELECT (SELECT id FROM accounts WHERE number_index = $1 AND kind = 'customer') AS id
-"""
-
 
 class SqlLedger:
     def __init__(
@@ -78,9 +73,9 @@ class SqlLedger:
         fields = command.fields
         destination_id = command.destination_id
         if command.destination_number is not None:
-            index = self._sealing.index("account_number", command.destination_number)
-            # No account (None, and no number): post_transfer refuses it as not found.
-            destination_id = (await driver.fetchrow(self._connection, _BY_NUMBER, index))["id"]
+            # Numbers are sealed: found by blind index. None (and no number) is not found.
+            number = command.destination_number
+            destination_id = await self._sealing.account_by_number(self._connection, number)
         row = await driver.fetchrow(
             self._connection,
             _POST_TRANSFER,

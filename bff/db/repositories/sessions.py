@@ -19,8 +19,8 @@ from bff.domain.models import RefreshGrant, RevocationReason, Session
 _KEY = "LEFT JOIN data_keys k ON k.user_id = s.user_id"
 _ADD = text(f"""
     WITH s AS (
-        INSERT INTO sessions (id, user_id, device_name_sealed, expires_at)
-        VALUES (:id, :user_id, :device_name_sealed, :expires_at)
+        INSERT INTO sessions (id, user_id, device_name_sealed, device_name_index, expires_at)
+        VALUES (:id, :user_id, :device_name_sealed, :device_name_index, :expires_at)
         RETURNING *
     ), token AS (
         INSERT INTO refresh_tokens (token_hash, session_id) SELECT :token_hash, id FROM s
@@ -79,6 +79,7 @@ class SqlSessions:
         params = {
             "id": session_id,
             "user_id": user_id,
+            "device_name_index": sealing.device(user_id, device_name),
             "device_name_sealed": sealing.seal(
                 key, "sessions.device_name", session_id, device_name
             ),

@@ -39,7 +39,7 @@ class SqlThrottles:
         self._sealing = sealing
 
     def _stored(self, key: Key) -> str:
-        return self._sealing.index(f"throttle:{key[0].value}", key[1]).hex()
+        return self._sealing.throttle_key(key[0].value, key[1])
 
     async def lock(self, keys: Sequence[Key]) -> dict[Key, ThrottleState]:
         given = {(scope.value, self._stored((scope, key))): (scope, key) for scope, key in keys}
