@@ -130,7 +130,11 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         actors=ActorResolver(database.reads, settings.session_cache_ttl_s),
         broker=broker,
         relay=OutboxRelay(
-            database.plain_url, broker, cache, connect_timeout_s=settings.db_connect_timeout_s
+            database.plain_url,
+            broker,
+            database.sealing,
+            cache,
+            connect_timeout_s=settings.db_connect_timeout_s,
         ),
         redis=redis,
         cache=cache,

@@ -362,8 +362,9 @@ async def test_the_outbox_relay_fences_what_a_writer_cut_off_from_redis_could_no
         stale = await graphql(http, ACCOUNT_BALANCE, variables, bob)
         assert stale["data"]["account"]["balance"]["amount"] == "0.00"
         # when the outbox relay publishes the transfer's events
-        relay = OutboxRelay(plain_postgres_url(url), MemoryBroker(), reader.cache)
-        session = await OutboxSession.open(plain_postgres_url(url), timeout_s=5)
+        sealing = reader.database.sealing
+        relay = OutboxRelay(plain_postgres_url(url), MemoryBroker(), sealing, reader.cache)
+        session = await OutboxSession.open(plain_postgres_url(url), timeout_s=5, sealing=sealing)
         try:
             while await relay.publish_pending(session):
                 pass

@@ -103,6 +103,7 @@ async def test_a_demo_run_leaves_no_personal_data_in_the_clear(
     # Then none of the plaintexts is there
     plaintexts = [email for email, _, _ in DEMO_USERS] + [name for _, name, _ in DEMO_USERS]
     plaintexts += [DEVICE, ADDRESS, *numbers]
+    plaintexts += ["Dinner", "Coffee", "Museum tickets", "Postcards", "Opening deposit"]
     for value in plaintexts:
         for form in forms(value):
             assert form not in everything, value

@@ -18,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bff.db.failures import retrying
 from bff.db.rows import (
+    ENTRIES_WITH_KEY,
     EVENTS_WITH_ENTRIES,
+    KEY_COLUMNS,
     TRANSFER_WITH_OWNERS,
-    to_entry,
-    to_event,
-    to_transfer,
 )
-from bff.db.sealing import KEY_COLUMNS, Sealing
+from bff.db.sealing import Sealing
 from bff.domain.models import Account, AccountEvent, Entry, Transfer, User
 from bff.domain.pages import MAX_SEQUENCE, TransactionPageKey
 
@@ -40,7 +39,7 @@ _ACCOUNTS = text(f"""
      WHERE a.id = ANY(CAST(:ids AS uuid[]))
 """)  # noqa: S608 (constant SQL fragments)
 _TRANSFERS = text(TRANSFER_WITH_OWNERS + " WHERE t.id = ANY(CAST(:ids AS uuid[]))")
-_ENTRIES = text("SELECT * FROM ledger_entries WHERE id = ANY(CAST(:ids AS uuid[]))")
+_ENTRIES = text(ENTRIES_WITH_KEY + " WHERE e.id = ANY(CAST(:ids AS uuid[]))")
 # Every owner's whole list of account ids (oldest first), with the list's version for the cache.
 _ACCOUNT_LISTS = text("""
     SELECT u.id AS owner_id, u.accounts_version, a.id, a.created_at
@@ -49,17 +48,19 @@ _ACCOUNT_LISTS = text("""
      ORDER BY u.id, a.created_at, a.id
 """)
 # One page per account, newest first, before an optional sequence: keyset pagination.
-_TRANSACTION_PAGES = text("""
-    SELECT k.ord, e.*
+_TRANSACTION_PAGES = text(f"""
+    SELECT q.ord, e.*, t.initiated_by AS writer_id, {KEY_COLUMNS}
       FROM unnest(CAST(:accounts AS uuid[]), CAST(:befores AS bigint[]), CAST(:limits AS int[]))
-           WITH ORDINALITY AS k(account_id, before, lim, ord)
+           WITH ORDINALITY AS q(account_id, before, lim, ord)
      CROSS JOIN LATERAL (
             SELECT * FROM ledger_entries e
-             WHERE e.account_id = k.account_id AND e.sequence < k.before
+             WHERE e.account_id = q.account_id AND e.sequence < q.before
              ORDER BY e.sequence DESC
-             LIMIT k.lim) e
-     ORDER BY k.ord, e.sequence DESC
-""")
+             LIMIT q.lim) e
+      JOIN transfers t ON t.id = e.transfer_id
+      LEFT JOIN data_keys k ON k.user_id = t.initiated_by
+     ORDER BY q.ord, e.sequence DESC
+""")  # noqa: S608 (constant SQL fragments)
 _EVENTS = text(
     EVENTS_WITH_ENTRIES
     + """ WHERE e.account_id = :account_id AND e.sequence > :after AND e.sequence <= :upto
@@ -97,10 +98,10 @@ class Reads:
         return [self._sealing.account(row) for row in await self._rows(_ACCOUNTS, {"ids": ids})]
 
     async def transfers(self, ids: Sequence[UUID]) -> list[Transfer]:
-        return [to_transfer(row) for row in await self._rows(_TRANSFERS, {"ids": ids})]
+        return [self._sealing.transfer(row) for row in await self._rows(_TRANSFERS, {"ids": ids})]
 
     async def entries(self, ids: Sequence[UUID]) -> list[Entry]:
-        return [to_entry(row) for row in await self._rows(_ENTRIES, {"ids": ids})]
+        return [self._sealing.entry(row) for row in await self._rows(_ENTRIES, {"ids": ids})]
 
     async def account_lists(self, owners: Sequence[UUID]) -> dict[UUID, tuple[int, AccountList]]:
         """Each existing owner's accounts, with the version of that list."""
@@ -125,7 +126,7 @@ class Reads:
         )
         pages: list[list[Entry]] = [[] for _ in keys]
         for row in rows:
-            pages[row["ord"] - 1].append(to_entry(row))
+            pages[row["ord"] - 1].append(self._sealing.entry(row))
         return pages
 
     async def account(self, account_id: UUID) -> Account | None:
@@ -135,7 +136,7 @@ class Reads:
     async def events(self, account_id: UUID, after: int, upto: int) -> list[AccountEvent]:
         """The account's events with `after < sequence <= upto`, in sequence order."""
         params = {"account_id": account_id, "after": after, "upto": upto}
-        return [to_event(row) for row in await self._rows(_EVENTS, params)]
+        return [self._sealing.event(row) for row in await self._rows(_EVENTS, params)]
 
     async def oldest_event(self, account_id: UUID) -> int | None:
         """The lowest sequence still kept in the account's events (older ones are purged)."""

@@ -8,6 +8,8 @@ sealed fields read as ERASED.
 
 from __future__ import annotations
 
+import base64
+import time
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -17,15 +19,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.crypto.envelope import DataKey, Vault, WrappedKey
 from bff.db import driver
-from bff.db.rows import to_account, to_session, to_user
-from bff.domain.models import Account, Session, User
+from bff.db.rows import (
+    to_account,
+    to_entry,
+    to_event,
+    to_session,
+    to_transfer,
+    to_user,
+)
+from bff.domain.models import Account, AccountEvent, Entry, Session, Transfer, User
 
 ERASED = "[erased]"
-# The owner's data key, as columns of a row joined with `data_keys k`.
-KEY_COLUMNS = "k.version AS key_version, k.kek_version AS key_kek_version, k.wrapped AS key_wrapped"
+# Memos are sealed with the data key of whoever wrote them, bound to the transfer; the ledger
+# entries' descriptions repeat them, under the same binding.
+MEMO = "transfers.memo"
+SEALED_TEXT = "sealed:"
+WRITER_KEY_TTL_S = 60.0
+WRITER_KEYS_KEPT = 10_000
 
 _BY_NUMBER = """
     SELECT (SELECT id FROM accounts WHERE number_index = $1 AND kind = 'customer') AS id
+"""
+_WRITER_KEY = """
+    SELECT k.version, k.kek_version, k.wrapped
+      FROM (SELECT 1) one LEFT JOIN data_keys k ON k.user_id = $1
 """
 _KEY_OF = text("SELECT version, kek_version, wrapped FROM data_keys WHERE user_id = :user_id")
 _ADD_KEY = text("""
@@ -42,6 +59,9 @@ class Sealing:
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        # Writers' data keys, opened: the posting path then costs no extra round trip. A key
+        # erased meanwhile seals at most WRITER_KEY_TTL_S of memos that nothing can open.
+        self._writers: dict[UUID, tuple[float, DataKey]] = {}
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -97,7 +117,57 @@ class Sealing:
         )
         return to_session({**row, "device_name": device})
 
+    def open_memo(self, key: DataKey | None, transfer_id: UUID, stored: str | None) -> str | None:
+        """A memo or entry description as written: sealed ones opened, others (a movement's
+        kind, rows from before sealing) as they are."""
+        if stored is None or not stored.startswith(SEALED_TEXT):
+            return stored
+        if key is None:
+            return ERASED
+        sealed = base64.b64decode(stored.removeprefix(SEALED_TEXT))
+        return self.vault.open(key, MEMO, transfer_id, sealed)
+
+    def seal_memo(self, key: DataKey, transfer_id: UUID, memo: str) -> str:
+        return (
+            SEALED_TEXT + base64.b64encode(self.vault.seal(key, MEMO, transfer_id, memo)).decode()
+        )
+
+    def transfer(self, row: Row) -> Transfer:
+        key = self.key_of_row(row["initiated_by"], row)
+        return to_transfer({**row, "memo": self.open_memo(key, row["id"], row["memo"])})
+
+    def entry(self, row: Row) -> Entry:
+        key = self.key_of_row(row["writer_id"], row)
+        description = self.open_memo(key, row["transfer_id"], row["description"])
+        return to_entry({**row, "description": description})
+
+    def event(self, row: Row) -> AccountEvent:
+        if row["entry_id"] is None:
+            return to_event(row)
+        key = self.key_of_row(row["writer_id"], row)
+        description = self.open_memo(key, row["transfer_id"], row["description"])
+        return to_event({**row, "description": description})
+
     # --- writing ----------------------------------------------------------------------------
+
+    async def writer_key(self, connection: AsyncConnection, user_id: UUID) -> DataKey:
+        """The user's data key, for sealing what they write on the posting path: remembered a
+        while, else read on the driver connection (no transaction begins); created only for
+        users from before sealing."""
+        now = time.monotonic()
+        remembered = self._writers.get(user_id)
+        if remembered is not None and remembered[0] > now:
+            return remembered[1]
+        row = await driver.fetchrow(connection, _WRITER_KEY, user_id)
+        if row["wrapped"] is None:
+            return await self.key_for(connection, user_id)
+        key = self.vault.unwrap(
+            WrappedKey(user_id, row["version"], row["kek_version"], row["wrapped"])
+        )
+        if len(self._writers) >= WRITER_KEYS_KEPT:
+            self._writers.clear()
+        self._writers[user_id] = (now + WRITER_KEY_TTL_S, key)
+        return key
 
     async def key_for(self, connection: AsyncConnection, owner_id: UUID) -> DataKey:
         """The owner's data key, created (in this transaction) if they have none yet."""

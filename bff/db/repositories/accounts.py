@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.cache import keys as cache_keys
-from bff.db.rows import to_account
-from bff.db.sealing import KEY_COLUMNS, Sealing
+from bff.db.rows import KEY_COLUMNS, to_account
+from bff.db.sealing import Sealing
 from bff.domain.models import Account, AccountChange
 
 _SET_STATUS = text(f"""

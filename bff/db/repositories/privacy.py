@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.db.repositories.audit import to_audit_entry
-from bff.db.sealing import KEY_COLUMNS, Sealing
+from bff.db.rows import KEY_COLUMNS
+from bff.db.sealing import Sealing
 from bff.domain.audit_models import AuditEntry
 from bff.domain.models import Account, Entry, Session, User
 

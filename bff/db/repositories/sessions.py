@@ -11,7 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.db.changes import Changes
-from bff.db.sealing import KEY_COLUMNS, Sealing
+from bff.db.rows import KEY_COLUMNS
+from bff.db.sealing import Sealing
 from bff.db.sqlstate import LOCK_NOT_AVAILABLE, sqlstate_of
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import RefreshGrant, RevocationReason, Session

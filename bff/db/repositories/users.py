@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.db.changes import Changes
-from bff.db.sealing import KEY_COLUMNS, Sealing, key_params
+from bff.db.rows import KEY_COLUMNS
+from bff.db.sealing import Sealing, key_params
 from bff.db.sqlstate import constraint_of
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import User
