@@ -122,6 +122,15 @@ async def test_rotating_under_a_transfer_workload_loses_nothing(
     assert retired[0] == 0, retired[1]
     runtime.database.sealing.vault.keys.reload()
     assert 1 not in runtime.database.sealing.vault.keys.ring.keks
+    # and both key changes are in the audit log
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        changes = await connection.fetch(
+            "SELECT DISTINCT operation FROM audit_log WHERE operation LIKE 'key.%' ORDER BY 1"
+        )
+    finally:
+        await connection.close()
+    assert [row["operation"] for row in changes] == ["key.retire", "key.rewrap"]
     for person in people:
         (user,) = await runtime.database.reads.users([person.user.id])
         assert user.email == person.user.email

@@ -12,7 +12,8 @@ from bff.crypto.ring import (
     retire_from_ring_file,
     rotate_data_key_ring_file,
 )
-from bff.db.data_keys import not_current, rewrap_batch, using
+from bff.db.data_keys import not_current, rewrap_batch
+from bff.db.data_keys import retire as retire_version
 from bff.db.database import Database
 
 
@@ -57,19 +58,22 @@ def rewrap(settings: Settings, url: str, batch: int) -> None:
 
 
 def retire(settings: Settings, url: str, version: int) -> None:
-    """Drop KEK `version` from the ring, once no data key uses it."""
+    """Drop KEK `version` from the ring, once no data key uses it (audited)."""
+    path = _ring_file(settings)
 
-    async def count() -> int:
+    def drop() -> None:
+        retire_from_ring_file(path, version, production=settings.is_production)
+
+    async def run() -> int:
         database = Database(settings, url)
         try:
-            return await using(database.engine, version)
+            return await retire_version(database.engine, version, drop)
         finally:
             await database.dispose()
 
-    still = asyncio.run(count())
+    still = asyncio.run(run())
     if still:
         raise DataKeyRingError(
             f"{still} data keys still use version {version}: run `bff keys rewrap`"
         )
-    retire_from_ring_file(_ring_file(settings), version, production=settings.is_production)
     print(f"retired key-encryption key version {version}")
