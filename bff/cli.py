@@ -29,6 +29,8 @@ from bff.audit.anchor import AnchorError
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
 from bff.backup import BackupError
 from bff.config import Settings
+from bff.crypto import commands as data_keys
+from bff.crypto.ring import DataKeyRingError
 from bff.db import migrate
 from bff.db.maintenance import purge
 from bff.db.provision import DatabaseUnavailable, database
@@ -39,6 +41,7 @@ from bff.edge.tls import check_key_pair, tls13_context
 from bff.fraud.commands import train_model
 from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
+from bff.privacy import commands as privacy_commands
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
 
@@ -260,6 +263,16 @@ def _rotate_keys(settings: Settings) -> None:
     print(f"added signing key {kid} to {settings.keys_file}; servers pick it up within 30 s")
 
 
+def _privacy(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    try:
+        if args.action == "export":
+            privacy_commands.export(settings, url, args.user)
+        else:
+            privacy_commands.erase(settings, url, args.user, args.reason)
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+
+
 def _audit(settings: Settings, url: str, args: argparse.Namespace) -> None:
     if args.action == "verify":
         intact = audit_commands.verify(settings, url, args.anchor)
@@ -331,6 +344,31 @@ def _parser() -> argparse.ArgumentParser:
     key_actions.add_parser(
         "rotate", help="add a new signing key to BFF_JWT_KEYS_FILE; older keys keep verifying"
     )
+    create_data = key_actions.add_parser(
+        "create-data", help="write a new production data key ring (mode 0600); never overwrites"
+    )
+    create_data.add_argument("--file", type=Path, required=True, help="where to write it")
+    key_actions.add_parser(
+        "rotate-data", help="add a key-encryption key to the data key ring; new data keys use it"
+    )
+    rewrap = key_actions.add_parser(
+        "rewrap", help="re-wrap every data key under the newest key-encryption key (while serving)"
+    )
+    rewrap.add_argument("--batch", type=int, default=500, help="data keys per transaction")
+    retire = key_actions.add_parser(
+        "retire-data", help="drop a key-encryption key version that no data key uses any more"
+    )
+    retire.add_argument("--version", type=int, required=True)
+    rights = commands.add_parser("privacy", help="customers' privacy rights").add_subparsers(
+        dest="action", required=True
+    )
+    export = rights.add_parser("export", help="print everything kept about a user (JSON)")
+    export.add_argument("--user", required=True, help="the user's id or email")
+    erase = rights.add_parser(
+        "erase", help="crypto-shred a user (their accounts must be empty); audited"
+    )
+    erase.add_argument("--user", required=True, help="the user's id or email")
+    erase.add_argument("--reason", required=True, help="why (kept in the audit log)")
     audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
         dest="action", required=True
     )
@@ -426,15 +464,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     try:
         _run(args)
-    except (CommandError, DatabaseUnavailable, KeyRingError, AnchorError, BackupError) as error:
+    except (
+        CommandError,
+        DatabaseUnavailable,
+        KeyRingError,
+        AnchorError,
+        DataKeyRingError,
+        BackupError,
+    ) as error:
         sys.exit(f"bff: {error}")
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "keys" and args.action in ("rewrap", "retire-data"):
+        settings = _settings()
+        with database(settings) as url:
+            if args.action == "rewrap":
+                data_keys.rewrap(settings, url, max(1, args.batch))
+            else:
+                data_keys.retire(settings, url, args.version)
+        return
     if args.command == "keys":
         try:
             if args.action == "create":
                 _create_keys(args.file)
+            elif args.action == "create-data":
+                data_keys.create(args.file)
+            elif args.action == "rotate-data":
+                data_keys.rotate(_settings())
             else:
                 _rotate_keys(_settings())
         except OSError as error:  # a ring file that cannot be read or written
@@ -458,6 +515,8 @@ def _run(args: argparse.Namespace) -> None:
             _backup(settings, url)
         elif args.command == "audit":
             _audit(settings, url, args)
+        elif args.command == "privacy":
+            _privacy(settings, url, args)
         elif args.command == "worker" and args.action == "dlq":
             dead_letters(settings, url, retry=args.dlq_action == "retry")
         elif args.command == "worker":

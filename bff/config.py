@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # The key ring's JSON itself, for platforms that hand secrets over as variables.
     jwt_keys: str | None = None
     access_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    # The data key ring (key-encryption keys and the blind-index key), as a file or as JSON.
+    data_keys_file: Path | None = None
+    data_keys: str | None = None
     # The Ed25519 key that signs audit anchors (`bff audit anchor`).
     audit_anchor_key_file: Path | None = None
     session_idle_timeout_s: int = Field(default=30 * 24 * 3600, ge=3600)
@@ -337,10 +340,15 @@ class Settings(BaseSettings):
         )
 
     @property
+    def data_keys_path(self) -> Path:
+        """Where the data key ring lives: configured in production, generated in development."""
+        return self.data_keys_file or self.data_dir / "dev-data-keys.json"
+
+    @property
     def fraud_model_path(self) -> Path:
         return self.fraud_model_file or self.data_dir / "fraud-model.skops"
 
-    @cached_property
+    @property
     def anchor_key_file(self) -> Path:
         """Where the audit anchor key lives: configured in production, generated in development."""
         return self.audit_anchor_key_file or self.data_dir / "dev-audit-anchor-key.pem"

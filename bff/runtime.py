@@ -23,7 +23,9 @@ from bff.cache.memory import MemoryStore
 from bff.cache.read_through import ReadThrough
 from bff.cache.redis import RedisStore
 from bff.cache.responses import ResponseCache
+from bff.cache.sealed import SealedStore
 from bff.config import Settings
+from bff.crypto.envelope import Vault
 from bff.db.changes import Changes
 from bff.db.database import Database
 from bff.db.observed import relay_lag_s
@@ -111,7 +113,7 @@ def key_ring_loader(settings: Settings) -> partial[KeyRing]:
 def build_runtime(settings: Settings, database_url: str) -> Runtime:
     database = Database(settings, database_url)
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    cache = _cache(settings, redis)
+    cache = _cache(settings, redis, database.sealing.vault)
     broker: Broker = (
         RedisBroker(redis, connect_redis_listener(settings.redis_url))
         if redis is not None and settings.redis_url
@@ -130,7 +132,11 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         actors=ActorResolver(database.reads, settings.session_cache_ttl_s),
         broker=broker,
         relay=OutboxRelay(
-            database.plain_url, broker, cache, connect_timeout_s=settings.db_connect_timeout_s
+            database.plain_url,
+            broker,
+            database.sealing,
+            cache,
+            connect_timeout_s=settings.db_connect_timeout_s,
         ),
         redis=redis,
         cache=cache,
@@ -187,11 +193,14 @@ def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:
     return RedisLimiter(redis) if redis is not None else MemoryLimiter()
 
 
-def _cache(settings: Settings, redis: Redis | None) -> ReadThrough | None:
+def _cache(settings: Settings, redis: Redis | None, vault: Vault) -> ReadThrough | None:
     if not settings.cache_enabled:
         return None
+    # What is shared through Redis is sealed; process memory is the process's own.
     store: CacheStore = (
-        RedisStore(redis) if redis is not None else MemoryStore(settings.cache_ttl_s)
+        SealedStore(RedisStore(redis), vault)
+        if redis is not None
+        else MemoryStore(settings.cache_ttl_s)
     )
     return ReadThrough(store, settings.cache_ttl_s)
 

@@ -17,6 +17,7 @@ from resolvers.mutations.notifications import (
     update_notification_preferences,
 )
 from resolvers.mutations.open_account import open_account
+from resolvers.mutations.privacy import erase_user, export_my_data
 from resolvers.mutations.refresh_session import refresh_session
 from resolvers.mutations.roles import assign_role, revoke_role
 from resolvers.mutations.sign_up import sign_up
@@ -88,4 +89,12 @@ class Mutation:
     revoke_app_access = strawberry.mutation(
         resolver=revoke_app_access,
         description="Disconnect an app you connected: its tokens stop working at once.",
+    )
+    export_my_data = strawberry.mutation(
+        resolver=export_my_data,
+        description="A copy of everything the bank keeps about you, as one JSON document.",
+    )
+    erase_user = strawberry.mutation(
+        resolver=erase_user,
+        description="Erase a customer by destroying their data key (admins; empty accounts only).",
     )

@@ -345,6 +345,19 @@ class FakeAudit(_Repository):
         raise NotImplementedError("the audit log is read from PostgreSQL only")
 
 
+class FakePrivacy(_Repository):
+    """Privacy rights are PostgreSQL's (tests/test_privacy.py)."""
+
+    async def lock_user(self, user_id: UUID) -> tuple[User, list[Account]] | None:
+        raise NotImplementedError("privacy rights are exercised on PostgreSQL only")
+
+    async def export(self, user_id: UUID) -> dict[str, Any] | None:
+        raise NotImplementedError("privacy rights are exercised on PostgreSQL only")
+
+    async def shred(self, user_id: UUID) -> None:
+        raise NotImplementedError("privacy rights are exercised on PostgreSQL only")
+
+
 class FakeAccounts(_Repository):
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
@@ -773,6 +786,7 @@ class FakeUnitOfWork:
     notifications: FakeNotifications
     documents: FakeDocuments
     audit: FakeAudit
+    privacy: FakePrivacy
     fraud: FakeFraud
     oauth: FakeOAuth
 
@@ -793,6 +807,7 @@ class FakeUnitOfWork:
         self.notifications = FakeNotifications(tables)
         self.documents = FakeDocuments(tables)
         self.audit = FakeAudit(tables)
+        self.privacy = FakePrivacy(tables)
         self.fraud = FakeFraud(tables)
         self.oauth = FakeOAuth(tables)
         return self

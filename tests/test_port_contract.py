@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bff.db.rows import to_account
+from bff.db.rows import ENTRIES_WITH_KEY, to_account
 from bff.domain.accounts import new_account_number
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
@@ -138,13 +138,15 @@ def sql_store(runtime: Runtime) -> Store:
             await connection.execute(statement, {"limit": limit, "id": account_id})
 
     async def entries(transfer_id: UUID) -> list[EntryRow]:
-        statement = text(
-            "SELECT account_id, sequence, amount, balance_after, currency, description"
-            " FROM ledger_entries WHERE transfer_id = :id"
-        )
+        # Descriptions are sealed (tests/test_sealed_fields.py): read as the storage opens them.
+        statement = text(ENTRIES_WITH_KEY + " WHERE e.transfer_id = :id")
         async with engine.connect() as connection:
-            rows = await connection.execute(statement, {"id": transfer_id})
-            return sorted(tuple(row) for row in rows)
+            rows = (await connection.execute(statement, {"id": transfer_id})).mappings()
+            opened = [runtime.database.sealing.entry(row) for row in rows]
+        return sorted(
+            (e.account_id, e.sequence, e.amount, e.balance_after, e.currency, e.description)
+            for e in opened
+        )
 
     return Store(
         runtime.unit_of_work(),

@@ -289,6 +289,30 @@ async def read_audit_log_operation(
         assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
 
 
+ERASE_USER = """
+mutation Erase($input: EraseUserInput!) {
+  eraseUser(input: $input) { erasedUserId userErrors { code } }
+}
+"""
+
+
+async def erase_user_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # given a customer with an empty account
+    ben = await world.person()
+    await world.account(ben)
+    # when the caller erases Ben
+    variables = {"input": {"userId": user_id(ben), "reason": "asked to be forgotten"}}
+    payload = (await data(client, ERASE_USER, variables, caller))["eraseUser"]
+    # then Ben is erased exactly when the caller's role allows it
+    if allowed:
+        assert payload == {"erasedUserId": user_id(ben), "userErrors": []}
+    else:
+        assert payload["erasedUserId"] is None
+        assert codes(payload) == ["PERMISSION_DENIED"]
+
+
 OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_OPEN_OWN: open_account_operation,
     Permission.TRANSFER_CREATE_OWN: create_transfer_operation,
@@ -299,6 +323,7 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.ROLE_MANAGE: manage_roles_operation,
     Permission.DOCUMENT_MANAGE: manage_documents_operation,
     Permission.AUDIT_READ: read_audit_log_operation,
+    Permission.USER_ERASE: erase_user_operation,
 }
 
 
@@ -315,6 +340,7 @@ GRANTED_TO: dict[str, set[str]] = {
     "role:manage": {"admin"},
     "document:manage": {"admin"},
     "audit:read": {"admin", "auditor"},
+    "user:erase": {"admin"},
 }
 
 
@@ -559,6 +585,7 @@ SELF_SERVICE = {
     "changePassword",
     "registerPushDevice",
     "updateNotificationPreferences",
+    "exportMyData",
 }
 
 WRITES: dict[str, tuple[str, str]] = {
@@ -571,6 +598,7 @@ WRITES: dict[str, tuple[str, str]] = {
     "revokeRole": (REVOKE_ROLE, "user"),
     "registerAppBuild": (REGISTER_APP_BUILD, "build"),
     "retireAppBuild": (RETIRE_APP_BUILD, "build"),
+    "eraseUser": (ERASE_USER, "erasedUserId"),
 }
 
 
@@ -606,6 +634,7 @@ async def test_an_auditor_writes_nothing(
             "input": {"app": "ios", "version": "9.9.9", "manifest": json.dumps({})}
         },
         "retireAppBuild": {"input": {"app": "ios", "version": "9.9.9"}},
+        "eraseUser": {"input": {"userId": user_id(c.ben), "reason": "auditor tries"}},
     }[mutation]
     document, result = WRITES[mutation]
     # when the auditor tries the write

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bff.config import Settings
 from bff.db.engine import create_engine
 from bff.db.reads import Reads
+from bff.db.sealing import Sealing
 from bff.domain.models import Entry
 from bff.domain.pages import TransactionPageKey
 from bff.metrics.families import REPLICA_READS
@@ -83,10 +84,10 @@ class Replica:
 class ReplicaReads(Reads):
     """The primary's reads, with history pages from the replica wherever it is fresh enough."""
 
-    def __init__(self, engine: AsyncEngine, replica: Replica) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, sealing: Sealing, replica: Replica) -> None:
+        super().__init__(engine, sealing)
         self.replica = replica
-        self._on_replica = Reads(replica.engine)
+        self._on_replica = Reads(replica.engine, sealing)
 
     async def transaction_pages(
         self, keys: Sequence[TransactionPageKey], fresh_as_of: Sequence[int] | None = None

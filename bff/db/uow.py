@@ -4,6 +4,7 @@ must happen once that transaction has committed."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -22,10 +23,12 @@ from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
 from bff.db.repositories.oauth import SqlOAuth
+from bff.db.repositories.privacy import SqlPrivacy
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
 from bff.db.repositories.users import SqlUsers
+from bff.db.sealing import Sealing
 from bff.db.sqlstate import TRANSIENT, sqlstate_of
 from bff.domain.audit_models import AuditContext
 from bff.domain.errors import TransientConflict
@@ -50,19 +53,24 @@ class SqlUnitOfWork:
     notifications: SqlNotifications
     documents: SqlDocuments
     audit: SqlAudit
+    privacy: SqlPrivacy
     fraud: SqlFraud
     oauth: SqlOAuth
 
     def __init__(
         self,
         engine: AsyncEngine,
+        sealing: Sealing,
         after_commit: AfterCommit | None = None,
         audit_context: AuditContext | None = None,
     ) -> None:
         self._engine = engine
+        self._sealing = sealing
         self._after_commit = after_commit
-        # Where the request came from: every audit entry of this unit of work names it.
-        self._audit_context = audit_context or AuditContext()
+        # Where the request came from: every audit entry of this unit of work names it, the
+        # address by its blind index.
+        context = audit_context or AuditContext()
+        self._audit_context = replace(context, address=sealing.address(context.address))
         self._connection: AsyncConnection | None = None
         self._changes = Changes()
         self._committed: list[Changes] = []
@@ -74,16 +82,18 @@ class SqlUnitOfWork:
             connection = await self._engine.connect()
         self._connection = connection
         changes = self._changes = Changes()
-        self.users = SqlUsers(connection, changes)
-        self.sessions = SqlSessions(connection, changes)
-        self.accounts = SqlAccounts(connection, changes.fences)
-        self.ledger = SqlLedger(connection, changes.fences, self._audit_context)
-        self.throttles = SqlThrottles(connection)
+        sealing = self._sealing
+        self.users = SqlUsers(connection, changes, sealing)
+        self.sessions = SqlSessions(connection, changes, sealing)
+        self.accounts = SqlAccounts(connection, changes.fences, sealing)
+        self.ledger = SqlLedger(connection, changes.fences, self._audit_context, sealing)
+        self.throttles = SqlThrottles(connection, sealing)
         self.security_events = SqlSecurityEvents(connection)
         self.notifications = SqlNotifications(connection)
         self.documents = SqlDocuments(connection)
         self.audit = SqlAudit(connection, self._audit_context)
-        self.fraud = SqlFraud(connection)
+        self.privacy = SqlPrivacy(connection, sealing)
+        self.fraud = SqlFraud(connection, sealing)
         self.oauth = SqlOAuth(connection, changes)
         return self
 

@@ -28,6 +28,11 @@ class AuditOperation(StrEnum):
     CUSTOMER_DATA_READ = "customer_data.read"
     TRANSFER_CREATE = "transfer.create"
     DEPOSIT_CREATE = "deposit.create"
+    PRIVACY_EXPORT = "privacy.export"
+    PRIVACY_ERASE = "privacy.erase"
+    # Written by `bff keys rewrap` and `bff keys retire-data` (bff/db/data_keys.py).
+    KEY_REWRAP = "key.rewrap"
+    KEY_RETIRE = "key.retire"
 
 
 class AuditResult(StrEnum):

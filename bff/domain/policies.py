@@ -42,3 +42,16 @@ def can_read_transfer(actor: Actor | None, transfer: Transfer) -> bool:
     return actor.user_id in (transfer.from_owner_id, transfer.to_owner_id) or actor.can(
         Permission.ACCOUNT_READ_ANY
     )
+
+
+MASK = "•" * 8
+
+
+def visible_account_number(actor: Actor | None, account: Account) -> str:
+    """The number in full to the account's owner (and for the bank's own accounts, to staff who
+    may read them); to anyone else only its last four digits."""
+    if actor is not None and (
+        actor.user_id == account.owner_id or account.kind is AccountKind.SETTLEMENT
+    ):
+        return account.account_number
+    return MASK + account.account_number[-4:]

@@ -96,6 +96,20 @@ class AuditRepository(Protocol):
         ...
 
 
+class PrivacyRepository(Protocol):
+    async def lock_user(self, user_id: UUID) -> tuple[User, list[Account]] | None:
+        """The user and their accounts, locked for the rest of the transaction."""
+        ...
+
+    async def export(self, user_id: UUID) -> dict[str, Any] | None:
+        """Everything kept about the user, opened, as one JSON-ready document."""
+        ...
+
+    async def shred(self, user_id: UUID) -> None:
+        """Destroy the user's data key and blind indexes (and what only they unlock)."""
+        ...
+
+
 class AccountRepository(Protocol):
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
@@ -414,6 +428,8 @@ class UnitOfWork(Protocol):
     def documents(self) -> DocumentRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def privacy(self) -> PrivacyRepository: ...
     @property
     def fraud(self) -> FraudRepository: ...
     @property

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     ROLE_MANAGE = "role:manage"
     DOCUMENT_MANAGE = "document:manage"
     AUDIT_READ = "audit:read"
+    USER_ERASE = "user:erase"
     OAUTH_CLIENT_MANAGE = "oauth_client:manage"
 
 
@@ -42,6 +43,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DOCUMENT_MANAGE,
             Permission.AUDIT_READ,
             Permission.OAUTH_CLIENT_MANAGE,
+            Permission.USER_ERASE,
         }
     ),
     Role.AUDITOR: frozenset(

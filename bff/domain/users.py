@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -90,8 +89,8 @@ async def _create(uow: UnitOfWork, command: SignUp, roles: frozenset[Role]) -> U
 
 
 def _throttle_keys(email: str, client_address: str) -> list[tuple[ThrottleScope, str]]:
-    # The account key is a digest, so the throttle table holds no email addresses.
-    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    # The storage keeps both by blind index: the throttle table holds no email or address.
+    account = email.strip().lower()
     return [(ThrottleScope.ACCOUNT, account), (ThrottleScope.ADDRESS, client_address)]
 
 

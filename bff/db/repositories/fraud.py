@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.db import driver
+from bff.db.sealing import Sealing
 from bff.domain.fraud import Rules
 from bff.domain.fraud_signals import Signals
 from bff.domain.ports import ScreeningFacts
@@ -29,8 +30,9 @@ _SAVE_RULES = text("""
 
 
 class SqlFraud:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, sealing: Sealing) -> None:
         self._connection = connection
+        self._sealing = sealing
 
     async def facts(
         self,
@@ -42,6 +44,10 @@ class SqlFraud:
         destination_id: UUID | None,
         destination_number: str | None,
     ) -> ScreeningFacts:
+        if destination_number is not None:
+            # Numbers are sealed: the payee is found by blind index.
+            found = await self._sealing.account_by_number(self._connection, destination_number)
+            destination_id, destination_number = destination_id or found, None
         row = await driver.fetchrow(
             self._connection,
             _FACTS,

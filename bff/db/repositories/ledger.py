@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bff.cache import keys as cache_keys
 from bff.db import driver
 from bff.db.rows import to_transfer
+from bff.db.sealing import Sealing
 from bff.domain.audit_models import AuditContext
 from bff.domain.fraud import Screening
-from bff.domain.models import TransferStatus
+from bff.domain.models import Transfer, TransferStatus
 from bff.domain.ports import (
     HoldOutcome,
     HoldResult,
@@ -55,16 +56,32 @@ _DUE = text("""
 
 class SqlLedger:
     def __init__(
-        self, connection: AsyncConnection, fences: cache_keys.Fences, audit: AuditContext
+        self,
+        connection: AsyncConnection,
+        fences: cache_keys.Fences,
+        audit: AuditContext,
+        sealing: Sealing,
     ) -> None:
         self._connection = connection
         self._fences = fences
         self._audit = audit
+        self._sealing = sealing
 
     async def post_once(self, command: PostingCommand) -> PostingResult:
         """One round trip: a prepared statement on the driver connection, which, alone in its
         unit of work, is its own transaction (no BEGIN or COMMIT travels)."""
         fields = command.fields
+        destination_id = command.destination_id
+        if command.destination_number is not None:
+            # Numbers are sealed: found by blind index. None (and no number) is not found.
+            number = command.destination_number
+            destination_id = await self._sealing.account_by_number(self._connection, number)
+        # The memo (and the entries' description, which repeats it) sealed with the writer's key.
+        memo, description = command.memo, command.description
+        if memo is not None:
+            key = await self._sealing.writer_key(self._connection, command.actor_id)
+            memo = self._sealing.seal_memo(key, command.transfer_id, memo)
+            description = self._sealing.seal_memo(key, command.transfer_id, description)
         row = await driver.fetchrow(
             self._connection,
             _POST_TRANSFER,
@@ -76,11 +93,11 @@ class SqlLedger:
             command.kind.value,
             command.money.minor,
             command.money.currency,
-            command.description,
-            command.memo,
+            description,
+            memo,
             command.source_id,
-            command.destination_id,
-            command.destination_number,
+            destination_id,
+            None,
             fields.source,
             fields.destination,
             fields.amount,
@@ -97,7 +114,7 @@ class SqlLedger:
         screening = row["screening"]
         return PostingResult(
             outcome,
-            transfer=to_transfer(row) if row["id"] is not None else None,
+            transfer=await self._transfer(row),
             refusal=Refusal.from_stored(refusal) if refusal is not None else None,
             screening=Screening.from_stored(screening) if screening is not None else None,
         )
@@ -128,9 +145,20 @@ class SqlLedger:
         refusal = row["refusal"]
         return HoldResult(
             result,
-            transfer=to_transfer(row) if row["id"] is not None else None,
+            transfer=await self._transfer(row),
             refusal=Refusal.from_stored(refusal) if refusal is not None else None,
         )
+
+    async def _transfer(self, row: Mapping[str, Any]) -> Transfer | None:
+        """The transfer post_transfer() or resolve_transfer() answered, if any, its memo opened
+        with its writer's key (the posting actor's, or a resolved hold's initiator's)."""
+        if row["id"] is None:
+            return None
+        memo = row["memo"]
+        if memo is not None:
+            key = await self._sealing.writer_key(self._connection, row["initiated_by"])
+            memo = self._sealing.open_memo(key, row["id"], memo)
+        return to_transfer({**row, "memo": memo})
 
     async def due_holds(self, limit: int) -> list[UUID]:
         rows = await self._connection.execute(_DUE, {"limit": limit})
