@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
+from resolvers.mutations.app_builds import register_app_build, retire_app_build
 from resolvers.mutations.change_password import change_password
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
@@ -69,4 +70,12 @@ class Mutation:
     update_notification_preferences = strawberry.mutation(
         resolver=update_notification_preferences,
         description="Change what you are told by push (security notifications always go out).",
+    )
+    register_app_build = strawberry.mutation(
+        resolver=register_app_build,
+        description="Register an app build's trusted documents from its manifest (admins).",
+    )
+    retire_app_build = strawberry.mutation(
+        resolver=retire_app_build,
+        description="Retire an app build: its documents stop running (admins).",
     )

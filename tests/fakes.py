@@ -21,6 +21,8 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from bff.domain import transfers
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.fraud import Rules
 from bff.domain.models import (
@@ -145,6 +147,9 @@ class Tables:
     push_devices: dict[UUID, PushDevice] = field(default_factory=dict)  # by session
     preferences: dict[UUID, Preferences] = field(default_factory=dict)
     activity: list[tuple[UUID, ActivityEntry]] = field(default_factory=list)
+    builds: dict[tuple[str, str], Build] = field(default_factory=dict)
+    build_documents: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
 
     def copy(self) -> Tables:
         """A snapshot: the rows are immutable, so copying each table is enough."""
@@ -295,6 +300,38 @@ class FakeSecurityEvents(_Repository):
     ) -> None:
         event = SecurityEvent(kind, user_id, actor_id, session_id, dict(detail or {}))
         self._tables.security_events.append(event)
+
+
+class FakeDocuments(_Repository):
+    """App builds; a build's documents are only counted (the domain reads no more back)."""
+
+    async def register(self, app: str, version: str, documents: Sequence[TrustedDocument]) -> Build:
+        old = self._tables.builds.get((app, version))
+        count = len({d.hash for d in documents}) + (old.documents if old else 0)
+        build = Build(app, version, count, old.registered_at if old else _now(), None)
+        self._tables.builds[(app, version)] = build
+        return build
+
+    async def builds(self) -> list[Build]:
+        return sorted(self._tables.builds.values(), key=lambda b: b.registered_at, reverse=True)
+
+    async def retire(self, app: str, version: str) -> Build | None:
+        build = self._tables.builds.get((app, version))
+        if build is None:
+            return None
+        retired = replace(build, retired_at=build.retired_at or _now())
+        self._tables.builds[(app, version)] = retired
+        return retired
+
+
+class FakeAudit(_Repository):
+    """Keeps the records; the chain and its reads are PostgreSQL's (tests/test_audit*.py)."""
+
+    async def record(self, record: AuditRecord) -> None:
+        self._tables.audit.append(record)
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        raise NotImplementedError("the audit log is read from PostgreSQL only")
 
 
 class FakeAccounts(_Repository):
@@ -584,6 +621,8 @@ class FakeUnitOfWork:
     security_events: FakeSecurityEvents
     notifications: FakeNotifications
     fraud: FakeFraud
+    documents: FakeDocuments
+    audit: FakeAudit
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -601,6 +640,8 @@ class FakeUnitOfWork:
         self.security_events = FakeSecurityEvents(tables)
         self.notifications = FakeNotifications(tables)
         self.fraud = FakeFraud(tables)
+        self.documents = FakeDocuments(tables)
+        self.audit = FakeAudit(tables)
         return self
 
     async def __aexit__(

@@ -94,6 +94,11 @@ class ErrorCode(Enum):
         "RULES_CHANGED",
         "The fraud rules changed since you read them: reload them and apply your change again.",
     )
+    INVALID_MANIFEST = (
+        "INVALID_MANIFEST",
+        "The manifest is malformed, or one of its documents does not match its hash or the schema.",
+    )
+    BUILD_NOT_FOUND = ("BUILD_NOT_FOUND", "No such app build is registered.")
 
 
 class DomainError(Exception):

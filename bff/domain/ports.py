@@ -10,6 +10,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
 from bff.domain.fraud import Rules, Screening
 from bff.domain.fraud_signals import Signals
@@ -81,6 +83,16 @@ class SecurityEventRepository(Protocol):
         session_id: UUID | None,
         detail: dict[str, Any] | None = None,
     ) -> None: ...
+
+
+class AuditRepository(Protocol):
+    async def record(self, record: AuditRecord) -> None:
+        """Append an entry to the audit log, in this unit of work's transaction."""
+        ...
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        """Up to `key.first + 1` entries matching the filter, newest first."""
+        ...
 
 
 class AccountRepository(Protocol):
@@ -285,6 +297,14 @@ class FraudRepository(Protocol):
         ...
 
 
+class DocumentRepository(Protocol):
+    async def register(
+        self, app: str, version: str, documents: Sequence[TrustedDocument]
+    ) -> Build: ...
+    async def builds(self) -> list[Build]: ...
+    async def retire(self, app: str, version: str) -> Build | None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -304,6 +324,10 @@ class UnitOfWork(Protocol):
     def notifications(self) -> NotificationRepository: ...
     @property
     def fraud(self) -> FraudRepository: ...
+    @property
+    def documents(self) -> DocumentRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bff.cache import keys as cache_keys
 from bff.db import driver
 from bff.db.rows import to_transfer
+from bff.domain.audit_models import AuditContext
 from bff.domain.fraud import Screening
 from bff.domain.models import TransferStatus
 from bff.domain.ports import (
@@ -26,15 +27,19 @@ from bff.domain.ports import (
 
 # post_transfer() (migration 0010) claims the key, locks, checks, posts and stores the result.
 # Arguments by name, so that a parameter added with a default leaves this call valid.
+# `p_description` also sets `bff.audit_context` (who asked) for the statement's own transaction:
+# arguments are evaluated before the function runs, so the audit triggers of migration 0020 see
+# it, and no extra round trip is paid for it.
 _POST_TRANSFER = """
     SELECT * FROM post_transfer(
         p_actor_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_s => $4,
         p_transfer_id => $5, p_kind => $6, p_amount => $7, p_currency => $8,
-        p_description => $9, p_memo => $10,
+        p_memo => $10, p_description => CASE WHEN set_config('bff.audit_context', $18, true)
+                                             IS NOT NULL THEN $9 END,
         p_source_id => $11, p_destination_id => $12, p_destination_number => $13,
         p_source_field => $14, p_destination_field => $15,
-        p_amount_field => $16, p_currency_field => $17, p_hold_s => $18,
-        p_screening => $19, p_refusal => $20)
+        p_amount_field => $16, p_currency_field => $17, p_hold_s => $19,
+        p_screening => $20, p_refusal => $21)
 """
 # resolve_transfer() (migration 0090) settles or voids a held transfer, exactly once.
 _RESOLVE = """
@@ -49,9 +54,12 @@ _DUE = text("""
 
 
 class SqlLedger:
-    def __init__(self, connection: AsyncConnection, fences: cache_keys.Fences) -> None:
+    def __init__(
+        self, connection: AsyncConnection, fences: cache_keys.Fences, audit: AuditContext
+    ) -> None:
         self._connection = connection
         self._fences = fences
+        self._audit = audit
 
     async def post_once(self, command: PostingCommand) -> PostingResult:
         """One round trip: a prepared statement on the driver connection, which, alone in its
@@ -77,6 +85,7 @@ class SqlLedger:
             fields.destination,
             fields.amount,
             fields.currency,
+            self._audit_context(command),
             None if command.hold_s is None else float(command.hold_s),
             _screening(command),
             None if command.refusal is None else json.dumps(command.refusal.to_stored()),
@@ -121,6 +130,19 @@ class SqlLedger:
                 self._fences.append(
                     (cache_keys.account(row[f"{side}_account_id"]), row[f"{side}_sequence"])
                 )
+
+    def _audit_context(self, command: PostingCommand) -> str:
+        """Who asked, for the audit triggers of the posting (migration 0020)."""
+        audit = self._audit
+        return json.dumps(
+            {
+                "session_id": str(audit.session_id) if audit.session_id else None,
+                "client_id": audit.client_id,
+                "address": audit.address,
+                "idempotency_key": command.key,
+                "operation": f"{command.kind.value}.create",
+            }
+        )
 
 
 def _screening(command: PostingCommand) -> str | None:

@@ -11,14 +11,14 @@ that names the transfer, so live streams show the hold and its outcome. A transf
 counts its status changes: the cache versions transfers by it.
 
 Revision ID: 0090
-Revises: 0130
+Revises: 0020
 Create Date: 2026-12-02
 """
 
 from bff.db.migrations.script import run_script
 
 revision = "0090"
-down_revision = "0130"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
