@@ -11,7 +11,7 @@ that names the transfer, so live streams show the hold and its outcome. A transf
 counts its status changes: the cache versions transfers by it.
 
 Revision ID: 0090
-Revises: 0130
+Revises: 0020
 Create Date: 2026-12-02
 """
 
