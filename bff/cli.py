@@ -21,7 +21,10 @@ from typing import Any
 from pydantic import AliasChoices, ValidationError
 from pydantic_core import ErrorDetails
 
+from bff import document_commands
 from bff import logging as bff_logging
+from bff.audit import commands as audit_commands
+from bff.audit.anchor import AnchorError
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
 from bff.config import Settings
 from bff.db import migrate
@@ -31,6 +34,8 @@ from bff.domain import delegation, users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.edge.tls import check_key_pair, tls13_context
+from bff.fraud.commands import train_model
+from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
@@ -106,8 +111,15 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         migrate.upgrade(url)
     if args.seed:
         _seed(settings, url)
+    if settings.fraud_screening and not settings.fraud_model_path.exists():
+        print("training the fraud risk model (first start)", flush=True)
+        train_model(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
+    if settings.workers > 1:
+        exposition.prepare_multiprocess(settings.data_dir / "metrics")
+    if settings.metrics_port is not None:
+        exposition.serve(settings.metrics_host, settings.metrics_port)
     # Uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so that
     # the embedded PostgreSQL is stopped on the way out, as it is for Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -170,6 +182,20 @@ def _create_user(settings: Settings, url: str, args: argparse.Namespace) -> None
         raise CommandError(f"{error.code.value}: {error.message}") from None
 
 
+def _documents(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    try:
+        if args.action == "register":
+            document_commands.register(settings, url, args.manifest, args.app, args.version)
+        elif args.action == "retire":
+            document_commands.retire(settings, url, args.app, args.version)
+        else:
+            document_commands.list_builds(settings, url)
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+    except ValueError as error:  # an unreadable manifest file
+        raise CommandError(str(error)) from None
+
+
 def _create_oauth_client(settings: Settings, url: str, args: argparse.Namespace) -> None:
     jwks = None
     if args.jwks_file is not None:
@@ -228,6 +254,15 @@ def _rotate_keys(settings: Settings) -> None:
     print(f"added signing key {kid} to {settings.keys_file}; servers pick it up within 30 s")
 
 
+def _audit(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    if args.action == "verify":
+        intact = audit_commands.verify(settings, url, args.anchor)
+    else:
+        intact = audit_commands.anchor(settings, url, args.out)
+    if not intact:
+        sys.exit(1)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bff", description="Fintech GraphQL BFF")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -258,12 +293,40 @@ def _parser() -> argparse.ArgumentParser:
     key_actions.add_parser(
         "rotate", help="add a new signing key to BFF_JWT_KEYS_FILE; older keys keep verifying"
     )
+    audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
+        dest="action", required=True
+    )
+    verify = audit.add_parser(
+        "verify",
+        help="walk the hash chains; name the first entry changed, removed, inserted or moved",
+    )
+    verify.add_argument("--anchor", type=Path, help="check against this signed anchor as well")
+    anchor = audit.add_parser(
+        "anchor", help="verify, then sign the chain heads (Ed25519) for an external store"
+    )
+    anchor.add_argument("--out", type=Path, help="write the anchor here (default: stdout)")
     worker = commands.add_parser(
         "worker", help="handle customer events (notifications, activity feed)"
     )
     worker_actions = worker.add_subparsers(dest="action")
     dlq = worker_actions.add_parser("dlq", help="the events that failed every attempt")
     dlq.add_argument("dlq_action", choices=["list", "retry"])
+    docs = commands.add_parser(
+        "documents", help="the trusted documents of app builds (persisted-query manifests)"
+    ).add_subparsers(dest="action", required=True)
+    register = docs.add_parser("register", help="register a build's manifest (Apollo or codegen)")
+    register.add_argument("manifest", type=Path)
+    docs.add_parser("list", help="list the registered builds")
+    retire = docs.add_parser("retire", help="stop serving a build's documents")
+    for build_parser in (register, retire):
+        build_parser.add_argument("--app", required=True, help="like ios or android")
+        build_parser.add_argument("--version", required=True, help="like 4.2.0")
+    fraud = commands.add_parser("fraud", help="the fraud risk model").add_subparsers(
+        dest="action", required=True
+    )
+    fraud.add_parser(
+        "train", help="train the risk model (simulator data and analysts' labels), print its card"
+    )
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -314,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     try:
         _run(args)
-    except (CommandError, DatabaseUnavailable, KeyRingError) as error:
+    except (CommandError, DatabaseUnavailable, KeyRingError, AnchorError) as error:
         sys.exit(f"bff: {error}")
 
 
@@ -329,7 +392,7 @@ def _run(args: argparse.Namespace) -> None:
             raise CommandError(str(error)) from None
         return
     settings = _settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)
@@ -339,11 +402,17 @@ def _run(args: argparse.Namespace) -> None:
             _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":
             _purge(settings, url)
+        elif args.command == "audit":
+            _audit(settings, url, args)
         elif args.command == "worker" and args.action == "dlq":
             dead_letters(settings, url, retry=args.dlq_action == "retry")
         elif args.command == "worker":
             signal.signal(signal.SIGTERM, _exit_cleanly)
             run_worker(settings, url)
+        elif args.command == "documents":
+            _documents(settings, url, args)
+        elif args.command == "fraud":
+            print("\n".join(train_model(settings, url).lines()))
         elif args.command == "oauth":
             _create_oauth_client(settings, url, args)
         else:

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bff.domain.documents import parse_version
+from bff.domain.rbac import Role
 from bff.domain.sessions import SessionPolicy
 from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
 from bff.notify.retries import RetryPolicy
@@ -20,6 +22,13 @@ from bff.ratelimit import Budgets, OperationClass
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class DocumentsMode(StrEnum):
+    """Which GraphQL documents run: any (with automatic persisted queries), or registered only."""
+
+    OPEN = "open"
+    TRUSTED = "trusted"
 
 
 class Settings(BaseSettings):
@@ -75,6 +84,8 @@ class Settings(BaseSettings):
     # The key ring's JSON itself, for platforms that hand secrets over as variables.
     jwt_keys: str | None = None
     access_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    # The Ed25519 key that signs audit anchors (`bff audit anchor`).
+    audit_anchor_key_file: Path | None = None
     session_idle_timeout_s: int = Field(default=30 * 24 * 3600, ge=3600)
     session_max_lifetime_s: int = Field(default=90 * 24 * 3600, ge=3600)
     # How long a process may trust its answer to "is this session live, with which roles".
@@ -101,14 +112,45 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2_000, ge=100)
+    # Checked in one pass before validation (bff/api/document_limits.py).
+    graphql_max_directives: int = Field(default=4, ge=1)
+    graphql_max_selections: int = Field(default=64, ge=1)
+    graphql_max_fields: int = Field(default=500, ge=1)
     # Queries run on executors compiled per document (bff/api/compiled); off: graphql-core only.
     compiled_execution: bool = True
+    # Trusted documents (bff/api/documents): unset, trusted in production and open elsewhere.
+    documents_mode: DocumentsMode | None = None
+    # Roles whose requests may send any document in trusted mode (staff tools), comma-separated.
+    documents_exempt_roles: str = ""
+    # The oldest build each app may still use, as `ios=4.2.0,android=4.1.0`.
+    min_client_versions: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Held transfers (fraud review, step-up): voided unless resolved within this long.
+    hold_ttl_s: int = Field(default=72 * 3600, ge=1)
+    hold_expiry_poll_s: float = Field(default=5.0, gt=0)
+    # The fraud risk model (skops); `bff serve` trains one there at first start when missing.
+    fraud_model_file: Path | None = None
+    # Screening of customer transfers; false: every transfer posts as before.
+    fraud_screening: bool = True
     # How long published account events stay for clients resuming live streams (`bff purge`).
     event_retention_days: int = Field(default=30, ge=1)
 
     log_json: bool | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # OpenTelemetry traces over OTLP/HTTP (unset: no tracing), the standard variables.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field(
+        default="fintech-bff", validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+    )
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    # Prometheus metrics on a listener of their own (unset: none); on the public listener's
+    # /metrics only when BFF_METRICS_PUBLIC is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_public: bool = False
 
     # Customer events (notifications, the activity feed). With AMQP_URL they travel through
     # RabbitMQ to `bff worker`; without it workers read them from PostgreSQL.
@@ -146,6 +188,12 @@ class Settings(BaseSettings):
         delays = [float(delay) for delay in value.split(",")]
         if not delays or any(delay <= 0 for delay in delays):
             raise ValueError("retry delays are positive seconds, comma-separated")
+        return value
+
+    @field_validator("min_client_versions")
+    @classmethod
+    def _versions_per_app(cls, value: str) -> str:
+        parse_min_versions(value)
         return value
 
     @model_validator(mode="after")
@@ -202,6 +250,22 @@ class Settings(BaseSettings):
         return self.is_production or self.tls_enabled
 
     @property
+    def trusted_documents_only(self) -> bool:
+        mode = self.documents_mode
+        return mode == DocumentsMode.TRUSTED if mode is not None else self.is_production
+
+    @property
+    def documents_exempt(self) -> frozenset[Role]:
+        """Roles exempt from trusted mode."""
+        return frozenset(
+            Role(r.strip()) for r in self.documents_exempt_roles.split(",") if r.strip()
+        )
+
+    @property
+    def min_versions(self) -> dict[str, tuple[int, ...]]:
+        return parse_min_versions(self.min_client_versions)
+
+    @property
     def rate_limit_budgets(self) -> Budgets:
         return Budgets(
             window_s=self.rate_limit_window_s,
@@ -252,7 +316,28 @@ class Settings(BaseSettings):
             forget_after_s=self.login_lockout_s,
         )
 
+    @property
+    def fraud_model_path(self) -> Path:
+        return self.fraud_model_file or self.data_dir / "fraud-model.skops"
+
+    @cached_property
+    def anchor_key_file(self) -> Path:
+        """Where the audit anchor key lives: configured in production, generated in development."""
+        return self.audit_anchor_key_file or self.data_dir / "dev-audit-anchor-key.pem"
+
     @cached_property
     def keys_file(self) -> Path:
         """Where the JWT key ring lives: configured in production, generated in development."""
         return self.jwt_keys_file or self.data_dir / "dev-jwt-keys.json"
+
+
+def parse_min_versions(value: str) -> dict[str, tuple[int, ...]]:
+    """`ios=4.2.0,android=4.1.0` as each app's oldest supported version."""
+    versions = {}
+    for pair in filter(None, (part.strip() for part in value.split(","))):
+        app, _, version = pair.partition("=")
+        parsed = parse_version(version.strip())
+        if not app.strip() or parsed is None:
+            raise ValueError("each app's minimum version is written like ios=4.2.0")
+        versions[app.strip()] = parsed
+    return versions

@@ -100,8 +100,10 @@ class OutboxRelay:
             await self._cache.fence(
                 [(cache_keys.account(event.account_id), event.sequence) for event in events]
             )
-        for event in events:
-            await self._broker.publish(account_channel(event.account_id), encode(event))
+        if events:
+            await self._broker.publish_many(
+                [(account_channel(event.account_id), encode(event)) for event in events]
+            )
         if pending:
             await session.mark_published([outbox_id for outbox_id, _ in pending])
         return len(pending)

@@ -26,7 +26,13 @@ from bff.cache.responses import ResponseCache
 from bff.config import Settings
 from bff.db.changes import Changes
 from bff.db.database import Database
+from bff.db.observed import relay_lag_s
 from bff.db.uow import SqlUnitOfWork
+from bff.domain.audit_models import AuditContext
+from bff.domain.fraud import Screener
+from bff.fraud import model
+from bff.holds import HoldExpiry
+from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
@@ -49,9 +55,14 @@ class Runtime:
     responses: ResponseCache | None
     limiter: Limiter | None
     notifications: Notifications
+    sampler: Sampler
+    holds: HoldExpiry
+    # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
+    screener: Screener | None
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return self.database.unit_of_work(self._after_commit)
+    def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
+        """A unit of work whose audit entries name `audit` as where the request came from."""
+        return self.database.unit_of_work(self._after_commit, audit)
 
     async def _after_commit(self, changes: Changes) -> None:
         """Make a commit's changes known: retire the cache entries it replaced (a read after the
@@ -74,9 +85,13 @@ class Runtime:
         """Start the background work of a serving process (the outbox relay, customer events)."""
         self.relay.start()
         self.notifications.start_for_server()
+        self.sampler.start()
+        self.holds.start()
 
     async def close(self) -> None:
+        await self.sampler.stop()
         await self.relay.stop()
+        await self.holds.stop()
         await self.notifications.close()
         await self.broker.close()
         if self.redis is not None:
@@ -100,7 +115,8 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         if redis is not None and settings.redis_url
         else MemoryBroker()
     )
-    return Runtime(
+    responses = _responses(settings, cache)
+    runtime = Runtime(
         settings=settings,
         database=database,
         tokens=TokenIssuer(
@@ -116,10 +132,40 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         ),
         redis=redis,
         cache=cache,
-        responses=_responses(settings, cache),
+        responses=responses,
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
+        sampler=_sampler(settings, database, cache, responses),
+        holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
+        screener=_screener(settings),
     )
+    return runtime
+
+
+def _sampler(
+    settings: Settings,
+    database: Database,
+    cache: ReadThrough | None,
+    responses: ResponseCache | None,
+) -> Sampler:
+    store = cache.store if cache is not None else None
+    return Sampler(
+        engines={"primary": database.engine},
+        capacity=settings.db_pool_size + settings.db_max_overflow,
+        relay_lag_s=partial(relay_lag_s, database.read_engine),
+        caches={"loader": cache, "response": responses},
+        breaker_open=lambda: isinstance(store, RedisStore) and store.circuit_open,
+    )
+
+
+def _screener(settings: Settings) -> Screener | None:
+    path = settings.fraud_model_path
+    if not settings.fraud_screening:
+        return None
+    if not path.exists():
+        log.warning("no fraud model file: transfers are not screened", extra={"path": str(path)})
+        return None
+    return Screener(model.load(path), settings.hold_ttl_s)
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
 
+from cachetools import LRUCache
+
 from bff.auth.tokens import AccessClaims
 from bff.broker import RESYNC, SubscriberTooSlow, account_channel, user_channel
 from bff.db.reads import Reads
@@ -25,6 +27,18 @@ from bff.runtime import Runtime
 CATCH_UP_AFTER_S = 1.0
 # A subscriber whose queue overflows twice within this long is cut off.
 OVERFLOW_GRACE_S = 10.0
+# The broker hands one message object to every local subscriber of its channel: it is decoded
+# by the first of them only. A few thousand cover every message still being fanned out.
+_DECODED_KEPT = 4096
+_decoded: LRUCache[bytes, AccountEvent] = LRUCache(_DECODED_KEPT)
+
+
+def _decode_once(message: bytes) -> AccountEvent:
+    # bytes cache their hash, and the same object compares equal at once: a hit costs little.
+    event = _decoded.get(message)
+    if event is None:
+        event = _decoded[message] = decode(message)
+    return event
 
 
 async def account_events(
@@ -70,7 +84,7 @@ async def account_events(
             if channel == channels[1]:
                 await _check_still_allowed(runtime, claims, account)
             if channel == channels[0]:
-                event = decode(message)
+                event = _decode_once(message)
                 if event.sequence <= last:
                     continue  # a duplicate: delivery is at least once
                 if event.sequence == last + 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
+from resolvers.mutations.app_builds import register_app_build, retire_app_build
 from resolvers.mutations.change_password import change_password
 from resolvers.mutations.connected_apps import register_oauth_client, revoke_app_access
 from resolvers.mutations.create_transfer import create_transfer
@@ -70,6 +71,14 @@ class Mutation:
     update_notification_preferences = strawberry.mutation(
         resolver=update_notification_preferences,
         description="Change what you are told by push (security notifications always go out).",
+    )
+    register_app_build = strawberry.mutation(
+        resolver=register_app_build,
+        description="Register an app build's trusted documents from its manifest (admins).",
+    )
+    retire_app_build = strawberry.mutation(
+        resolver=retire_app_build,
+        description="Retire an app build: its documents stop running (admins).",
     )
     register_oauth_client = strawberry.mutation(
         resolver=register_oauth_client,

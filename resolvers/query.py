@@ -7,9 +7,15 @@ from typing import Annotated
 import strawberry
 
 from bff.api.context import Info
+from bff.domain import documents
+from bff.domain.errors import PermissionDenied
+from resolvers.audit_log import audit_log
 from resolvers.nodes import fetch_node, fetch_typed
 from schema.account import Account
+from schema.app_build import AppBuild
+from schema.audit import AuditEntry, AuditLogFilter
 from schema.node import Node
+from schema.pagination import After, Connection, First
 from schema.transfer import Transfer
 from schema.user import User
 
@@ -41,3 +47,28 @@ class Query:
     @strawberry.field(description="A transfer by ID; null when missing or not yours.")
     async def transfer(self, info: Info, id: _ID) -> Transfer | None:
         return await fetch_typed(info, id, "Transfer")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="The registered app builds, newest first (admins; else null).")
+    async def app_builds(self, info: Info) -> list[AppBuild] | None:
+        actor = info.context.actor
+        if actor is None:
+            return None
+        try:
+            builds = await documents.list_builds(info.context.unit_of_work(), actor)
+        except PermissionDenied:
+            return None
+        return [AppBuild.of(build) for build in builds]
+
+    @strawberry.field(
+        description="The tamper-evident audit log, newest first; auditors and admins only."
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            AuditLogFilter | None, strawberry.argument(description="Which entries.")
+        ] = None,
+    ) -> Connection[AuditEntry]:
+        return await audit_log(info, first, after, filter)

@@ -108,3 +108,19 @@ class UpdateNotificationPreferencesInput:
     locale: str | None = strawberry.field(
         default=None, description="How amounts are written, a CLDR locale such as `de_DE`."
     )
+
+
+@strawberry.input(description="An app build and the manifest of the documents it sends.")
+class RegisterAppBuildInput:
+    app: str = strawberry.field(description="The app, as its requests name it (`ios`).")
+    version: str = strawberry.field(description="The build's version (`4.2.0`).")
+    manifest: str = strawberry.field(
+        description="The JSON text of an Apollo persisted-query manifest or of GraphQL Code "
+        "Generator's `persisted-documents.json`."
+    )
+
+
+@strawberry.input(description="An app build to retire.")
+class AppBuildInput:
+    app: str = strawberry.field(description="The app (`ios`).")
+    version: str = strawberry.field(description="The build's version (`4.2.0`).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from schema.account import Account
+from schema.app_build import AppBuild
 from schema.errors import UserError
 from schema.notifications import NotificationPreferences, PushDevice
 from schema.transfer import Transfer
@@ -74,4 +75,10 @@ class NotificationPreferencesPayload:
     preferences: NotificationPreferences | None = strawberry.field(
         default=None, description="The preferences as they are now."
     )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of a mutation that registers or retires an app build.")
+class AppBuildPayload:
+    build: AppBuild | None = strawberry.field(default=None, description="The build as it is now.")
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)

@@ -51,6 +51,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         rate_limit_login=100_000,
         rate_limit_money=100_000,
         rate_limit_mutations=100_000,
+        # The suite sends documents of its own making: any text runs (tests of trusted mode
+        # switch it on for themselves).
+        documents_mode="open",
     )
 
 

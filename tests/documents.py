@@ -324,3 +324,19 @@ query UserActivity($id: ID!) {
   user(id: $id) { notificationPreferences { locale } activity { edges { node { kind } } } }
 }
 """
+
+# --- trusted documents (admins) -------------------------------------------------------------
+
+REGISTER_APP_BUILD = f"""
+mutation RegisterAppBuild($input: RegisterAppBuildInput!) {{
+  registerAppBuild(input: $input) {{ build {{ app version documents }} {USER_ERRORS} }}
+}}
+"""
+
+RETIRE_APP_BUILD = f"""
+mutation RetireAppBuild($input: AppBuildInput!) {{
+  retireAppBuild(input: $input) {{ build {{ app version retiredAt }} {USER_ERRORS} }}
+}}
+"""
+
+APP_BUILDS = "query AppBuilds { appBuilds { app version documents retiredAt } }"

@@ -21,8 +21,11 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from bff.domain import transfers
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
 from bff.domain.delegation import Client, ClientKind, Grant, GrantRevocation
+from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.fraud import Rules
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -36,6 +39,7 @@ from bff.domain.models import (
     SecurityEventKind,
     Session,
     Transfer,
+    TransferStatus,
     User,
 )
 from bff.domain.money import Currency, Money
@@ -51,12 +55,14 @@ from bff.domain.notification_models import (
 from bff.domain.pages import MAX_SEQUENCE
 from bff.domain.ports import (
     CodeUse,
+    HoldResult,
     PostingCommand,
     PostingOutcome,
     PostingResult,
     PushedRequest,
     RefreshUse,
     Refusal,
+    ScreeningFacts,
 )
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
@@ -145,6 +151,9 @@ class Tables:
     push_devices: dict[UUID, PushDevice] = field(default_factory=dict)  # by session
     preferences: dict[UUID, Preferences] = field(default_factory=dict)
     activity: list[tuple[UUID, ActivityEntry]] = field(default_factory=list)
+    builds: dict[tuple[str, str], Build] = field(default_factory=dict)
+    build_documents: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
     oauth_clients: dict[str, Client] = field(default_factory=dict)
     oauth_requests: dict[str, PushedRequest] = field(default_factory=dict)
     oauth_grants: dict[UUID, Grant] = field(default_factory=dict)
@@ -304,6 +313,38 @@ class FakeSecurityEvents(_Repository):
         self._tables.security_events.append(event)
 
 
+class FakeDocuments(_Repository):
+    """App builds; a build's documents are only counted (the domain reads no more back)."""
+
+    async def register(self, app: str, version: str, documents: Sequence[TrustedDocument]) -> Build:
+        old = self._tables.builds.get((app, version))
+        count = len({d.hash for d in documents}) + (old.documents if old else 0)
+        build = Build(app, version, count, old.registered_at if old else _now(), None)
+        self._tables.builds[(app, version)] = build
+        return build
+
+    async def builds(self) -> list[Build]:
+        return sorted(self._tables.builds.values(), key=lambda b: b.registered_at, reverse=True)
+
+    async def retire(self, app: str, version: str) -> Build | None:
+        build = self._tables.builds.get((app, version))
+        if build is None:
+            return None
+        retired = replace(build, retired_at=build.retired_at or _now())
+        self._tables.builds[(app, version)] = retired
+        return retired
+
+
+class FakeAudit(_Repository):
+    """Keeps the records; the chain and its reads are PostgreSQL's (tests/test_audit*.py)."""
+
+    async def record(self, record: AuditRecord) -> None:
+        self._tables.audit.append(record)
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        raise NotImplementedError("the audit log is read from PostgreSQL only")
+
+
 class FakeAccounts(_Repository):
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
@@ -361,6 +402,11 @@ def _record_event(tables: Tables, account: Account, change: AccountChange) -> No
     )
 
 
+# Two-phase transfers are checked against PostgreSQL itself (tests/test_holds.py): the fake
+# covers the posting rules the domain shares with post_transfer().
+_HOLDS_IN_POSTGRESQL = "held transfers are tested against PostgreSQL (tests/test_holds.py)"
+
+
 class FakeLedger(_Repository):
     """`post_once` in Python: the key claimed or replayed as PostgreSQL's post_transfer() does,
     the domain's own posting rules and writes, and the database's checks on what is written."""
@@ -371,6 +417,8 @@ class FakeLedger(_Repository):
         self._commit = commit
 
     async def post_once(self, command: PostingCommand) -> PostingResult:
+        if command.hold_s is not None:
+            raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
         stored = self._claim(command)
         if stored is None:
             result = self._post(command)
@@ -386,6 +434,14 @@ class FakeLedger(_Repository):
             return PostingResult(PostingOutcome.REFUSED, refusal=refusal)
         transfer = self._tables.transfers[UUID(stored.result["transfer_id"])]
         return PostingResult(PostingOutcome.REPLAYED, transfer=transfer)
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
 
     def _claim(self, command: PostingCommand) -> StoredKey | None:
         """None when the key is now the command's (new, or expired and taken over)."""
@@ -540,6 +596,31 @@ class FakeNotifications(_Repository):
         return sorted(lines, key=lambda line: (-line.amount, line.counterparty, line.currency))
 
 
+class FakeFraud(_Repository):
+    """Screening reads the ledger's history in SQL; it is tested against PostgreSQL."""
+
+    async def facts(
+        self,
+        actor_id: UUID,
+        session_id: UUID | None,
+        key: str,
+        amount: int,
+        source_id: UUID,
+        destination_id: UUID | None,
+        destination_number: str | None,
+    ) -> ScreeningFacts:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def rules(self) -> Rules:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+
+_SCREENING_IN_POSTGRESQL = "screening is tested against PostgreSQL (tests/test_fraud_*.py)"
+
+
 class FakeOAuth(_Repository):
     """Clients, pushed requests, grants, codes and refresh tokens, as bff/db keeps them."""
 
@@ -690,6 +771,9 @@ class FakeUnitOfWork:
     throttles: FakeThrottles
     security_events: FakeSecurityEvents
     notifications: FakeNotifications
+    documents: FakeDocuments
+    audit: FakeAudit
+    fraud: FakeFraud
     oauth: FakeOAuth
 
     def __init__(self) -> None:
@@ -707,6 +791,9 @@ class FakeUnitOfWork:
         self.throttles = FakeThrottles(tables)
         self.security_events = FakeSecurityEvents(tables)
         self.notifications = FakeNotifications(tables)
+        self.documents = FakeDocuments(tables)
+        self.audit = FakeAudit(tables)
+        self.fraud = FakeFraud(tables)
         self.oauth = FakeOAuth(tables)
         return self
 

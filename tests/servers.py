@@ -70,6 +70,7 @@ class Server:
             {
                 "PYTHONUNBUFFERED": "1",
                 "BFF_ENV": "development",
+                "BFF_DOCUMENTS_MODE": "open",  # tests send documents of their own making
                 "BFF_HOST": HOST,
                 "BFF_PORT": str(self.port),
                 "BFF_DATA_DIR": str(data_dir),

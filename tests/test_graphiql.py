@@ -5,6 +5,7 @@ tests/test_graphiql_browser.py runs the page in a real browser."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bff.api.graphiql.assets import VENDOR_DIR, sha256_of, vendored_files
+from bff.api.graphiql.assets import VENDOR_DIR, uncompressed_sha256, vendored_files
 from bff.auth.keys import load_key_ring_file
 from bff.config import Settings
 from bff.runtime import build_runtime
@@ -53,10 +54,10 @@ def _directives(policy: str) -> dict[str, list[str]]:
 def test_the_vendored_files_are_the_recorded_ones() -> None:
     # given the files recorded in vendored.json (package, pinned version, SHA-256)
     recorded = vendored_files()
-    # when the files on disk are hashed
-    on_disk = {path.name: sha256_of(path) for path in VENDOR_DIR.iterdir()}
+    # when the files on disk are uncompressed and hashed
+    on_disk = {path.name: uncompressed_sha256(path) for path in VENDOR_DIR.iterdir()}
     # then each matches its checksum, and nothing else lies in static/vendor/
-    assert on_disk == {file.name: file.sha256 for file in recorded}
+    assert on_disk == {file.stored_at.name: file.sha256 for file in recorded}
     # and each is pinned to one version (no range, no tag)
     assert all(file.version[:1].isdigit() for file in recorded), recorded
 
@@ -77,6 +78,31 @@ async def test_the_page_loads_its_scripts_and_styles_from_this_server(
         assert asset.status_code == 200, url
         expected = "text/css" if url.endswith(".css") else "text/javascript"
         assert asset.headers["content-type"].startswith(expected), url
+
+
+@pytest.mark.parametrize("accept_encoding", ["gzip, deflate, br", "identity"])
+async def test_vendored_files_are_served_as_recorded_compressed_or_not(
+    client: httpx.AsyncClient, accept_encoding: str
+) -> None:
+    # given GraphiQL's bundle as recorded in vendored.json
+    (bundle,) = [file for file in vendored_files() if file.name == "graphiql.min.js"]
+    # when a browser (gzip) or a client without compression asks for it
+    asset = await client.get(
+        "/graphiql/vendor/graphiql.min.js", headers={"accept-encoding": accept_encoding}
+    )
+    # then it gets the recorded bytes, gzip-encoded only when it said it accepts that
+    assert asset.status_code == 200
+    assert hashlib.sha256(asset.content).hexdigest() == bundle.sha256
+    gzipped = accept_encoding.startswith("gzip")
+    assert (asset.headers.get("content-encoding") == "gzip") is gzipped
+    assert "accept-encoding" in asset.headers["vary"]
+
+
+async def test_an_unknown_vendored_file_is_not_found(client: httpx.AsyncClient) -> None:
+    # given / when a path under vendor/ that vendored.json does not list
+    asset = await client.get("/graphiql/vendor/page.js")
+    # then
+    assert asset.status_code == 404
 
 
 async def test_the_page_allows_scripts_and_styles_from_this_server_only(

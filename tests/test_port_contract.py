@@ -32,6 +32,7 @@ from bff.domain.models import (
     User,
 )
 from bff.domain.money import Money
+from bff.domain.notification_models import Platform, Preferences
 from bff.domain.ports import (
     PostingCommand,
     PostingFields,
@@ -835,3 +836,52 @@ async def test_security_events_are_recorded_with_who_and_through_which_session(
         ("role_assigned", admin.id, session.id, {"role": "support"}),
         ("password_changed", ana.id, None, {}),
     ]
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+async def test_preferences_are_the_defaults_until_saved_then_what_was_saved(store: Store) -> None:
+    # given a new customer
+    uow = store.uow
+    ana = await a_user(uow)
+    # when they read, then save, then read again
+    async with uow:
+        before = await uow.notifications.preferences(ana.id)
+        chosen = Preferences(money_received=False, money_sent=True, locale="de_DE")
+        await uow.notifications.save_preferences(ana.id, chosen)
+        await uow.commit()
+    async with uow:
+        after = await uow.notifications.preferences(ana.id)
+    # then the defaults came first, and the saved choice after
+    assert before == Preferences()
+    assert after == chosen
+
+
+async def test_a_session_has_one_push_device_replaced_by_its_next_registration(
+    store: Store,
+) -> None:
+    # given Ana signed in on a phone
+    uow = store.uow
+    ana = await a_user(uow)
+    expires = datetime.now(UTC) + timedelta(days=1)
+    async with uow:
+        session = await uow.sessions.add(ana.id, "phone", token("phone"), expires)
+        await uow.commit()
+    # when the app registers a token, then a renewed one on another service
+    async with uow:
+        first = await uow.notifications.register_device(
+            ana.id, session.id, Platform.EXPO, "ExponentPushToken[first]"
+        )
+        second = await uow.notifications.register_device(
+            ana.id, session.id, Platform.FCM, "fcm-token-second"
+        )
+        await uow.commit()
+    # then the session's one registration is the latest, under the same id
+    assert second.id == first.id
+    assert (second.user_id, second.session_id, second.platform, second.token) == (
+        ana.id,
+        session.id,
+        Platform.FCM,
+        "fcm-token-second",
+    )

@@ -6,6 +6,7 @@ are in test_domain_rules.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ import graphql as graphql_core
 import httpx
 import pytest
 
+from bff.domain.documents import document_hash
 from bff.domain.models import Account
 from bff.domain.rbac import ROLE_PERMISSIONS, Permission, Role
 from schema.ids import decode_any, encode_id
@@ -30,6 +32,8 @@ from tests.documents import (
     HISTORY,
     NODE,
     OPEN_ACCOUNT,
+    REGISTER_APP_BUILD,
+    RETIRE_APP_BUILD,
     REVOKE_ROLE,
     REVOKE_SESSION,
     TRANSFER,
@@ -37,6 +41,7 @@ from tests.documents import (
     USER,
     VIEWER,
     VIEWER_ACCOUNTS,
+    VIEWER_ID,
     VIEWER_SESSIONS,
 )
 from tests.graphql_calls import (
@@ -249,6 +254,41 @@ async def manage_roles_operation(
         assert await roles_of(client, ben) == ["CUSTOMER"]
 
 
+async def manage_documents_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # given a build nobody registered
+    build = {"app": f"app-{uuid.uuid4().hex[:8]}", "version": "1.0.0"}
+    manifest = json.dumps({document_hash(VIEWER_ID): VIEWER_ID})
+    # when the caller registers it
+    payload = (
+        await data(client, REGISTER_APP_BUILD, {"input": {**build, "manifest": manifest}}, caller)
+    )["registerAppBuild"]
+    # then it is registered exactly when the caller's role allows managing documents
+    if allowed:
+        assert payload["userErrors"] == []
+        assert payload["build"] == {**build, "documents": 1}
+    else:
+        assert payload["build"] is None
+        assert codes(payload) == ["PERMISSION_DENIED"]
+
+
+AUDIT_LOG = "query { auditLog(first: 1) { edges { node { id } } } }"
+
+
+async def read_audit_log_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller reads the audit log
+    body = await call(client, AUDIT_LOG, {}, caller)
+    # then they get a page, or are refused
+    if allowed:
+        assert len(body["data"]["auditLog"]["edges"]) == 1
+    else:
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
 OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_OPEN_OWN: open_account_operation,
     Permission.TRANSFER_CREATE_OWN: create_transfer_operation,
@@ -257,6 +297,8 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_READ_ANY: read_any_account_operation,
     Permission.USER_READ_ANY: read_any_user_operation,
     Permission.ROLE_MANAGE: manage_roles_operation,
+    Permission.DOCUMENT_MANAGE: manage_documents_operation,
+    Permission.AUDIT_READ: read_audit_log_operation,
 }
 
 
@@ -271,6 +313,8 @@ GRANTED_TO: dict[str, set[str]] = {
     "account:freeze": {"support", "admin"},
     "deposit:create": {"operator", "admin"},
     "role:manage": {"admin"},
+    "document:manage": {"admin"},
+    "audit:read": {"admin", "auditor"},
 }
 
 
@@ -525,6 +569,8 @@ WRITES: dict[str, tuple[str, str]] = {
     "unfreezeAccount": (UNFREEZE, "account"),
     "assignRole": (ASSIGN_ROLE, "user"),
     "revokeRole": (REVOKE_ROLE, "user"),
+    "registerAppBuild": (REGISTER_APP_BUILD, "build"),
+    "retireAppBuild": (RETIRE_APP_BUILD, "build"),
 }
 
 
@@ -556,6 +602,10 @@ async def test_an_auditor_writes_nothing(
         "unfreezeAccount": status_input(account_id(c.ana_account)),
         "assignRole": role_input(user_id(c.ben), "ADMIN"),
         "revokeRole": role_input(user_id(c.ben), "CUSTOMER"),
+        "registerAppBuild": {
+            "input": {"app": "ios", "version": "9.9.9", "manifest": json.dumps({})}
+        },
+        "retireAppBuild": {"input": {"app": "ios", "version": "9.9.9"}},
     }[mutation]
     document, result = WRITES[mutation]
     # when the auditor tries the write

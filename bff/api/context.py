@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 from bff.auth.tokens import AccessClaims
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.actor import Actor
+from bff.domain.audit_models import AuditContext
 from bff.domain.models import User
 from bff.domain.sessions import SessionPolicy
 from bff.runtime import Runtime
@@ -60,7 +61,9 @@ class Context:
     def unit_of_work(self) -> SqlUnitOfWork:
         """A unit of work for a domain call (what it reads is not versioned by the cache)."""
         self.loaders.reads.uncached()  # whatever it reads, no cached response may depend on it
-        return self.runtime.unit_of_work()
+        actor = self.actor
+        audit = AuditContext(actor.session_id if actor else None, None, self.client)
+        return self.runtime.unit_of_work(audit)
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -22,7 +22,8 @@ from strawberry.extensions import SchemaExtension
 
 from bff.api.operation_name import selected_operation
 from bff.domain.errors import ServiceUnavailable
-from bff.ratelimit import LimiterUnavailable, OperationClass
+from bff.metrics.families import GRAPHQL_COST, RATE_LIMIT_REFUSALS
+from bff.ratelimit import LimiterUnavailable, OperationClass, Spend
 
 log = logging.getLogger("bff.ratelimit")
 
@@ -53,27 +54,38 @@ async def spend_budgets(
     if runtime is None or runtime.limiter is None:
         return None
     budgets = runtime.settings.rate_limit_budgets
+    spends: list[tuple[OperationClass, Spend]] = []
     for operation_class, weight in _spending(operation, _fragments(document)):
+        GRAPHQL_COST.labels(operation_class.value).observe(weight)
         budget = budgets.per_class[operation_class]
-        keys = [(f"address:{context.client}", budget * budgets.address_factor)]
+        prefix = f"{operation_class.value}:"
+        spends.append(
+            (
+                operation_class,
+                Spend(f"{prefix}address:{context.client}", weight, budget * budgets.address_factor),
+            )
+        )
         if context.actor is not None:
-            keys.append((f"actor:{context.actor.user_id}", budget))
-        for key, limit in keys:
-            try:
-                wait = await runtime.limiter.spend(
-                    f"{operation_class.value}:{key}", weight, limit, budgets.window_s
-                )
-            except LimiterUnavailable as error:
-                log.warning("rate limiter unavailable", extra={"error": str(error)})
-                if operation_class in budgets.fail_closed:
-                    # An outage, not the caller's excess: the error boundary answers 503.
-                    outage = ServiceUnavailable("redis", _LIMITER_RETRY_AFTER_S)
-                    failure = GraphQLError(outage.client_message, original_error=outage)
-                    return ExecutionResult(data=None, errors=[failure])
-                wait = 0
-            if wait:
-                return _refuse(context, operation_class, wait)
-    return None
+            spends.append(
+                (operation_class, Spend(f"{prefix}actor:{context.actor.user_id}", weight, budget))
+            )
+    if not spends:
+        return None
+    try:
+        # Every budget of the request in one round trip.
+        refused = await runtime.limiter.spend([spend for _, spend in spends], budgets.window_s)
+    except LimiterUnavailable as error:
+        log.warning("rate limiter unavailable", extra={"error": str(error)})
+        if any(operation_class in budgets.fail_closed for operation_class, _ in spends):
+            # An outage, not the caller's excess: the error boundary answers 503.
+            outage = ServiceUnavailable("redis", _LIMITER_RETRY_AFTER_S)
+            failure = GraphQLError(outage.client_message, original_error=outage)
+            return ExecutionResult(data=None, errors=[failure])
+        return None
+    if refused is None:
+        return None
+    index, wait = refused
+    return _refuse(context, spends[index][0], wait)
 
 
 def _fragments(document: DocumentNode) -> dict[str, SelectionSetNode]:
@@ -85,6 +97,7 @@ def _fragments(document: DocumentNode) -> dict[str, SelectionSetNode]:
 
 
 def _refuse(context: Any, operation_class: OperationClass, wait: int) -> ExecutionResult:
+    RATE_LIMIT_REFUSALS.labels(operation_class.value).inc()
     error = GraphQLError(
         f"Too many {operation_class.value} requests; retry in {wait} seconds.",
         extensions={"code": "RATE_LIMITED", "retryAfter": wait},

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, OperationType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -27,7 +29,12 @@ from strawberry.types.unset import UNSET, UnsetType
 from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
+from bff.api.document_limits import DocumentLimits
+from bff.api.documents.apq import persisted_queries
+from bff.api.documents.registry import TrustedDocuments
+from bff.api.documents.resolution import DocumentPolicy, DocumentResolver
 from bff.api.graphiql import graphiql_page
+from bff.api.live_subscriptions import LiveTransportWSHandler
 from bff.api.request_body import (
     BAD_REQUEST,
     OPERATION_NAME_REQUIRED,
@@ -37,8 +44,9 @@ from bff.api.request_body import (
     decode_body,
     require_object,
 )
-from bff.api.ws_refusal import Refused, TransportWSHandler
+from bff.api.ws_refusal import Refused
 from bff.auth.tokens import InvalidToken
+from bff.db.repositories.documents import live_documents
 from bff.runtime import Runtime
 
 # Close reasons of a refused connection_init, for the app to show or log (4403 each time).
@@ -51,8 +59,15 @@ BAD_BEARER_REASON = (
 ENDED_SESSION_REASON = "Unauthenticated: the session has ended; log in again"
 
 
+@dataclass
+class RequestData(GraphQLRequestData):
+    """The request, with the GraphQL-over-HTTP draft's `documentId` Strawberry does not read."""
+
+    document_id: object = None
+
+
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
 
     def __init__(
         self,
@@ -77,8 +92,31 @@ class GraphQLView(GraphQL[Context, None]):
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime
         self.release = release
+        self.documents = DocumentResolver(
+            DocumentPolicy(
+                settings.trusted_documents_only,
+                settings.documents_exempt,
+                settings.min_versions,
+            ),
+            TrustedDocuments(partial(live_documents, runtime.database.read_engine)),
+            persisted_queries(runtime.redis),
+        )
         self.compiled = (
-            CompiledDocuments(schema, document_rules, settings.graphql_max_tokens)
+            CompiledDocuments(
+                schema, document_rules, settings.graphql_max_tokens, DocumentLimits.of(settings)
+            )
+            if document_rules is not None
+            else None
+        )
+        # Subscriptions compiled the same way, for the lean WebSocket path.
+        self.live = (
+            CompiledDocuments(
+                schema,
+                document_rules,
+                settings.graphql_max_tokens,
+                DocumentLimits.of(settings),
+                OperationType.SUBSCRIPTION,
+            )
             if document_rules is not None
             else None
         )
@@ -97,7 +135,14 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         """A query whose document is compiled runs compiled; anything else on Strawberry."""
-        query = request_data.query
+        actor = context.actor
+        query = request_data.query = await self.documents.document(
+            request_data.query,
+            request_data.extensions,
+            getattr(request_data, "document_id", None),
+            request.headers,
+            actor.roles if actor is not None else frozenset(),
+        )
         found = (
             self.compiled.plan(query, request_data.operation_name, request_data.variables)
             if self.compiled is not None and query
@@ -144,10 +189,20 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         if request.method == "GET":
             # Query parameters decode to str, so nothing but surrogates can be wrong with them.
-            check_value(dict(request.query_params))
+            data: Any = dict(request.query_params)
+            check_value(data)
         else:
-            require_object(decode_body(await request.get_body()))
-        return await super().parse_http_body(request)
+            data = decode_body(await request.get_body())
+            require_object(data)
+        parsed = await super().parse_http_body(request)
+        assert isinstance(parsed, GraphQLRequestData)  # batching is off
+        return RequestData(**vars(parsed), document_id=data.get("documentId"))
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted document asks for its result, not for the IDE.
+        params = request.query_params
+        named = "extensions" in params or "documentId" in params
+        return not named and super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_page()
@@ -183,6 +238,8 @@ class GraphQLView(GraphQL[Context, None]):
             raise Refused(ENDED_SESSION_REASON)
         context.claims = claims
         context.authenticate(resolved[0])
+        # Named on the connection's log lines, as HTTP requests are by their bearer token.
+        context.request.state.actor = resolved[0]
         return UNSET  # type: ignore[no-any-return]
 
     async def get_context(

@@ -14,6 +14,7 @@ from bff.db.customer_events import SqlCustomerEvents, customer_events
 from bff.db.engine import create_engine, plain_postgres_url
 from bff.db.reads import Reads
 from bff.db.uow import SqlUnitOfWork
+from bff.domain.audit_models import AuditContext
 
 _PING = text("SELECT 1")
 
@@ -31,8 +32,10 @@ class Database:
         """The URL for asyncpg itself (the outbox relay's own session)."""
         return plain_postgres_url(self.url)
 
-    def unit_of_work(self, after_commit: AfterCommit | None = None) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, after_commit)
+    def unit_of_work(
+        self, after_commit: AfterCommit | None = None, audit: AuditContext | None = None
+    ) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, after_commit, audit)
 
     def customer_events(self) -> AbstractAsyncContextManager[SqlCustomerEvents]:
         """A transaction of the notification workers."""

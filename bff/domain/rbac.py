@@ -21,6 +21,8 @@ class Permission(StrEnum):
     DEPOSIT_CREATE = "deposit:create"
     USER_READ_ANY = "user:read_any"
     ROLE_MANAGE = "role:manage"
+    DOCUMENT_MANAGE = "document:manage"
+    AUDIT_READ = "audit:read"
     OAUTH_CLIENT_MANAGE = "oauth_client:manage"
 
 
@@ -37,10 +39,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ACCOUNT_FREEZE,
             Permission.DEPOSIT_CREATE,
             Permission.ROLE_MANAGE,
+            Permission.DOCUMENT_MANAGE,
+            Permission.AUDIT_READ,
             Permission.OAUTH_CLIENT_MANAGE,
         }
     ),
-    Role.AUDITOR: frozenset({Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY}),
+    Role.AUDITOR: frozenset(
+        {Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY, Permission.AUDIT_READ}
+    ),
 }
 
 

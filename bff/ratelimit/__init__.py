@@ -7,6 +7,7 @@ unit per field it selects, a mutation one per root field (so aliases cannot mult
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -23,9 +24,18 @@ class LimiterUnavailable(Exception):
     """The counters cannot be reached."""
 
 
+@dataclass(frozen=True, slots=True)
+class Spend:
+    key: str
+    weight: int
+    budget: int
+
+
 class Limiter(Protocol):
-    async def spend(self, key: str, weight: int, budget: int, window_s: int) -> int:
-        """Spend `weight` from the key's budget; 0 when allowed, else seconds until it refills."""
+    async def spend(self, spends: Sequence[Spend], window_s: int) -> tuple[int, int] | None:
+        """Spend each weight from its key's budget, in order, in one round trip, stopping at the
+        first over budget: None when all were allowed, else (that spend's index, seconds until
+        its budget refills)."""
         ...
 
 

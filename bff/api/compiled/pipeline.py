@@ -24,8 +24,10 @@ async def run_compiled(
     release: str,
 ) -> ExecutionResult:
     """The operation's result, with every error classified as the error boundary does."""
-    if operation_name:
-        context.request.state.operation_name = operation_name
+    # As Strawberry names it: the request's name, else the document's only operation's.
+    name = operation_name or (plan.operation.name.value if plan.operation.name else None)
+    if name:
+        context.request.state.operation_name = name
     try:
         result = await spend_budgets(context, plan.operation, plan.document)
         if result is None:

@@ -4,8 +4,8 @@
     python -m bff.api.graphiql.refresh graphiql@3.8.4 ...   # pin other versions first
 
 Needs `npm` (it downloads each package with `npm pack`, which checks the registry's integrity
-hash). Rewrites static/vendor/ and vendored.json; commit both, after checking the page in a
-browser (tests/test_graphiql_browser.py does).
+hash). Rewrites static/vendor/ (gzip-compressed) and vendored.json; commit both, after checking
+the page in a browser (tests/test_graphiql_browser.py does).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from pathlib import Path
 from bff.api.graphiql.assets import (
     VENDOR_DIR,
     VendoredFile,
-    sha256_of,
+    store_compressed,
+    uncompressed_sha256,
     vendored_files,
     write_manifest,
 )
@@ -68,10 +69,10 @@ def refresh(specs: Sequence[str] = ()) -> list[VendoredFile]:
     with tempfile.TemporaryDirectory() as scratch:
         tarballs = {spec: _pack(spec, Path(scratch)) for spec in {file.spec for file in files}}
         for file in files:
-            (VENDOR_DIR / file.name).write_bytes(_extract(tarballs[file.spec], file.path))
-    for stale in set(VENDOR_DIR.iterdir()) - {VENDOR_DIR / file.name for file in files}:
+            store_compressed(file, _extract(tarballs[file.spec], file.path))
+    for stale in set(VENDOR_DIR.iterdir()) - {file.stored_at for file in files}:
         stale.unlink()
-    refreshed = [replace(file, sha256=sha256_of(VENDOR_DIR / file.name)) for file in files]
+    refreshed = [replace(file, sha256=uncompressed_sha256(file.stored_at)) for file in files]
     write_manifest(refreshed)
     return refreshed
 

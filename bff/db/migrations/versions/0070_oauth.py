@@ -10,7 +10,7 @@ Create Date: 2026-12-02
 from bff.db.migrations.script import run_script
 
 revision = "0070"
-down_revision = "0130"
+down_revision = "0091"
 branch_labels = None
 depends_on = None
 
