@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bff.domain.rbac import Role
 from bff.runtime import Runtime
-from tests.commands import one_line_failure, run_bff
+from tests.commands import run_bff
 from tests.conftest import World, graphql
 from tests.oauth_party import REDIRECT_URI, public_jwks
 
@@ -150,4 +150,7 @@ def test_the_cli_refuses_a_bad_redirect_uri_in_one_line(tmp_path: Path, database
         DATABASE_URL=database_url,
         BFF_DATA_DIR=str(tmp_path),
     )
-    assert one_line_failure(result).startswith("bff: INVALID_INPUT:")
+    # then it fails with one line naming the code, and no traceback
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("bff: INVALID_INPUT:")
+    assert "Traceback" not in result.stderr
