@@ -304,8 +304,14 @@ def oauth_world(oauth_runtime: Runtime) -> World:
     return World(oauth_runtime)
 
 
-def customer(person: Person, app: httpx.ASGITransport) -> Customer:
-    return Customer(httpx.AsyncClient(transport=app, base_url=BASE), person.user.email, PASSWORD)
+def customer(person: Person, app: httpx.ASGITransport | str) -> Customer:
+    """The customer's browser: on the in-process app, or on a server's base URL."""
+    http = (
+        httpx.AsyncClient(base_url=app)
+        if isinstance(app, str)
+        else httpx.AsyncClient(transport=app, base_url=BASE)
+    )
+    return Customer(http, person.user.email, PASSWORD)
 
 
 @dataclass
@@ -323,7 +329,7 @@ class Connected:
 async def connect(
     party: ThirdParty,
     world: World,
-    app: httpx.ASGITransport,
+    app: httpx.ASGITransport | str,
     scopes: Sequence[str] = ("accounts:read",),
     daily_limit: int = 0,
     *,
