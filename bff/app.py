@@ -148,8 +148,14 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     schema = build_schema(runtime.settings)
     if compiled_execution is None:
         compiled_execution = runtime.settings.compiled_execution
+    # Third-party access: the OAuth 2.0 authorization server and its consent page.
+    oauth_routes, delegated = oauth(runtime)
     view = GraphQLView(
-        schema, runtime, _RELEASE, schema.document_rules if compiled_execution else None
+        schema,
+        runtime,
+        _RELEASE,
+        schema.document_rules if compiled_execution else None,
+        delegated,
     )
 
     async def jwks(_: Request) -> JSONResponse:
@@ -160,9 +166,6 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
-
-    # Third-party access: the OAuth 2.0 authorization server and its consent page.
-    oauth_routes, delegated = oauth(runtime)
 
     # A paused or partitioned server must not hold the probe: "not ready" is the answer.
     database_ready = ReadinessProbe(runtime.database.ping, READY_TIMEOUT_S)

@@ -20,6 +20,7 @@ from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import Account, AccountEvent, EventKind
 from bff.domain.pages import MAX_SEQUENCE
 from bff.events import decode
+from bff.oauth.resource import GrantClaims
 from bff.runtime import Runtime
 
 # A client that subscribed just as an event was published may have missed it on the broker;
@@ -44,7 +45,11 @@ def _decode_once(message: bytes) -> AccountEvent:
 
 
 async def account_events(
-    runtime: Runtime, actor: Actor, claims: AccessClaims, account_id: UUID, after: int | None
+    runtime: Runtime,
+    actor: Actor,
+    claims: AccessClaims | GrantClaims,
+    account_id: UUID,
+    after: int | None,
 ) -> AsyncIterator[AccountEvent]:
     """Events of the account after `after` (or a snapshot first when None), then live ones."""
     reads = runtime.database.reads
@@ -113,8 +118,14 @@ async def account_events(
                 timer.cancel()
 
 
-async def _check_still_allowed(runtime: Runtime, claims: AccessClaims, account: Account) -> None:
-    """The user's sessions or roles changed: look again, past this process's cache."""
+async def _check_still_allowed(
+    runtime: Runtime, claims: AccessClaims | GrantClaims, account: Account
+) -> None:
+    """The user's sessions, roles or grants changed: look again, past this process's cache."""
+    if isinstance(claims, GrantClaims):
+        if not await claims.still_live():
+            raise DomainError(ErrorCode.SESSION_ENDED)
+        return
     runtime.actors.forget_session(claims.session_id)
     resolved = await runtime.actors.resolve(claims)
     if resolved is None:

@@ -118,6 +118,8 @@ expose(
         CustomerEventKind.NEW_SIGN_IN: "Someone signed in to the customer's user on a device.",
         CustomerEventKind.PASSWORD_CHANGED: "The customer's password was changed.",
         CustomerEventKind.ROLE_CHANGED: "A role was given to or taken from the customer.",
+        CustomerEventKind.APP_CONNECTED: "The customer gave a third-party app access.",
+        CustomerEventKind.APP_DISCONNECTED: "A third-party app's access ended.",
     },
     name="ActivityKind",
 )

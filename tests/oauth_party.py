@@ -122,6 +122,8 @@ class ThirdParty:
         }
         params.update(changes)
         params = {name: value for name, value in params.items() if value is not None}
+        if self.signing_key is None and auth is True:
+            params.pop("client_id", None)  # authlib's "none" authentication adds it
         # auth=None: the parameters carry the client's authentication themselves.
         chosen = self.auth if auth is True else httpx.USE_CLIENT_DEFAULT
         response = await self._post(self.url("/oauth/par"), data=params, auth=chosen)
@@ -151,6 +153,8 @@ class ThirdParty:
         if fresh_nonce and self.nonce is None:
             await self.fetch_nonce()
         headers = {"dpop": proof or self.proof("POST", url)}
+        if self.signing_key is None:
+            params = {name: value for name, value in params.items() if name != "client_id"}
         response = await self._post(url, data=params, headers=headers, auth=self.auth)
         self._remember_nonce(response)
         return response
@@ -304,8 +308,14 @@ def oauth_world(oauth_runtime: Runtime) -> World:
     return World(oauth_runtime)
 
 
-def customer(person: Person, app: httpx.ASGITransport) -> Customer:
-    return Customer(httpx.AsyncClient(transport=app, base_url=BASE), person.user.email, PASSWORD)
+def customer(person: Person, app: httpx.ASGITransport | str) -> Customer:
+    """The customer's browser: on the in-process app, or on a server's base URL."""
+    http = (
+        httpx.AsyncClient(base_url=app)
+        if isinstance(app, str)
+        else httpx.AsyncClient(transport=app, base_url=BASE)
+    )
+    return Customer(http, person.user.email, PASSWORD)
 
 
 @dataclass
@@ -323,7 +333,7 @@ class Connected:
 async def connect(
     party: ThirdParty,
     world: World,
-    app: httpx.ASGITransport,
+    app: httpx.ASGITransport | str,
     scopes: Sequence[str] = ("accounts:read",),
     daily_limit: int = 0,
     *,

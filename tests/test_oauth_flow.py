@@ -6,7 +6,9 @@ the shared accounts), refreshes, introspects and revokes."""
 from __future__ import annotations
 
 import httpx
+from joserfc.jwk import ECKey
 
+from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import PASSWORD, World
 from tests.oauth_party import (
@@ -15,9 +17,11 @@ from tests.oauth_party import (
     Customer,
     ThirdParty,
     app,
+    connect,
     oauth_runtime,
     oauth_world,
     party,
+    register,
 )
 
 ACCOUNTS = "{ viewer { email accounts { edges { node { id name } } } } }"
@@ -123,3 +127,29 @@ async def test_refresh_rotates_introspection_answers_and_revocation_ends_access(
         party.url("/oauth/introspect"), token=second["access_token"], auth=party.auth
     )
     assert inactive.json() == {"active": False}
+
+
+async def test_a_public_client_connects_with_pkce_and_dpop_alone(
+    oauth_runtime: Runtime, oauth_world: World, app: httpx.ASGITransport
+) -> None:
+    # given a partner's mobile app, registered without keys
+    mobile = await register(oauth_runtime, {"transport": app}, BASE, public=True, name="Mobile")
+    # when it goes through the whole flow, authenticating with nothing but its client_id
+    connected = await connect(mobile, oauth_world, app, ["accounts:read"])
+    # then its DPoP-bound token works, and its refresh token only with its own key
+    assert (await mobile.graphql(connected.tokens["access_token"], ACCOUNTS)).status_code == 200
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": connected.tokens["refresh_token"],
+    }
+    url = mobile.url("/oauth/token")
+    stolen = await mobile.token(refresh, mobile.proof("POST", url, key=ECKey.generate_key("P-256")))
+    assert stolen.json()["error"] == "invalid_grant"
+    assert (await mobile.token(refresh)).status_code == 200
+
+
+async def test_a_confidential_client_cannot_pose_as_a_public_one(party: ThirdParty) -> None:
+    # a confidential client's id without its assertion is refused
+    answer = await party.push(auth=None)
+    assert answer.status_code in (400, 401)
+    assert answer.json()["error"] == "invalid_client"

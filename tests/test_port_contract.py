@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bff.db.rows import ENTRIES_WITH_KEY, to_account
 from bff.domain.accounts import new_account_number
+from bff.domain.delegation import Client, ClientRegistration, GrantRevocation, new_client
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
     Account,
@@ -887,3 +888,89 @@ async def test_a_session_has_one_push_device_replaced_by_its_next_registration(
         Platform.FCM,
         "fcm-token-second",
     )
+
+
+# --- OAuth: clients, grants, codes, refresh tokens, seen JWT IDs ------------------------------
+
+
+async def a_client(uow: UnitOfWork) -> Client:
+    registration = ClientRegistration(
+        "Budget Buddy", ["https://app.example.com/cb"], ["accounts:read"], None
+    )
+    client = new_client(registration, datetime.now(UTC))
+    async with uow:
+        await uow.oauth.add_client(client, None)
+        await uow.commit()
+    return client
+
+
+async def test_a_new_grant_replaces_the_live_one_and_grants_end_once(store: Store) -> None:
+    # given a customer who approved the same client twice
+    uow = store.uow
+    ana, client = await a_user(uow, Role.CUSTOMER), await a_client(uow)
+    account = uuid.uuid4()
+    async with uow:
+        first = await uow.oauth.add_grant(
+            ana.id, client.id, frozenset({"accounts:read"}), [account], 5
+        )
+        second = await uow.oauth.add_grant(ana.id, client.id, frozenset({"accounts:read"}), [], 0)
+        await uow.commit()
+    async with uow:
+        live = await uow.oauth.grants_of(ana.id)
+        replaced = await uow.oauth.grant(first.id)
+        ended = await uow.oauth.revoke_grant(second.id, GrantRevocation.CUSTOMER)
+        again = await uow.oauth.revoke_grant(second.id, GrantRevocation.CUSTOMER)
+        locked = await uow.oauth.lock_grant(second.id)
+        await uow.commit()
+    # then only the second was live, with the client's name; it ends once
+    assert [grant.id for grant in live] == [second.id]
+    assert live[0].client_name == "Budget Buddy"
+    assert (first.account_ids, first.daily_limit) == ((account,), 5)
+    assert replaced is not None
+    assert replaced.revoked_at is not None
+    assert (ended, again, locked) == (True, False, None)
+
+
+async def test_a_code_is_spent_once_and_then_reads_as_replayed(store: Store) -> None:
+    uow = store.uow
+    ana, client = await a_user(uow, Role.CUSTOMER), await a_client(uow)
+    soon = datetime.now(UTC) + timedelta(seconds=60)
+    async with uow:
+        grant = await uow.oauth.add_grant(ana.id, client.id, frozenset({"accounts:read"}), [], 0)
+        await uow.oauth.add_code(
+            token("code"), grant.id, "https://app.example.com/cb", "c", None, soon
+        )
+        await uow.commit()
+    async with uow:
+        first = await uow.oauth.use_code(token("code"))
+        await uow.commit()
+    async with uow:
+        second = await uow.oauth.use_code(token("code"))
+        unknown = await uow.oauth.use_code(token("other code"))
+    assert first is not None
+    assert (first.replayed, first.expired, first.grant.id) == (False, False, grant.id)
+    assert second is not None
+    assert second.replayed is True
+    assert unknown is None
+
+
+async def test_a_jwt_id_is_new_once_and_reserved_transfers_count_until_released(
+    store: Store,
+) -> None:
+    uow = store.uow
+    ana, client = await a_user(uow, Role.CUSTOMER), await a_client(uow)
+    jti = f"contract:{uuid.uuid4()}"
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    async with uow:
+        grant = await uow.oauth.add_grant(ana.id, client.id, frozenset({"transfers:write"}), [], 9)
+        first = await uow.oauth.first_use_of_jti(jti, later)
+        second = await uow.oauth.first_use_of_jti(jti, later)
+        await uow.oauth.record_transfer(kept, grant.id, client.id, Money(300, "USD"))
+        await uow.oauth.record_transfer(dropped, grant.id, client.id, Money(200, "USD"))
+        await uow.oauth.record_transfer(uuid.uuid4(), grant.id, client.id, Money(700, "EUR"))
+        await uow.oauth.release_transfer(dropped)
+        spent = await uow.oauth.spent_today(grant.id, "USD")
+        await uow.commit()
+    assert (first, second) == (True, False)
+    assert spent == 300

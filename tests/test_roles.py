@@ -33,6 +33,7 @@ from tests.documents import (
     NODE,
     OPEN_ACCOUNT,
     REGISTER_APP_BUILD,
+    REGISTER_OAUTH_CLIENT,
     RETIRE_APP_BUILD,
     REVOKE_ROLE,
     REVOKE_SESSION,
@@ -313,6 +314,28 @@ async def erase_user_operation(
         assert codes(payload) == ["PERMISSION_DENIED"]
 
 
+def oauth_client_input(name: str) -> dict[str, Any]:
+    fields = {"name": name, "redirectUris": ["https://app.example.com/cb"]}
+    return {"input": {**fields, "scopes": ["accounts:read"]}}
+
+
+async def register_oauth_client_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller registers a third-party client
+    name = f"App {uuid.uuid4().hex[:8]}"
+    payload = (await data(client, REGISTER_OAUTH_CLIENT, oauth_client_input(name), caller))[
+        "registerOAuthClient"
+    ]
+    # then it is registered exactly when the caller's role allows it
+    if allowed:
+        assert payload["userErrors"] == []
+        assert payload["client"]["name"] == name
+    else:
+        assert payload["client"] is None
+        assert codes(payload) == ["PERMISSION_DENIED"]
+
+
 OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_OPEN_OWN: open_account_operation,
     Permission.TRANSFER_CREATE_OWN: create_transfer_operation,
@@ -324,6 +347,7 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.DOCUMENT_MANAGE: manage_documents_operation,
     Permission.AUDIT_READ: read_audit_log_operation,
     Permission.USER_ERASE: erase_user_operation,
+    Permission.OAUTH_CLIENT_MANAGE: register_oauth_client_operation,
 }
 
 
@@ -341,6 +365,7 @@ GRANTED_TO: dict[str, set[str]] = {
     "document:manage": {"admin"},
     "audit:read": {"admin", "auditor"},
     "user:erase": {"admin"},
+    "oauth_client:manage": {"admin"},
 }
 
 
@@ -586,6 +611,7 @@ SELF_SERVICE = {
     "registerPushDevice",
     "updateNotificationPreferences",
     "exportMyData",
+    "revokeAppAccess",
 }
 
 WRITES: dict[str, tuple[str, str]] = {
@@ -599,6 +625,7 @@ WRITES: dict[str, tuple[str, str]] = {
     "registerAppBuild": (REGISTER_APP_BUILD, "build"),
     "retireAppBuild": (RETIRE_APP_BUILD, "build"),
     "eraseUser": (ERASE_USER, "erasedUserId"),
+    "registerOAuthClient": (REGISTER_OAUTH_CLIENT, "client"),
 }
 
 
@@ -635,6 +662,7 @@ async def test_an_auditor_writes_nothing(
         },
         "retireAppBuild": {"input": {"app": "ios", "version": "9.9.9"}},
         "eraseUser": {"input": {"userId": user_id(c.ben), "reason": "auditor tries"}},
+        "registerOAuthClient": oauth_client_input("Audit"),
     }[mutation]
     document, result = WRITES[mutation]
     # when the auditor tries the write

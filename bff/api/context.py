@@ -16,6 +16,7 @@ from bff.domain.actor import Actor
 from bff.domain.audit_models import AuditContext
 from bff.domain.models import User
 from bff.domain.sessions import SessionPolicy
+from bff.oauth.resource import GrantClaims
 from bff.runtime import Runtime
 from dataloaders import Loaders
 
@@ -30,7 +31,7 @@ class Context:
     # The actor's user record, as authentication read it (HTTP requests only).
     user: User | None = None
     # Set on WebSocket connections once `connection_init` carried a valid access token.
-    claims: AccessClaims | None = None
+    claims: AccessClaims | GrantClaims | None = None
     connection_params: Any = None
     loaders: Loaders = field(init=False)
 

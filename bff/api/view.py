@@ -48,6 +48,8 @@ from bff.api.request_body import (
 from bff.api.ws_refusal import Refused
 from bff.auth.tokens import InvalidToken
 from bff.db.repositories.documents import live_documents
+from bff.oauth.dpop import InvalidProof
+from bff.oauth.resource import DelegatedActors
 from bff.runtime import Runtime
 
 # Close reasons of a refused connection_init, for the app to show or log (4403 each time).
@@ -58,6 +60,7 @@ BAD_BEARER_REASON = (
     "Unauthenticated: the access token is invalid or expired; refresh it and reconnect"
 )
 ENDED_SESSION_REASON = "Unauthenticated: the session has ended; log in again"
+BAD_PROOF_REASON = 'Unauthenticated: "dpop" must be a fresh DPoP proof for GET /graphql'
 
 
 @dataclass
@@ -76,6 +79,7 @@ class GraphQLView(GraphQL[Context, None]):
         runtime: Runtime,
         release: str = "",
         document_rules: Sequence[type[ASTValidationRule]] | None = None,
+        delegated: DelegatedActors | None = None,
     ) -> None:
         """`document_rules`: what documents are validated with, to compile queries (None: every
         operation runs on Strawberry and graphql-core)."""
@@ -92,6 +96,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime
+        # Connected apps' tokens (bff.oauth), on WebSockets as on HTTP.
+        self.delegated = delegated
         self.release = release
         self.documents = DocumentResolver(
             DocumentPolicy(
@@ -237,6 +243,9 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params
         header = params.get("authorization") if isinstance(params, dict) else None
         scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
+        if scheme.lower() == "dpop" and self.delegated is not None and token.strip():
+            await self._connect_delegated(context, token.strip(), params.get("dpop"))
+            return UNSET  # type: ignore[no-any-return]
         if scheme.lower() != "bearer" or not token.strip():
             raise Refused(NO_BEARER_REASON)
         try:
@@ -251,6 +260,20 @@ class GraphQLView(GraphQL[Context, None]):
         # Named on the connection's log lines, as HTTP requests are by their bearer token.
         context.request.state.actor = resolved[0]
         return UNSET  # type: ignore[no-any-return]
+
+    async def _connect_delegated(self, context: Context, token: str, proof: object) -> None:
+        """A connected app: `{"authorization": "DPoP <token>", "dpop": "<proof>"}`, the proof
+        made for `GET /graphql` (the upgrade request)."""
+        assert self.delegated is not None
+        try:
+            found = await self.delegated.connect(token, proof if isinstance(proof, str) else None)
+        except InvalidProof:
+            raise Refused(BAD_PROOF_REASON) from None
+        if found is None:
+            raise Refused(BAD_BEARER_REASON)
+        actor, context.claims = found
+        context.authenticate(actor)
+        context.request.state.actor = actor
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None

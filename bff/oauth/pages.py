@@ -61,7 +61,10 @@ def _page(title: str, body: str, status: int, form_targets: str = "") -> HTMLRes
         f'<link rel="stylesheet" href="{STYLESHEET_PATH}"></head>'
         f"<body><main>{body}</main></body></html>"
     )
-    return HTMLResponse(html, status_code=status, headers={"content-security-policy": policy})
+    # same-origin, not no-referrer: browsers then send the real Origin with the page's own
+    # form posts (checked as a second CSRF defence), and still nothing to the client.
+    headers = {"content-security-policy": policy, "referrer-policy": "same-origin"}
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def stylesheet() -> Response:

@@ -7,8 +7,10 @@ process; the proof's jti is recorded, so a proof is good for one request only.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from bff.auth.tokens import InvalidToken
 from bff.db.reads import Reads
@@ -18,6 +20,17 @@ from bff.domain.rbac import Role
 from bff.edge.authentication import Refusal
 from bff.oauth.dpop import InvalidProof, NonceRequired
 from bff.oauth.service import RESOURCE_PATH, OAuthService
+
+
+@dataclass(frozen=True)
+class GrantClaims:
+    """What a live stream of a connected app re-checks: its token's expiry and its grant."""
+
+    user_id: UUID
+    grant_id: UUID
+    expires_at: datetime
+    still_live: Callable[[], Awaitable[bool]]
+
 
 # A grant's "last used" is written at most this often (it is shown to the customer).
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -72,3 +85,19 @@ class DelegatedActors:
                 grant.id, grant.client_id, frozenset(grant.account_ids), grant.daily_limit
             ),
         )
+
+    async def connect(self, token: str, proof: str | None) -> tuple[Actor, GrantClaims] | None:
+        """A WebSocket's `connection_init`: the token with a proof for `GET /graphql` (the
+        upgrade request). Raises `InvalidProof` as `resolve` does."""
+        actor = await self.resolve(token, proof, "GET")
+        if actor is None or actor.delegation is None:
+            return None
+        claims = self.service.tokens.verify(token)
+        grant_id = actor.delegation.grant_id
+
+        async def still_live() -> bool:
+            grant = await self.service.store.grant(grant_id)
+            return grant is not None and grant.revoked_at is None
+
+        expires_at = datetime.fromtimestamp(claims.expires_at, UTC)
+        return actor, GrantClaims(actor.user_id, grant_id, expires_at, still_live)
