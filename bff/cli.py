@@ -48,6 +48,7 @@ from bff.seed import reset_demo_passwords, seed_demo
 # How long `bff serve` waits for requests and streams to end on SIGTERM (deploy/ sizes the
 # pods' termination grace period on it).
 GRACEFUL_SHUTDOWN_S = 10
+WORKER_HEALTHCHECK_S = 30
 
 
 class CommandError(Exception):
@@ -151,6 +152,10 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         ws_per_message_deflate=False,
         # A stream stuck on a dead client must not hold up a restart for ever.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        # With BFF_WORKERS > 1 the supervisor restarts a worker that does not answer its health
+        # ping within this long; a starting worker (importing scikit-learn for the fraud model)
+        # on a busy host can take longer than uvicorn's 5 s.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         lifespan="on",
         # Answers do not name the software serving them (uvicorn's `server` header).
         server_header=False,

@@ -78,7 +78,13 @@ def archiving() -> Iterator[Archiving]:
 @pytest.fixture
 async def runtime(settings: Settings, archiving: Archiving) -> AsyncIterator[Runtime]:
     configured = settings.model_copy(
-        update={"database_url": archiving.url, "db_pool_size": 4, "db_max_overflow": 2}
+        update={
+            "database_url": archiving.url,
+            "db_pool_size": 4,
+            "db_max_overflow": 2,
+            # Screening would hold some of the transfers for a second factor: not under test.
+            "fraud_screening": False,
+        }
     )
     runtime = build_runtime(configured, archiving.url)
     try:
