@@ -176,7 +176,8 @@ def _screener(settings: Settings) -> Screener | None:
     if not settings.fraud_screening:
         return None
     if not path.exists():
-        log.warning("no fraud model file: transfers are not screened", extra={"path": str(path)})
+        # `bff serve` trains one at first start; other commands move no money and need none.
+        log.info("no fraud model file: transfers are not screened", extra={"path": str(path)})
         return None
     return Screener(model.load(path), settings.hold_ttl_s)
 

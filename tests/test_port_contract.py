@@ -869,7 +869,7 @@ async def test_a_session_has_one_push_device_replaced_by_its_next_registration(
     ana = await a_user(uow)
     expires = datetime.now(UTC) + timedelta(days=1)
     async with uow:
-        session = await uow.sessions.add(ana.id, "phone", token("phone"), expires)
+        session = await uow.sessions.add(ana.id, "phone", token("push-device-session"), expires)
         await uow.commit()
     # when the app registers a token, then a renewed one on another service
     async with uow:
