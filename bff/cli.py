@@ -32,6 +32,7 @@ from bff.domain import users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.edge.tls import check_key_pair, tls13_context
+from bff.fraud.commands import train_model
 from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
 from bff.runtime import build_runtime
@@ -108,6 +109,9 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         migrate.upgrade(url)
     if args.seed:
         _seed(settings, url)
+    if settings.fraud_screening and not settings.fraud_model_path.exists():
+        print("training the fraud risk model (first start)", flush=True)
+        train_model(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
     if settings.workers > 1:
@@ -292,6 +296,12 @@ def _parser() -> argparse.ArgumentParser:
     for build_parser in (register, retire):
         build_parser.add_argument("--app", required=True, help="like ios or android")
         build_parser.add_argument("--version", required=True, help="like 4.2.0")
+    fraud = commands.add_parser("fraud", help="the fraud risk model").add_subparsers(
+        dest="action", required=True
+    )
+    fraud.add_parser(
+        "train", help="train the risk model (simulator data and analysts' labels), print its card"
+    )
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -353,6 +363,8 @@ def _run(args: argparse.Namespace) -> None:
             run_worker(settings, url)
         elif args.command == "documents":
             _documents(settings, url, args)
+        elif args.command == "fraud":
+            print("\n".join(train_model(settings, url).lines()))
         else:
             _create_user(settings, url, args)
 

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     min_client_versions: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Held transfers (fraud review, step-up): voided unless resolved within this long.
+    hold_ttl_s: int = Field(default=72 * 3600, ge=1)
+    hold_expiry_poll_s: float = Field(default=5.0, gt=0)
+    # The fraud risk model (skops); `bff serve` trains one there at first start when missing.
+    fraud_model_file: Path | None = None
+    # Screening of customer transfers; false: every transfer posts as before.
+    fraud_screening: bool = True
     # How long published account events stay for clients resuming live streams (`bff purge`).
     event_retention_days: int = Field(default=30, ge=1)
 
@@ -309,6 +316,10 @@ class Settings(BaseSettings):
             lockout_s=self.login_lockout_s,
             forget_after_s=self.login_lockout_s,
         )
+
+    @property
+    def fraud_model_path(self) -> Path:
+        return self.fraud_model_file or self.data_dir / "fraud-model.skops"
 
     @cached_property
     def anchor_key_file(self) -> Path:

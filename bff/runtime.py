@@ -29,6 +29,9 @@ from bff.db.database import Database
 from bff.db.observed import relay_lag_s
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.audit_models import AuditContext
+from bff.domain.fraud import Screener
+from bff.fraud import model
+from bff.holds import HoldExpiry
 from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
@@ -54,6 +57,9 @@ class Runtime:
     limiter: Limiter | None
     notifications: Notifications
     sampler: Sampler
+    holds: HoldExpiry
+    # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
+    screener: Screener | None
     cost_buckets: CostBuckets | None = None
 
     def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
@@ -82,10 +88,12 @@ class Runtime:
         self.relay.start()
         self.notifications.start_for_server()
         self.sampler.start()
+        self.holds.start()
 
     async def close(self) -> None:
         await self.sampler.stop()
         await self.relay.stop()
+        await self.holds.stop()
         await self.notifications.close()
         await self.broker.close()
         if self.redis is not None:
@@ -110,7 +118,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         else MemoryBroker()
     )
     responses = _responses(settings, cache)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         database=database,
         tokens=TokenIssuer(
@@ -130,8 +138,11 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
         sampler=_sampler(settings, database, cache, responses),
+        holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
+        screener=_screener(settings),
         cost_buckets=_cost_buckets(settings, redis),
     )
+    return runtime
 
 
 def _sampler(
@@ -154,6 +165,16 @@ def _cost_buckets(settings: Settings, redis: Redis | None) -> CostBuckets | None
     if not settings.rate_limits_enabled:
         return None
     return RedisCostBuckets(redis) if redis is not None else MemoryCostBuckets()
+
+
+def _screener(settings: Settings) -> Screener | None:
+    path = settings.fraud_model_path
+    if not settings.fraud_screening:
+        return None
+    if not path.exists():
+        log.warning("no fraud model file: transfers are not screened", extra={"path": str(path)})
+        return None
+    return Screener(model.load(path), settings.hold_ttl_s)
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:

@@ -112,7 +112,7 @@ class Loaders:
 
     async def _load_transfers(self, ids: Sequence[UUID]) -> list[Transfer | None]:
         records = await self._records(
-            ids, keys.transfer, self._statements.transfers, _immutable, _TRANSFER, mutable=False
+            ids, keys.transfer, self._statements.transfers, _version, _TRANSFER, mutable=True
         )
         return [self._visible(record, policies.can_read_transfer) for record in records]
 
@@ -180,6 +180,11 @@ class Loaders:
 
 def _sequence(account: Account) -> int:
     return account.last_sequence
+
+
+def _version(transfer: Transfer) -> int:
+    # A held transfer's status changes: each change bumps its version and fences its key.
+    return transfer.version
 
 
 def _immutable(_: object) -> int:

@@ -66,7 +66,13 @@ expose(
 expose(
     TransferStatus,
     "Where a transfer is in its life.",
-    {TransferStatus.COMPLETED: "Posted to both accounts; final (corrections are new transfers)."},
+    {
+        TransferStatus.PENDING: "Held: the amount is reserved on the paying account (its "
+        "available balance is lower) but nothing is posted until it is approved or confirmed.",
+        TransferStatus.COMPLETED: "Posted to both accounts; final (corrections are new transfers).",
+        TransferStatus.CANCELLED: "A held transfer that was voided (rejected, not confirmed, or "
+        "expired): its reservation was released and nothing was posted.",
+    },
 )
 expose(
     TransferKind,

@@ -24,6 +24,7 @@ from bff.domain import transfers
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.fraud import Rules
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -37,6 +38,7 @@ from bff.domain.models import (
     SecurityEventKind,
     Session,
     Transfer,
+    TransferStatus,
     User,
 )
 from bff.domain.money import Currency
@@ -50,7 +52,14 @@ from bff.domain.notification_models import (
     SpendingLine,
 )
 from bff.domain.pages import MAX_SEQUENCE
-from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal
+from bff.domain.ports import (
+    HoldResult,
+    PostingCommand,
+    PostingOutcome,
+    PostingResult,
+    Refusal,
+    ScreeningFacts,
+)
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
@@ -382,6 +391,11 @@ def _record_event(tables: Tables, account: Account, change: AccountChange) -> No
     )
 
 
+# Two-phase transfers are checked against PostgreSQL itself (tests/test_holds.py): the fake
+# covers the posting rules the domain shares with post_transfer().
+_HOLDS_IN_POSTGRESQL = "held transfers are tested against PostgreSQL (tests/test_holds.py)"
+
+
 class FakeLedger(_Repository):
     """`post_once` in Python: the key claimed or replayed as PostgreSQL's post_transfer() does,
     the domain's own posting rules and writes, and the database's checks on what is written."""
@@ -392,6 +406,8 @@ class FakeLedger(_Repository):
         self._commit = commit
 
     async def post_once(self, command: PostingCommand) -> PostingResult:
+        if command.hold_s is not None:
+            raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
         stored = self._claim(command)
         if stored is None:
             result = self._post(command)
@@ -407,6 +423,14 @@ class FakeLedger(_Repository):
             return PostingResult(PostingOutcome.REFUSED, refusal=refusal)
         transfer = self._tables.transfers[UUID(stored.result["transfer_id"])]
         return PostingResult(PostingOutcome.REPLAYED, transfer=transfer)
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
 
     def _claim(self, command: PostingCommand) -> StoredKey | None:
         """None when the key is now the command's (new, or expired and taken over)."""
@@ -561,6 +585,31 @@ class FakeNotifications(_Repository):
         return sorted(lines, key=lambda line: (-line.amount, line.counterparty, line.currency))
 
 
+class FakeFraud(_Repository):
+    """Screening reads the ledger's history in SQL; it is tested against PostgreSQL."""
+
+    async def facts(
+        self,
+        actor_id: UUID,
+        session_id: UUID | None,
+        key: str,
+        amount: int,
+        source_id: UUID,
+        destination_id: UUID | None,
+        destination_number: str | None,
+    ) -> ScreeningFacts:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def rules(self) -> Rules:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+
+_SCREENING_IN_POSTGRESQL = "screening is tested against PostgreSQL (tests/test_fraud_*.py)"
+
+
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
 
@@ -573,6 +622,7 @@ class FakeUnitOfWork:
     notifications: FakeNotifications
     documents: FakeDocuments
     audit: FakeAudit
+    fraud: FakeFraud
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -591,6 +641,7 @@ class FakeUnitOfWork:
         self.notifications = FakeNotifications(tables)
         self.documents = FakeDocuments(tables)
         self.audit = FakeAudit(tables)
+        self.fraud = FakeFraud(tables)
         return self
 
     async def __aexit__(

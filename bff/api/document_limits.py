@@ -160,7 +160,12 @@ class _Walk:
                     if selection.selection_set is not None
                     else _Measure(0, 0)
                 )
-                measure = _Measure(child.depth + 1, child.fields + 1)
+                # Introspection's meta-fields do not count towards depth, as graphql-core's and
+                # Strawberry's depth limits have it: tools' standard introspection query nests
+                # type references deeper than any app document (production refuses
+                # introspection anyway); its fields still count towards the fan-out.
+                introspection = selection.name.value.startswith("__")
+                measure = _Measure(0 if introspection else child.depth + 1, child.fields + 1)
             elif isinstance(selection, InlineFragmentNode):
                 measure = self._selection_set(selection.selection_set, nesting + 1)
             else:

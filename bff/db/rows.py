@@ -75,6 +75,8 @@ def to_transfer(row: Row) -> Transfer:
         memo=row["memo"],
         initiated_by=row["initiated_by"],
         created_at=row["created_at"],
+        version=row["version"],
+        hold_expires_at=row["hold_expires_at"],
     )
 
 
@@ -115,8 +117,8 @@ TRANSFER_WITH_OWNERS = """
 # Outbox rows with what subscribers need: the account's currency and the posted entry.
 EVENTS_WITH_ENTRIES = """
     SELECT e.id, e.account_id, e.sequence, e.kind, e.balance, e.available_balance, e.status,
-           a.currency, le.id AS entry_id, le.transfer_id, le.amount, le.balance_after,
-           le.description, le.created_at AS entry_created_at
+           e.transfer_id AS event_transfer_id, a.currency, le.id AS entry_id, le.transfer_id,
+           le.amount, le.balance_after, le.description, le.created_at AS entry_created_at
       FROM account_events e
       JOIN accounts a ON a.id = e.account_id
       LEFT JOIN ledger_entries le ON le.id = e.entry_id
@@ -147,6 +149,7 @@ def to_event(row: Row) -> AccountEvent:
         status=AccountStatus(row["status"]),
         currency=row["currency"],
         entry=entry,
+        transfer_id=row["event_transfer_id"],
     )
 
 

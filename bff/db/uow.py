@@ -18,6 +18,7 @@ from bff.db.failures import (
 from bff.db.repositories.accounts import SqlAccounts
 from bff.db.repositories.audit import SqlAudit
 from bff.db.repositories.documents import SqlDocuments
+from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
 from bff.db.repositories.security_events import SqlSecurityEvents
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
     notifications: SqlNotifications
     documents: SqlDocuments
     audit: SqlAudit
+    fraud: SqlFraud
 
     def __init__(
         self,
@@ -79,6 +81,7 @@ class SqlUnitOfWork:
         self.notifications = SqlNotifications(connection)
         self.documents = SqlDocuments(connection)
         self.audit = SqlAudit(connection, self._audit_context)
+        self.fraud = SqlFraud(connection)
         return self
 
     async def __aexit__(

@@ -83,6 +83,22 @@ class ErrorCode(Enum):
         "The manifest is malformed, or one of its documents does not match its hash or the schema.",
     )
     BUILD_NOT_FOUND = ("BUILD_NOT_FOUND", "No such app build is registered.")
+    TRANSFER_BLOCKED = (
+        "TRANSFER_BLOCKED",
+        "Fraud screening refused the transfer; nothing was reserved or sent.",
+    )
+    STEP_UP_REQUIRED = (
+        "STEP_UP_REQUIRED",
+        "The transfer is held until you confirm it with your second factor (see challengeId).",
+    )
+    TRANSFER_NOT_HELD = (
+        "TRANSFER_NOT_HELD",
+        "The transfer is not held any more: it was already approved, rejected or expired.",
+    )
+    RULES_CHANGED = (
+        "RULES_CHANGED",
+        "The fraud rules changed since you read them: reload them and apply your change again.",
+    )
 
 
 class DomainError(Exception):

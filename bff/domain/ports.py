@@ -13,6 +13,8 @@ from uuid import UUID
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
+from bff.domain.fraud import Rules, Screening
+from bff.domain.fraud_signals import Signals
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -23,6 +25,7 @@ from bff.domain.models import (
     Session,
     Transfer,
     TransferKind,
+    TransferStatus,
     User,
 )
 from bff.domain.money import Money
@@ -133,6 +136,13 @@ class PostingCommand:
     source_id: UUID | None = None
     destination_id: UUID | None = None
     destination_number: str | None = None
+    # Hold instead of posting: reserve the amount for this many seconds (PENDING).
+    hold_s: int | None = None
+    # The request's screening, stored with it; and, for BLOCK, the refusal it answers (after
+    # the posting rules, so that it never tells about an account the actor may not see).
+    screening: Screening | None = None
+    features: tuple[float, ...] = ()
+    refusal: Refusal | None = None
 
 
 class PostingOutcome(StrEnum):
@@ -180,6 +190,26 @@ class PostingResult:
     outcome: PostingOutcome
     transfer: Transfer | None = None
     refusal: Refusal | None = None
+    # The screening of the key's first request, when it was screened.
+    screening: Screening | None = None
+
+
+class HoldOutcome(StrEnum):
+    RESOLVED = "resolved"
+    # Settled, voided or expired already (the transfer says which), or, for expiry, not due.
+    NOT_PENDING = "not_pending"
+    NOT_FOUND = "not_found"
+    # Settling was refused (an account is no longer active); nothing changed.
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """What `resolve` did, with the transfer as it is now (None when not found)."""
+
+    outcome: HoldOutcome
+    transfer: Transfer | None = None
+    refusal: Refusal | None = None
 
 
 class LedgerRepository(Protocol):
@@ -194,6 +224,20 @@ class LedgerRepository(Protocol):
         It is a transaction of its own: call it alone in its unit of work. What it did is
         settled when it returns, whether or not `commit()` follows; `commit()` then runs what
         must follow a commit (the cache fences of both accounts)."""
+        ...
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        """Atomically settle (COMPLETED) or void (CANCELLED) a PENDING transfer: lock both
+        accounts in id order, then the transfer; post both legs for the reserved amount or
+        release the reservation; next sequences and outbox events. Only a pending transfer
+        changes (with `due_only`, only one whose hold has expired), so concurrent resolutions
+        resolve it exactly once. A transaction of its own, like `post_once`."""
+        ...
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        """Up to `limit` pending transfers whose hold has expired, oldest expiry first."""
         ...
 
 
@@ -226,6 +270,41 @@ class DocumentRepository(Protocol):
     async def retire(self, app: str, version: str) -> Build | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ScreeningFacts:
+    """What one read tells screening: whether the key already answered (then nothing is scored
+    again), the transfer's signals, the payee's id if it exists, and the rules in force."""
+
+    answered: bool
+    signals: Signals
+    destination_id: UUID | None
+    rules: Rules
+
+
+class FraudRepository(Protocol):
+    async def facts(
+        self,
+        actor_id: UUID,
+        session_id: UUID | None,
+        key: str,
+        amount: int,
+        source_id: UUID,
+        destination_id: UUID | None,
+        destination_number: str | None,
+    ) -> ScreeningFacts:
+        """Everything screening reads, in one statement (a transaction of its own)."""
+        ...
+
+    async def rules(self) -> Rules:
+        """The rules in force (the defaults until an analyst saves some)."""
+        ...
+
+    async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        """Store `rules` as version `rules.version + 1`, with who and why; None when another
+        change took that version first (the caller edited rules that are no longer current)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -247,6 +326,8 @@ class UnitOfWork(Protocol):
     def documents(self) -> DocumentRepository: ...
     @property
     def audit(self) -> AuditRepository: ...
+    @property
+    def fraud(self) -> FraudRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.cache import keys as cache_keys
 from bff.db import driver
 from bff.db.rows import to_transfer
 from bff.domain.audit_models import AuditContext
-from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal
+from bff.domain.fraud import Screening
+from bff.domain.models import TransferStatus
+from bff.domain.ports import (
+    HoldOutcome,
+    HoldResult,
+    PostingCommand,
+    PostingOutcome,
+    PostingResult,
+    Refusal,
+)
 
 # post_transfer() (migration 0010) claims the key, locks, checks, posts and stores the result.
 # Arguments by name, so that a parameter added with a default leaves this call valid.
@@ -21,12 +34,23 @@ _POST_TRANSFER = """
     SELECT * FROM post_transfer(
         p_actor_id => $1, p_key => $2, p_fingerprint => $3, p_ttl_s => $4,
         p_transfer_id => $5, p_kind => $6, p_amount => $7, p_currency => $8,
-        p_memo => $10, p_description => CASE WHEN set_config('bff.audit_context', $18, true)
+        p_memo => $10, p_description => CASE WHEN set_config('bff.audit_context', $21, true)
                                              IS NOT NULL THEN $9 END,
         p_source_id => $11, p_destination_id => $12, p_destination_number => $13,
         p_source_field => $14, p_destination_field => $15,
-        p_amount_field => $16, p_currency_field => $17)
+        p_amount_field => $16, p_currency_field => $17, p_hold_s => $18,
+        p_screening => $19, p_refusal => $20)
 """
+# resolve_transfer() (migration 0090) settles or voids a held transfer, exactly once.
+_RESOLVE = """
+    SELECT * FROM resolve_transfer(
+        p_transfer_id => $1, p_outcome => $2, p_description => $3, p_due_only => $4)
+"""
+_DUE = text("""
+    SELECT id FROM transfers
+     WHERE status = 'pending' AND hold_expires_at <= now()
+     ORDER BY hold_expires_at LIMIT :limit
+""")
 
 
 class SqlLedger:
@@ -61,19 +85,21 @@ class SqlLedger:
             fields.destination,
             fields.amount,
             fields.currency,
+            None if command.hold_s is None else float(command.hold_s),
+            _screening(command),
+            None if command.refusal is None else json.dumps(command.refusal.to_stored()),
             self._audit_context(command),
         )
         outcome = PostingOutcome(row["outcome"])
         if outcome is PostingOutcome.POSTED:
-            self._fences += [
-                (cache_keys.account(row["from_account_id"]), row["from_sequence"]),
-                (cache_keys.account(row["to_account_id"]), row["to_sequence"]),
-            ]
+            self._fence_accounts(row)
         refusal = row["refusal"]  # decoded by the jsonb codec SQLAlchemy sets on its connections
+        screening = row["screening"]
         return PostingResult(
             outcome,
             transfer=to_transfer(row) if row["id"] is not None else None,
             refusal=Refusal.from_stored(refusal) if refusal is not None else None,
+            screening=Screening.from_stored(screening) if screening is not None else None,
         )
 
     def _audit_context(self, command: PostingCommand) -> str:
@@ -88,3 +114,39 @@ class SqlLedger:
                 "operation": f"{command.kind.value}.create",
             }
         )
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        row = await driver.fetchrow(
+            self._connection, _RESOLVE, transfer_id, outcome.value, description, due_only
+        )
+        result = HoldOutcome(row["outcome"])
+        if result is HoldOutcome.RESOLVED:
+            self._fence_accounts(row)
+            self._fences.append((cache_keys.transfer(transfer_id), row["version"]))
+        refusal = row["refusal"]
+        return HoldResult(
+            result,
+            transfer=to_transfer(row) if row["id"] is not None else None,
+            refusal=Refusal.from_stored(refusal) if refusal is not None else None,
+        )
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        rows = await self._connection.execute(_DUE, {"limit": limit})
+        return [transfer_id for (transfer_id,) in rows]
+
+    def _fence_accounts(self, row: Mapping[str, Any]) -> None:
+        """The new sequence of each side that changed (a hold changes only its source)."""
+        for side in ("from", "to"):
+            if row[f"{side}_sequence"] is not None:
+                self._fences.append(
+                    (cache_keys.account(row[f"{side}_account_id"]), row[f"{side}_sequence"])
+                )
+
+
+def _screening(command: PostingCommand) -> str | None:
+    """The screening as post_transfer() stores it, with the feature vector it was scored on."""
+    if command.screening is None:
+        return None
+    return json.dumps({**command.screening.to_stored(), "features": list(command.features)})
