@@ -45,7 +45,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import breakdown, notify, pgbench, ws
+from bench import audit, breakdown, notify, pgbench, ws
 from bench.compare import (
     HOME_QUERY,
     Side,
@@ -196,7 +196,8 @@ def prepare(config: Config, processes: Processes, postgres: Postgres) -> Stage:
             "BFF_RATE_LIMIT_LOGIN": "10000000",
             "BFF_RATE_LIMIT_MONEY": "10000000",
             "BFF_RATE_LIMIT_MUTATIONS": "10000000",
-            "BFF_RATE_LIMIT_QUERY_FIELDS": "1000000000",
+            "BFF_COST_BUCKET": "1000000000",
+            "BFF_COST_RESTORE_RATE": "1000000000",
         }
     )
     settings = Settings()
@@ -403,8 +404,8 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 def main() -> None:
     config = Config.from_env()
     only = os.environ.get("BENCH_ONLY", "")
-    if only not in ("", "ratios", "node", "ws", "notify"):
-        sys.exit("BENCH_ONLY must be ratios, node, ws or notify")
+    if only not in ("", "ratios", "node", "ws", "notify", "audit"):
+        sys.exit("BENCH_ONLY must be ratios, node, ws, notify or audit")
     try:
         ws_config = ws.WsConfig.from_env()
     except BenchError as error:
@@ -434,15 +435,17 @@ def main() -> None:
             version = asyncio.run(postgres.version())
             print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
             passed = True
-            parts = ("ratios", "node", "ws", "notify") if not only else (only,)
+            parts = ("ratios", "node", "ws", "notify", "audit") if not only else (only,)
             # Installed first: a missing or broken Node.js fails the run before any database.
             node = peers.install(processes, required=only == "node") if "node" in parts else None
-            if "ratios" in parts or node is not None:
+            if "ratios" in parts or node is not None or "audit" in parts:
                 stage = prepare(config, processes, postgres)
                 if "ratios" in parts:
                     passed = run(config, processes, postgres, stage)
                 if node is not None:
                     passed = node.run(config.timing, config.node_concurrency, stage) and passed
+                if "audit" in parts:
+                    passed = audit.run(config, processes, stage) and passed
             if "ws" in parts:
                 passed = ws.run(ws_config, processes, postgres) and passed
             if "notify" in parts:

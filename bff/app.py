@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import strawberry
+from cachetools import LRUCache
 from graphql import (
     ASTValidationRule,
     GraphQLError,
@@ -23,13 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -39,12 +36,15 @@ import dataloaders
 import resolvers
 import schema
 from bff import logging as bff_logging
+from bff import tracing
+from bff.api.document_limits import DocumentLimits
 from bff.api.errors import ErrorBoundary
 from bff.api.graphiql import assets_route
 from bff.api.operation_name import OperationName
 from bff.api.parser_cache import DocumentParserCache
 from bff.api.rate_limits import RateLimits
 from bff.api.response_caching import ResponseCaching
+from bff.api.validation import BoundedValidation
 from bff.api.view import GraphQLView
 from bff.cache.responses import code_fingerprint
 from bff.config import Settings
@@ -59,7 +59,12 @@ from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.edge.websocket_origin import WebSocketOrigin
 from bff.gc import freeze_long_lived_objects, tune_garbage_collector
+from bff.metrics import exposition
+from bff.metrics.edge import RequestMetrics
+from bff.oauth.routes import oauth
 from bff.runtime import Runtime, build_runtime
+from bff.tracing.edge import RequestTracing
+from bff.tracing.extension import DomainCallSpans
 from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
@@ -91,23 +96,20 @@ class BankSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> BankSchema:
     """The schema with the abuse limits and error handling `settings` ask for."""
     settings = settings or Settings()
-    # Built once, so the rule classes are stable keys for the validation cache.
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
-    ]
+    validated: LRUCache[object, list[GraphQLError]] = LRUCache(_DOCUMENT_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
         partial(DocumentParserCache, maxsize=_DOCUMENT_CACHE_SIZE),
-        partial(AddValidationRules, limit_rules),
-        partial(ValidationCache, maxsize=_DOCUMENT_CACHE_SIZE),
         ErrorBoundary,
         OperationName,
+        partial(BoundedValidation, DocumentLimits.of(settings), validated),
         RateLimits,
         partial(ResponseCaching, release=_RELEASE),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
+    if tracing.enabled():
+        extensions.append(DomainCallSpans)
     schema = BankSchema(
         query=Query,
         mutation=Mutation,
@@ -121,7 +123,6 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
     # What every document is validated with: compiled documents are held to the same rules.
     schema.document_rules = (
         *specified_rules,
-        *limit_rules,
         *([] if settings.introspection_enabled else [NoSchemaIntrospectionCustomRule]),
     )
     return schema
@@ -134,7 +135,8 @@ READY_TIMEOUT_S = 1.0
 def app_from_environment() -> ASGIApp:
     """The app as configured by the environment: uvicorn's factory in each worker process."""
     settings = Settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
+    tracing.configure(settings)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL must be set for server workers")
     return create_app(build_runtime(settings, settings.database_url))
@@ -146,8 +148,14 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     schema = build_schema(runtime.settings)
     if compiled_execution is None:
         compiled_execution = runtime.settings.compiled_execution
+    # Third-party access: the OAuth 2.0 authorization server and its consent page.
+    oauth_routes, delegated = oauth(runtime)
     view = GraphQLView(
-        schema, runtime, _RELEASE, schema.document_rules if compiled_execution else None
+        schema,
+        runtime,
+        _RELEASE,
+        schema.document_rules if compiled_execution else None,
+        delegated,
     )
 
     async def jwks(_: Request) -> JSONResponse:
@@ -191,6 +199,12 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
             Route("/.well-known/jwks.json", jwks),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *(
+                [Route("/metrics", exposition.endpoint(runtime.sampler.sample))]
+                if runtime.settings.metrics_public
+                else []
+            ),
+            *oauth_routes,
             # GraphiQL's scripts and styles, wherever the view serves GraphiQL (development).
             *([assets_route()] if view.graphql_ide else []),
         ],
@@ -200,7 +214,9 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
         lifespan=lifespan,
     )
     settings = runtime.settings
-    app: ASGIApp = BearerAuthentication(starlette, runtime.tokens, runtime.actors.resolve)
+    app: ASGIApp = BearerAuthentication(
+        starlette, runtime.tokens, runtime.actors.resolve, delegated.authenticate
+    )
     app = BodySizeLimit(app, settings.max_body_bytes)
     # Forged requests are refused on their headers, before anything reads a body or a token.
     app = CsrfPrevention(app)
@@ -209,4 +225,4 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     # Outside the last resort: every answer to a listed origin, failures too, is readable there.
     app = Cors(app, settings.browser_origins)
     app = SecurityHeaders(app, hsts=settings.hsts)
-    return RequestLog(app)
+    return RequestTracing(RequestLog(RequestMetrics(app)))

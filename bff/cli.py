@@ -1,4 +1,5 @@
-"""The `bff` command: serve, migrate, seed, export-schema, purge, keys, user create.
+"""The `bff` command: serve, migrate, seed, export-schema, purge, backup, keys, user create,
+oauth client create.
 
 A failure the operator can fix (settings, database, key ring, input) is one line on stderr
 starting with `bff:` and a non-zero exit status, never a traceback."""
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import ssl
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,20 +22,32 @@ from typing import Any
 from pydantic import AliasChoices, ValidationError
 from pydantic_core import ErrorDetails
 
-from bff import document_commands
+from bff import backup, document_commands
 from bff import logging as bff_logging
+from bff.audit import commands as audit_commands
+from bff.audit.anchor import AnchorError
 from bff.auth.keys import KeyRingError, create_key_ring_file, rotate_key_ring_file
+from bff.backup import BackupError
 from bff.config import Settings
+from bff.crypto import commands as data_keys
+from bff.crypto.ring import DataKeyRingError
 from bff.db import migrate
 from bff.db.maintenance import purge
 from bff.db.provision import DatabaseUnavailable, database
-from bff.domain import users
+from bff.domain import delegation, users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
 from bff.edge.tls import check_key_pair, tls13_context
+from bff.fraud.commands import train_model
+from bff.metrics import exposition
 from bff.notify.commands import dead_letters, run_worker
+from bff.privacy import commands as privacy_commands
 from bff.runtime import build_runtime
 from bff.seed import reset_demo_passwords, seed_demo
+
+# How long `bff serve` waits for requests and streams to end on SIGTERM (deploy/ sizes the
+# pods' termination grace period on it).
+GRACEFUL_SHUTDOWN_S = 10
 
 
 class CommandError(Exception):
@@ -105,8 +120,15 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         migrate.upgrade(url)
     if args.seed:
         _seed(settings, url)
+    if settings.fraud_screening and not settings.fraud_model_path.exists():
+        print("training the fraud risk model (first start)", flush=True)
+        train_model(settings, url)
     # Worker processes build their own runtime from the environment (see app_from_environment).
     os.environ["DATABASE_URL"] = url
+    if settings.workers > 1:
+        exposition.prepare_multiprocess(settings.data_dir / "metrics")
+    if settings.metrics_port is not None:
+        exposition.serve(settings.metrics_host, settings.metrics_port)
     # Uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so that
     # the embedded PostgreSQL is stopped on the way out, as it is for Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -128,7 +150,7 @@ def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
         # per subscriber than it saves in bandwidth.
         ws_per_message_deflate=False,
         # A stream stuck on a dead client must not hold up a restart for ever.
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         lifespan="on",
         # Answers do not name the software serving them (uvicorn's `server` header).
         server_header=False,
@@ -183,6 +205,29 @@ def _documents(settings: Settings, url: str, args: argparse.Namespace) -> None:
         raise CommandError(str(error)) from None
 
 
+def _create_oauth_client(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    jwks = None
+    if args.jwks_file is not None:
+        try:
+            jwks = json.loads(args.jwks_file.read_text())
+        except (OSError, ValueError) as error:
+            raise CommandError(f"cannot read the JWK Set {args.jwks_file}: {error}") from None
+    registration = delegation.ClientRegistration(args.name, args.redirect_uri, args.scope, jwks)
+
+    async def run() -> delegation.Client:
+        runtime = build_runtime(settings, url)
+        try:
+            return await delegation.provision_client(runtime.unit_of_work(), registration)
+        finally:
+            await runtime.close()
+
+    try:
+        client = asyncio.run(run())
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+    print(f"created {client.kind.value} client {client.name!r} client_id={client.id}")
+
+
 def _purge(settings: Settings, url: str) -> None:
     async def run() -> None:
         runtime = build_runtime(settings, url)
@@ -218,6 +263,57 @@ def _rotate_keys(settings: Settings) -> None:
     print(f"added signing key {kid} to {settings.keys_file}; servers pick it up within 30 s")
 
 
+def _privacy(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    try:
+        if args.action == "export":
+            privacy_commands.export(settings, url, args.user)
+        else:
+            privacy_commands.erase(settings, url, args.user, args.reason)
+    except DomainError as error:
+        raise CommandError(f"{error.code.value}: {error.message}") from None
+
+
+def _audit(settings: Settings, url: str, args: argparse.Namespace) -> None:
+    if args.action == "verify":
+        intact = audit_commands.verify(settings, url, args.anchor)
+    else:
+        intact = audit_commands.anchor(settings, url, args.out)
+    if not intact:
+        sys.exit(1)
+
+
+def _backup(settings: Settings, url: str) -> None:
+    taken = backup.take(url, settings.backups, settings.pg_bin_dir)
+    print(
+        f"base backup {taken.path} consistent from {taken.consistent_at.isoformat()}; "
+        f"the server's archive_command must copy WAL into {settings.backups / backup.WAL}"
+    )
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> None:
+    # PostgreSQL refuses to run as root: as root, the restored server runs as `postgres`.
+    os_user = args.os_user or ("postgres" if os.geteuid() == 0 else None)
+    backup.restore(settings.backups, args.to, args.into, args.port, settings.pg_bin_dir, os_user)
+    where = (
+        backup.restored_url(settings.database_url, args.port)
+        if settings.database_url
+        else f"127.0.0.1:{args.port}"
+    )
+    print(
+        f"restored to {args.to.isoformat()} in {args.into}, running at {where} "
+        f"(stop it with: pg_ctl --pgdata={args.into} stop)"
+    )
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time such as 2026-12-02T18:30:00Z"
+        ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bff", description="Fintech GraphQL BFF")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -248,6 +344,43 @@ def _parser() -> argparse.ArgumentParser:
     key_actions.add_parser(
         "rotate", help="add a new signing key to BFF_JWT_KEYS_FILE; older keys keep verifying"
     )
+    create_data = key_actions.add_parser(
+        "create-data", help="write a new production data key ring (mode 0600); never overwrites"
+    )
+    create_data.add_argument("--file", type=Path, required=True, help="where to write it")
+    key_actions.add_parser(
+        "rotate-data", help="add a key-encryption key to the data key ring; new data keys use it"
+    )
+    rewrap = key_actions.add_parser(
+        "rewrap", help="re-wrap every data key under the newest key-encryption key (while serving)"
+    )
+    rewrap.add_argument("--batch", type=int, default=500, help="data keys per transaction")
+    retire = key_actions.add_parser(
+        "retire-data", help="drop a key-encryption key version that no data key uses any more"
+    )
+    retire.add_argument("--version", type=int, required=True)
+    rights = commands.add_parser("privacy", help="customers' privacy rights").add_subparsers(
+        dest="action", required=True
+    )
+    export = rights.add_parser("export", help="print everything kept about a user (JSON)")
+    export.add_argument("--user", required=True, help="the user's id or email")
+    erase = rights.add_parser(
+        "erase", help="crypto-shred a user (their accounts must be empty); audited"
+    )
+    erase.add_argument("--user", required=True, help="the user's id or email")
+    erase.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    audit = commands.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
+        dest="action", required=True
+    )
+    verify = audit.add_parser(
+        "verify",
+        help="walk the hash chains; name the first entry changed, removed, inserted or moved",
+    )
+    verify.add_argument("--anchor", type=Path, help="check against this signed anchor as well")
+    anchor = audit.add_parser(
+        "anchor", help="verify, then sign the chain heads (Ed25519) for an external store"
+    )
+    anchor.add_argument("--out", type=Path, help="write the anchor here (default: stdout)")
     worker = commands.add_parser(
         "worker", help="handle customer events (notifications, activity feed)"
     )
@@ -264,6 +397,23 @@ def _parser() -> argparse.ArgumentParser:
     for build_parser in (register, retire):
         build_parser.add_argument("--app", required=True, help="like ios or android")
         build_parser.add_argument("--version", required=True, help="like 4.2.0")
+    backups = commands.add_parser(
+        "backup", help="take a verified base backup (pg_basebackup) into BFF_BACKUP_DIR"
+    )
+    backup_actions = backups.add_subparsers(dest="backup_action")
+    restore = backup_actions.add_parser(
+        "restore", help="restore to a point in time into a new cluster, and start it"
+    )
+    restore.add_argument("--to", required=True, type=_moment, help="ISO 8601, with time zone")
+    restore.add_argument("--into", required=True, type=Path, help="a new, empty directory")
+    restore.add_argument("--port", type=int, default=5433, help="the restored server's port")
+    restore.add_argument("--os-user", help="run the restored server as this user (root: postgres)")
+    fraud = commands.add_parser("fraud", help="the fraud risk model").add_subparsers(
+        dest="action", required=True
+    )
+    fraud.add_parser(
+        "train", help="train the risk model (simulator data and analysts' labels), print its card"
+    )
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True
     )
@@ -278,6 +428,29 @@ def _parser() -> argparse.ArgumentParser:
         choices=[role.value for role in Role],
         help="repeat for several roles",
     )
+    oauth = commands.add_parser("oauth", help="third-party access (OAuth 2.0)").add_subparsers(
+        dest="action", required=True
+    )
+    oauth_client = oauth.add_parser("client", help="registered clients").add_subparsers(
+        dest="client_action", required=True
+    )
+    register = oauth_client.add_parser("create", help="register a client; prints its client_id")
+    register.add_argument("--name", required=True, help="shown to customers on the consent page")
+    register.add_argument(
+        "--redirect-uri", action="append", required=True, help="exact; repeat for several"
+    )
+    register.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        choices=list(delegation.SCOPE_WORDS),
+        help="repeat for several",
+    )
+    register.add_argument(
+        "--jwks-file",
+        type=Path,
+        help="the client's public JWK Set (private_key_jwt); without it, a public client",
+    )
     return parser
 
 
@@ -291,22 +464,44 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     try:
         _run(args)
-    except (CommandError, DatabaseUnavailable, KeyRingError) as error:
+    except (
+        CommandError,
+        DatabaseUnavailable,
+        KeyRingError,
+        AnchorError,
+        DataKeyRingError,
+        BackupError,
+    ) as error:
         sys.exit(f"bff: {error}")
 
 
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "keys" and args.action in ("rewrap", "retire-data"):
+        settings = _settings()
+        with database(settings) as url:
+            if args.action == "rewrap":
+                data_keys.rewrap(settings, url, max(1, args.batch))
+            else:
+                data_keys.retire(settings, url, args.version)
+        return
     if args.command == "keys":
         try:
             if args.action == "create":
                 _create_keys(args.file)
+            elif args.action == "create-data":
+                data_keys.create(args.file)
+            elif args.action == "rotate-data":
+                data_keys.rotate(_settings())
             else:
                 _rotate_keys(_settings())
         except OSError as error:  # a ring file that cannot be read or written
             raise CommandError(str(error)) from None
         return
     settings = _settings()
-    bff_logging.configure(json_lines=settings.json_logs)
+    bff_logging.configure(json_lines=settings.json_logs, level=settings.log_level)
+    if args.command == "backup" and args.backup_action == "restore":
+        _restore(settings, args)  # into a cluster of its own: no database of the settings'
+        return
     with database(settings) as url:
         if args.command == "serve":
             _serve(settings, url, args)
@@ -316,6 +511,12 @@ def _run(args: argparse.Namespace) -> None:
             _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":
             _purge(settings, url)
+        elif args.command == "backup":
+            _backup(settings, url)
+        elif args.command == "audit":
+            _audit(settings, url, args)
+        elif args.command == "privacy":
+            _privacy(settings, url, args)
         elif args.command == "worker" and args.action == "dlq":
             dead_letters(settings, url, retry=args.dlq_action == "retry")
         elif args.command == "worker":
@@ -323,6 +524,10 @@ def _run(args: argparse.Namespace) -> None:
             run_worker(settings, url)
         elif args.command == "documents":
             _documents(settings, url, args)
+        elif args.command == "fraud":
+            print("\n".join(train_model(settings, url).lines()))
+        elif args.command == "oauth":
+            _create_oauth_client(settings, url, args)
         else:
             _create_user(settings, url, args)
 

@@ -16,7 +16,7 @@ from bff.domain.sessions import SessionPolicy
 from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
 from bff.notify.retries import RetryPolicy
 from bff.origins import parse_origins
-from bff.ratelimit import Budgets, OperationClass
+from bff.ratelimit import Bucket, Budgets, OperationClass
 
 
 class Environment(StrEnum):
@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_lock_timeout_ms: int = Field(default=5_000, ge=0)
     db_pool_pre_ping: bool = False
+    # A streaming replica for lag-tolerant reads (history pages); past this replay lag, or
+    # when it fails, they go to the primary.
+    database_replica_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_REPLICA_URL", "BFF_DATABASE_REPLICA_URL"),
+    )
+    db_replica_max_lag_s: float = Field(default=5.0, gt=0)
 
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "BFF_REDIS_URL")
@@ -70,8 +77,15 @@ class Settings(BaseSettings):
     rate_limit_login: int = Field(default=20, ge=1)
     rate_limit_money: int = Field(default=60, ge=1)
     rate_limit_mutations: int = Field(default=120, ge=1)
-    rate_limit_query_fields: int = Field(default=60_000, ge=1)
     rate_limit_address_factor: int = Field(default=5, ge=1)
+    # Query cost (bff/api/cost.py): the most one operation may cost, each signed-in user's leaky
+    # bucket, the bucket of anonymous callers per client address, and the charge of a refusal.
+    query_cost_max: int = Field(default=5_000, ge=1)
+    cost_bucket: int = Field(default=50_000, ge=1)
+    cost_restore_rate: float = Field(default=5_000.0, gt=0)
+    cost_anonymous_bucket: int = Field(default=5_000, ge=1)
+    cost_anonymous_restore_rate: float = Field(default=500.0, gt=0)
+    cost_refusal_charge: int = Field(default=10, ge=0)
     # The read-through cache of the dataloaders (Redis with REDIS_URL, else process memory).
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=300, ge=1)
@@ -84,6 +98,11 @@ class Settings(BaseSettings):
     # The key ring's JSON itself, for platforms that hand secrets over as variables.
     jwt_keys: str | None = None
     access_token_ttl_s: int = Field(default=900, ge=60, le=3600)
+    # The data key ring (key-encryption keys and the blind-index key), as a file or as JSON.
+    data_keys_file: Path | None = None
+    data_keys: str | None = None
+    # The Ed25519 key that signs audit anchors (`bff audit anchor`).
+    audit_anchor_key_file: Path | None = None
     session_idle_timeout_s: int = Field(default=30 * 24 * 3600, ge=3600)
     session_max_lifetime_s: int = Field(default=90 * 24 * 3600, ge=3600)
     # How long a process may trust its answer to "is this session live, with which roles".
@@ -93,6 +112,10 @@ class Settings(BaseSettings):
     login_address_free_failures: int = Field(default=20, ge=1)
     login_address_lockout_failures: int = Field(default=100, ge=2)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
+    # Third-party access (OAuth 2.0): the authorization server's public base URL (its issuer
+    # identifier; default http://HOST:PORT) and the lifetime of the apps' access tokens.
+    oauth_issuer: str | None = None
+    oauth_access_token_ttl_s: int = Field(default=300, ge=60, le=600)
     # Proxies whose X-Forwarded-For is trusted for the client address (uvicorn's setting).
     forwarded_allow_ips: str | None = None
 
@@ -106,6 +129,10 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2_000, ge=100)
+    # Checked in one pass before validation (bff/api/document_limits.py).
+    graphql_max_directives: int = Field(default=4, ge=1)
+    graphql_max_selections: int = Field(default=64, ge=1)
+    graphql_max_fields: int = Field(default=500, ge=1)
     # Queries run on executors compiled per document (bff/api/compiled); off: graphql-core only.
     compiled_execution: bool = True
     # Trusted documents (bff/api/documents): unset, trusted in production and open elsewhere.
@@ -116,10 +143,34 @@ class Settings(BaseSettings):
     min_client_versions: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_s: int = Field(default=48 * 3600, ge=24 * 3600)
+    # Base backups and the WAL archive (`bff backup`), and PostgreSQL's programs for them.
+    backup_dir: Path | None = None
+    pg_bin_dir: Path | None = None
+    # Held transfers (fraud review, step-up): voided unless resolved within this long.
+    hold_ttl_s: int = Field(default=72 * 3600, ge=1)
+    hold_expiry_poll_s: float = Field(default=5.0, gt=0)
+    # The fraud risk model (skops); `bff serve` trains one there at first start when missing.
+    fraud_model_file: Path | None = None
+    # Screening of customer transfers; false: every transfer posts as before.
+    fraud_screening: bool = True
     # How long published account events stay for clients resuming live streams (`bff purge`).
     event_retention_days: int = Field(default=30, ge=1)
 
     log_json: bool | None = None
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # OpenTelemetry traces over OTLP/HTTP (unset: no tracing), the standard variables.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field(
+        default="fintech-bff", validation_alias=AliasChoices("OTEL_SERVICE_NAME")
+    )
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    # Prometheus metrics on a listener of their own (unset: none); on the public listener's
+    # /metrics only when BFF_METRICS_PUBLIC is set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_public: bool = False
 
     # Customer events (notifications, the activity feed). With AMQP_URL they travel through
     # RabbitMQ to `bff worker`; without it workers read them from PostgreSQL.
@@ -242,9 +293,12 @@ class Settings(BaseSettings):
                 OperationClass.LOGIN: self.rate_limit_login,
                 OperationClass.MONEY: self.rate_limit_money,
                 OperationClass.MUTATION: self.rate_limit_mutations,
-                OperationClass.QUERY: self.rate_limit_query_fields,
             },
             address_factor=self.rate_limit_address_factor,
+            max_cost=self.query_cost_max,
+            user_cost=Bucket(self.cost_bucket, self.cost_restore_rate),
+            anonymous_cost=Bucket(self.cost_anonymous_bucket, self.cost_anonymous_restore_rate),
+            refusal_charge=self.cost_refusal_charge,
         )
 
     @property
@@ -257,6 +311,11 @@ class Settings(BaseSettings):
     @property
     def runs_inline_worker(self) -> bool:
         return self.inline_worker if self.inline_worker is not None else not self.is_production
+
+    @property
+    def oauth_issuer_url(self) -> str:
+        """The issuer identifier: the public base URL, without a trailing slash."""
+        return (self.oauth_issuer or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -279,6 +338,24 @@ class Settings(BaseSettings):
             lockout_s=self.login_lockout_s,
             forget_after_s=self.login_lockout_s,
         )
+
+    @property
+    def data_keys_path(self) -> Path:
+        """Where the data key ring lives: configured in production, generated in development."""
+        return self.data_keys_file or self.data_dir / "dev-data-keys.json"
+
+    @property
+    def fraud_model_path(self) -> Path:
+        return self.fraud_model_file or self.data_dir / "fraud-model.skops"
+
+    @property
+    def anchor_key_file(self) -> Path:
+        """Where the audit anchor key lives: configured in production, generated in development."""
+        return self.audit_anchor_key_file or self.data_dir / "dev-audit-anchor-key.pem"
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @cached_property
     def keys_file(self) -> Path:

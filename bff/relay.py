@@ -24,6 +24,7 @@ from bff.broker import Broker, account_channel
 from bff.cache import keys as cache_keys
 from bff.cache.read_through import ReadThrough
 from bff.db.outbox import OutboxSession
+from bff.db.sealing import Sealing
 from bff.events import encode
 
 log = logging.getLogger("bff.relay")
@@ -36,11 +37,13 @@ class OutboxRelay:
         self,
         dsn: str,
         broker: Broker,
+        sealing: Sealing,
         cache: ReadThrough | None = None,
         poll_s: float = 1.0,
         connect_timeout_s: float = 3.0,
     ) -> None:
         self._dsn = dsn
+        self._sealing = sealing
         self._connect_timeout_s = connect_timeout_s
         self._broker = broker
         self._cache = cache
@@ -63,7 +66,9 @@ class OutboxRelay:
             session: OutboxSession | None = None
             try:
                 # Bounded: a paused server must not hold the relay past its next attempt.
-                session = await OutboxSession.open(self._dsn, self._connect_timeout_s)
+                session = await OutboxSession.open(
+                    self._dsn, self._connect_timeout_s, self._sealing
+                )
                 await self._become_active(session)
                 await self._relay(session)
             except asyncio.CancelledError:
@@ -100,8 +105,10 @@ class OutboxRelay:
             await self._cache.fence(
                 [(cache_keys.account(event.account_id), event.sequence) for event in events]
             )
-        for event in events:
-            await self._broker.publish(account_channel(event.account_id), encode(event))
+        if events:
+            await self._broker.publish_many(
+                [(account_channel(event.account_id), encode(event)) for event in events]
+            )
         if pending:
             await session.mark_published([outbox_id for outbox_id, _ in pending])
         return len(pending)

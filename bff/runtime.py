@@ -23,12 +23,21 @@ from bff.cache.memory import MemoryStore
 from bff.cache.read_through import ReadThrough
 from bff.cache.redis import RedisStore
 from bff.cache.responses import ResponseCache
+from bff.cache.sealed import SealedStore
 from bff.config import Settings
+from bff.crypto.envelope import Vault
 from bff.db.changes import Changes
 from bff.db.database import Database
+from bff.db.observed import relay_lag_s
 from bff.db.uow import SqlUnitOfWork
+from bff.domain.audit_models import AuditContext
+from bff.domain.fraud import Screener
+from bff.fraud import model
+from bff.holds import HoldExpiry
+from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.ratelimit import Limiter
+from bff.ratelimit.buckets import CostBuckets, MemoryCostBuckets, RedisCostBuckets
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
 from bff.redis import connect_redis, connect_redis_listener
 from bff.relay import OutboxRelay
@@ -49,9 +58,15 @@ class Runtime:
     responses: ResponseCache | None
     limiter: Limiter | None
     notifications: Notifications
+    sampler: Sampler
+    holds: HoldExpiry
+    # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
+    screener: Screener | None
+    cost_buckets: CostBuckets | None = None
 
-    def unit_of_work(self) -> SqlUnitOfWork:
-        return self.database.unit_of_work(self._after_commit)
+    def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
+        """A unit of work whose audit entries name `audit` as where the request came from."""
+        return self.database.unit_of_work(self._after_commit, audit)
 
     async def _after_commit(self, changes: Changes) -> None:
         """Make a commit's changes known: retire the cache entries it replaced (a read after the
@@ -74,9 +89,13 @@ class Runtime:
         """Start the background work of a serving process (the outbox relay, customer events)."""
         self.relay.start()
         self.notifications.start_for_server()
+        self.sampler.start()
+        self.holds.start()
 
     async def close(self) -> None:
+        await self.sampler.stop()
         await self.relay.stop()
+        await self.holds.stop()
         await self.notifications.close()
         await self.broker.close()
         if self.redis is not None:
@@ -94,13 +113,14 @@ def key_ring_loader(settings: Settings) -> partial[KeyRing]:
 def build_runtime(settings: Settings, database_url: str) -> Runtime:
     database = Database(settings, database_url)
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    cache = _cache(settings, redis)
+    cache = _cache(settings, redis, database.sealing.vault)
     broker: Broker = (
         RedisBroker(redis, connect_redis_listener(settings.redis_url))
         if redis is not None and settings.redis_url
         else MemoryBroker()
     )
-    return Runtime(
+    responses = _responses(settings, cache)
+    runtime = Runtime(
         settings=settings,
         database=database,
         tokens=TokenIssuer(
@@ -112,14 +132,59 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         actors=ActorResolver(database.reads, settings.session_cache_ttl_s),
         broker=broker,
         relay=OutboxRelay(
-            database.plain_url, broker, cache, connect_timeout_s=settings.db_connect_timeout_s
+            database.plain_url,
+            broker,
+            database.sealing,
+            cache,
+            connect_timeout_s=settings.db_connect_timeout_s,
         ),
         redis=redis,
         cache=cache,
-        responses=_responses(settings, cache),
+        responses=responses,
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
+        sampler=_sampler(settings, database, cache, responses),
+        holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
+        screener=_screener(settings),
+        cost_buckets=_cost_buckets(settings, redis),
     )
+    return runtime
+
+
+def _sampler(
+    settings: Settings,
+    database: Database,
+    cache: ReadThrough | None,
+    responses: ResponseCache | None,
+) -> Sampler:
+    store = cache.store if cache is not None else None
+    return Sampler(
+        engines={
+            "primary": database.engine,
+            **({"replica": database.replica.engine} if database.replica else {}),
+        },
+        capacity=settings.db_pool_size + settings.db_max_overflow,
+        relay_lag_s=partial(relay_lag_s, database.read_engine),
+        caches={"loader": cache, "response": responses},
+        breaker_open=lambda: isinstance(store, RedisStore) and store.circuit_open,
+        replica_lag_s=database.replica.measure_lag if database.replica else None,
+    )
+
+
+def _screener(settings: Settings) -> Screener | None:
+    path = settings.fraud_model_path
+    if not settings.fraud_screening:
+        return None
+    if not path.exists():
+        log.warning("no fraud model file: transfers are not screened", extra={"path": str(path)})
+        return None
+    return Screener(model.load(path), settings.hold_ttl_s)
+
+
+def _cost_buckets(settings: Settings, redis: Redis | None) -> CostBuckets | None:
+    if not settings.rate_limits_enabled:
+        return None
+    return RedisCostBuckets(redis) if redis is not None else MemoryCostBuckets()
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:
@@ -128,11 +193,14 @@ def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:
     return RedisLimiter(redis) if redis is not None else MemoryLimiter()
 
 
-def _cache(settings: Settings, redis: Redis | None) -> ReadThrough | None:
+def _cache(settings: Settings, redis: Redis | None, vault: Vault) -> ReadThrough | None:
     if not settings.cache_enabled:
         return None
+    # What is shared through Redis is sealed; process memory is the process's own.
     store: CacheStore = (
-        RedisStore(redis) if redis is not None else MemoryStore(settings.cache_ttl_s)
+        SealedStore(RedisStore(redis), vault)
+        if redis is not None
+        else MemoryStore(settings.cache_ttl_s)
     )
     return ReadThrough(store, settings.cache_ttl_s)
 

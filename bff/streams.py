@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
 
+from cachetools import LRUCache
+
 from bff.auth.tokens import AccessClaims
 from bff.broker import RESYNC, SubscriberTooSlow, account_channel, user_channel
 from bff.db.reads import Reads
@@ -18,6 +20,7 @@ from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import Account, AccountEvent, EventKind
 from bff.domain.pages import MAX_SEQUENCE
 from bff.events import decode
+from bff.oauth.resource import GrantClaims
 from bff.runtime import Runtime
 
 # A client that subscribed just as an event was published may have missed it on the broker;
@@ -25,10 +28,28 @@ from bff.runtime import Runtime
 CATCH_UP_AFTER_S = 1.0
 # A subscriber whose queue overflows twice within this long is cut off.
 OVERFLOW_GRACE_S = 10.0
+# The broker hands one message object to every local subscriber of its channel: it is decoded
+# by the first of them only. A few thousand cover every message still being fanned out.
+_DECODED_KEPT = 4096
+_decoded: LRUCache[bytes, AccountEvent] = LRUCache(_DECODED_KEPT)
+# What the stream's timers put in its queue: time to look at the clock.
+_TICK = "stream:tick"
+
+
+def _decode_once(message: bytes) -> AccountEvent:
+    # bytes cache their hash, and the same object compares equal at once: a hit costs little.
+    event = _decoded.get(message)
+    if event is None:
+        event = _decoded[message] = decode(message)
+    return event
 
 
 async def account_events(
-    runtime: Runtime, actor: Actor, claims: AccessClaims, account_id: UUID, after: int | None
+    runtime: Runtime,
+    actor: Actor,
+    claims: AccessClaims | GrantClaims,
+    account_id: UUID,
+    after: int | None,
 ) -> AsyncIterator[AccountEvent]:
     """Events of the account after `after` (or a snapshot first when None), then live ones."""
     reads = runtime.database.reads
@@ -45,51 +66,66 @@ async def account_events(
             async for event in _replay(reads, account_id, last, MAX_SEQUENCE):
                 yield event
                 last = event.sequence
-        catch_up_at = asyncio.get_running_loop().time() + CATCH_UP_AFTER_S
+        loop = asyncio.get_running_loop()
+        catch_up_at = loop.time() + CATCH_UP_AFTER_S
+        expires_at = loop.time() + _seconds_until(claims.expires_at)
         recovered_at = -OVERFLOW_GRACE_S
-        while True:
-            timeout = min(_seconds_until(claims.expires_at), _until(catch_up_at))
-            try:
-                # asyncio.timeout, not wait_for: no extra task per event per subscriber.
-                async with asyncio.timeout(max(timeout, 0)):
+        # One timer each for the catch-up read and the token's expiry, waking the stream through
+        # its own queue: no timer is armed and cancelled per event.
+        timers = [
+            loop.call_at(moment, live.offer, _TICK, b"") for moment in (catch_up_at, expires_at)
+        ]
+        try:
+            while True:
+                try:
                     channel, message = await live.get()
-            except TimeoutError:
-                channel, message = "", b""
-            except SubscriberTooSlow:
-                # A burst (a relay catching up on a backlog, say) overflowed the queue: refill from
-                # the database once; a client still too slow after that is cut off.
-                now = asyncio.get_running_loop().time()
-                if now - recovered_at < OVERFLOW_GRACE_S:
-                    raise DomainError(ErrorCode.SUBSCRIBER_TOO_SLOW) from None
-                recovered_at = now
-                live.reset()
-                channel, message = "", b""
-                catch_up_at = now
-            if _seconds_until(claims.expires_at) <= 0:
-                raise DomainError(ErrorCode.TOKEN_EXPIRED)
-            if channel == channels[1]:
-                await _check_still_allowed(runtime, claims, account)
-            if channel == channels[0]:
-                event = decode(message)
-                if event.sequence <= last:
-                    continue  # a duplicate: delivery is at least once
-                if event.sequence == last + 1:
+                except SubscriberTooSlow:
+                    # A burst (a relay catching up on a backlog, say) overflowed the queue:
+                    # refill from the database once; a client still too slow after that is cut
+                    # off.
+                    now = loop.time()
+                    if now - recovered_at < OVERFLOW_GRACE_S:
+                        raise DomainError(ErrorCode.SUBSCRIBER_TOO_SLOW) from None
+                    recovered_at = now
+                    live.reset()
+                    # The expiry's wake-up may have been dropped with the overflowing queue.
+                    timers.append(loop.call_at(expires_at, live.offer, _TICK, b""))
+                    channel, message = "", b""
+                    catch_up_at = now
+                if loop.time() >= expires_at:
+                    raise DomainError(ErrorCode.TOKEN_EXPIRED)
+                if channel == channels[1]:
+                    await _check_still_allowed(runtime, claims, account)
+                if channel == channels[0]:
+                    event = _decode_once(message)
+                    if event.sequence <= last:
+                        continue  # a duplicate: delivery is at least once
+                    if event.sequence == last + 1:
+                        yield event
+                        last = event.sequence
+                        continue
+                    upto = event.sequence  # a gap: fill it from the database, this event included
+                elif channel == RESYNC or catch_up_at <= loop.time():
+                    catch_up_at = float("inf")
+                    upto = MAX_SEQUENCE
+                else:
+                    continue
+                async for event in _replay(reads, account_id, last, upto):
                     yield event
                     last = event.sequence
-                    continue
-                upto = event.sequence  # a gap: fill it from the database, this event included
-            elif channel == RESYNC or catch_up_at <= asyncio.get_running_loop().time():
-                catch_up_at = float("inf")
-                upto = MAX_SEQUENCE
-            else:
-                continue
-            async for event in _replay(reads, account_id, last, upto):
-                yield event
-                last = event.sequence
+        finally:
+            for timer in timers:
+                timer.cancel()
 
 
-async def _check_still_allowed(runtime: Runtime, claims: AccessClaims, account: Account) -> None:
-    """The user's sessions or roles changed: look again, past this process's cache."""
+async def _check_still_allowed(
+    runtime: Runtime, claims: AccessClaims | GrantClaims, account: Account
+) -> None:
+    """The user's sessions, roles or grants changed: look again, past this process's cache."""
+    if isinstance(claims, GrantClaims):
+        if not await claims.still_live():
+            raise DomainError(ErrorCode.SESSION_ENDED)
+        return
     runtime.actors.forget_session(claims.session_id)
     resolved = await runtime.actors.resolve(claims)
     if resolved is None:
@@ -137,7 +173,3 @@ def _snapshot(account: Account) -> AccountEvent:
 
 def _seconds_until(moment: datetime) -> float:
     return (moment - datetime.now(UTC)).total_seconds()
-
-
-def _until(loop_time: float) -> float:
-    return loop_time - asyncio.get_running_loop().time()

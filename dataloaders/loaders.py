@@ -112,7 +112,7 @@ class Loaders:
 
     async def _load_transfers(self, ids: Sequence[UUID]) -> list[Transfer | None]:
         records = await self._records(
-            ids, keys.transfer, self._statements.transfers, _immutable, _TRANSFER, mutable=False
+            ids, keys.transfer, self._statements.transfers, _version, _TRANSFER, mutable=True
         )
         return [self._visible(record, policies.can_read_transfer) for record in records]
 
@@ -120,9 +120,13 @@ class Loaders:
         entries = await self._records(
             ids, keys.entry, self._statements.entries, _immutable, _ENTRY, mutable=False
         )
-        # An entry is visible exactly when its account is.
+        # An entry is visible exactly when its account's transactions are.
         accounts = await self.accounts.load_many([e.account_id for e in entries if e is not None])
-        readable = {account.id for account in accounts if account is not None}
+        readable = {
+            account.id
+            for account in accounts
+            if account is not None and policies.can_read_transactions(self._actor, account)
+        }
         return [e if e is not None and e.account_id in readable else None for e in entries]
 
     def _visible(self, record: T | None, policy: Callable[[Actor | None, T], bool]) -> T | None:
@@ -161,12 +165,20 @@ class Loaders:
                 key.account_id, account.last_sequence, key.first, key.before_sequence
             ): key
             for key, account in zip(keys_, accounts, strict=True)
+            if account is not None and policies.can_read_transactions(self._actor, account)
+        }
+
+        sequences = {
+            key: account.last_sequence
+            for key, account in zip(keys_, accounts, strict=True)
             if account is not None
         }
 
         async def fetch(missing: list[str]) -> Found[Page[Entry]]:
             wanted = [readable[cache_key] for cache_key in missing]
-            fetched = await self._statements.transaction_pages(wanted)
+            # A page must hold the account's transactions up to the sequence read above.
+            fresh_as_of = [sequences[key] for key in wanted]
+            fetched = await self._statements.transaction_pages(wanted, fresh_as_of)
             return {
                 cache_key: (0, page_of(entries, key.first))
                 for cache_key, key, entries in zip(missing, wanted, fetched, strict=True)
@@ -180,6 +192,11 @@ class Loaders:
 
 def _sequence(account: Account) -> int:
     return account.last_sequence
+
+
+def _version(transfer: Transfer) -> int:
+    # A held transfer's status changes: each change bumps its version and fences its key.
+    return transfer.version
 
 
 def _immutable(_: object) -> int:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, get_type_hints
 
 from bff.api.context import Info
 from bff.domain.actor import Actor, authenticated
 from bff.domain.errors import DomainError
+from bff.metrics.families import USER_ERRORS
 from schema.errors import UserError
 
+log = logging.getLogger("bff.user_errors")
 P = ParamSpec("P")
 Payload = TypeVar("Payload")
 
@@ -29,6 +32,8 @@ def returns_user_errors(
         try:
             return await resolver(*args, **kwargs)
         except DomainError as error:
+            USER_ERRORS.labels(error.code.value).inc()
+            log.info("user error", extra={"code": error.code.value, "field": error.field})
             return payload_type(user_errors=[UserError.of(error)])  # type: ignore[no-any-return]
 
     return wrapper

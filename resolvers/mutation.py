@@ -7,6 +7,7 @@ import strawberry
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
 from resolvers.mutations.app_builds import register_app_build, retire_app_build
 from resolvers.mutations.change_password import change_password
+from resolvers.mutations.connected_apps import register_oauth_client, revoke_app_access
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
 from resolvers.mutations.end_sessions import logout, logout_everywhere, revoke_session
@@ -16,6 +17,7 @@ from resolvers.mutations.notifications import (
     update_notification_preferences,
 )
 from resolvers.mutations.open_account import open_account
+from resolvers.mutations.privacy import erase_user, export_my_data
 from resolvers.mutations.refresh_session import refresh_session
 from resolvers.mutations.roles import assign_role, revoke_role
 from resolvers.mutations.sign_up import sign_up
@@ -78,4 +80,21 @@ class Mutation:
     retire_app_build = strawberry.mutation(
         resolver=retire_app_build,
         description="Retire an app build: its documents stop running (admins).",
+    )
+    register_oauth_client = strawberry.mutation(
+        resolver=register_oauth_client,
+        name="registerOAuthClient",
+        description="Register a third-party OAuth client (admins).",
+    )
+    revoke_app_access = strawberry.mutation(
+        resolver=revoke_app_access,
+        description="Disconnect an app you connected: its tokens stop working at once.",
+    )
+    export_my_data = strawberry.mutation(
+        resolver=export_my_data,
+        description="A copy of everything the bank keeps about you, as one JSON document.",
+    )
+    erase_user = strawberry.mutation(
+        resolver=erase_user,
+        description="Erase a customer by destroying their data key (admins; empty accounts only).",
     )

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from bff.api.context import Info
+from bff.domain import audit
 from schema.account import Account
 from schema.ids import decode_any
 from schema.node import Node
@@ -15,19 +16,35 @@ from schema.transfer import Transfer
 from schema.user import User
 
 
+async def _read(info: Info, object_type: str, raw: UUID, *owners: UUID | None) -> None:
+    """Staff looking a customer's object up leave an audit entry."""
+    customers = {owner for owner in owners if owner is not None}
+    context = info.context
+    await audit.staff_read(context.unit_of_work, context.actor, object_type, raw, customers)
+
+
 async def _user(info: Info, raw: UUID) -> Node | None:
     user = await info.context.loaders.users.load(raw)
-    return User.of(user) if user else None
+    if user is None:
+        return None
+    await _read(info, "user", raw, user.id)
+    return User.of(user)
 
 
 async def _account(info: Info, raw: UUID) -> Node | None:
     account = await info.context.loaders.accounts.load(raw)
-    return Account.of(account) if account else None
+    if account is None:
+        return None
+    await _read(info, "account", raw, account.owner_id)
+    return Account.of(account)
 
 
 async def _transfer(info: Info, raw: UUID) -> Node | None:
     transfer = await info.context.loaders.transfers.load(raw)
-    return Transfer.of(transfer) if transfer else None
+    if transfer is None:
+        return None
+    await _read(info, "transfer", raw, transfer.from_owner_id, transfer.to_owner_id)
+    return Transfer.of(transfer)
 
 
 async def _transaction(info: Info, raw: UUID) -> Node | None:

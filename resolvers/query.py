@@ -9,10 +9,13 @@ import strawberry
 from bff.api.context import Info
 from bff.domain import documents
 from bff.domain.errors import PermissionDenied
+from resolvers.audit_log import audit_log
 from resolvers.nodes import fetch_node, fetch_typed
 from schema.account import Account
 from schema.app_build import AppBuild
+from schema.audit import AuditEntry, AuditLogFilter
 from schema.node import Node
+from schema.pagination import After, Connection, First
 from schema.transfer import Transfer
 from schema.user import User
 
@@ -55,3 +58,17 @@ class Query:
         except PermissionDenied:
             return None
         return [AppBuild.of(build) for build in builds]
+
+    @strawberry.field(
+        description="The tamper-evident audit log, newest first; auditors and admins only."
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        first: First = 20,
+        after: After = None,
+        filter: Annotated[
+            AuditLogFilter | None, strawberry.argument(description="Which entries.")
+        ] = None,
+    ) -> Connection[AuditEntry]:
+        return await audit_log(info, first, after, filter)

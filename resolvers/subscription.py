@@ -6,11 +6,14 @@ from collections.abc import AsyncGenerator
 from typing import Annotated
 
 import strawberry
+from cachetools import LRUCache
 
 from bff import streams
 from bff.api.context import Info
 from bff.domain.actor import authenticated
 from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.models import AccountEvent as DomainEvent
+from bff.metrics.families import SUBSCRIPTIONS_OPEN
 from schema.account_event import AccountEvent
 from schema.ids import decode_id
 from schema.pagination import decode_sequence
@@ -20,6 +23,19 @@ _AFTER = strawberry.argument(
     description="Resume after this sequence: missed events are replayed first. Omit to start "
     "with a snapshot of the account."
 )
+
+# Every subscriber of an event gets the same object (the WebSocket fan-out shares its encoded
+# payload per object); an account's sequence and the event's kind name the event.
+_EVENTS_KEPT = 4096
+_events: LRUCache[tuple[object, int, str], AccountEvent] = LRUCache(_EVENTS_KEPT)
+
+
+def _shared(event: DomainEvent) -> AccountEvent:
+    key = (event.account_id, event.sequence, event.kind)
+    found = _events.get(key)
+    if found is None:
+        found = _events[key] = AccountEvent.of(event)
+    return found
 
 
 @strawberry.type(description="Live updates. Authenticate in `connection_init`.")
@@ -40,7 +56,8 @@ class Subscription:
             raise DomainError(ErrorCode.UNAUTHENTICATED)
         after = decode_sequence(after_sequence, "afterSequence") if after_sequence else None
         account = decode_id(account_id, "Account", "accountId")
-        async for event in streams.account_events(
-            context.runtime, actor, context.claims, account, after
-        ):
-            yield AccountEvent.of(event)
+        with SUBSCRIPTIONS_OPEN.track_inprogress():
+            async for event in streams.account_events(
+                context.runtime, actor, context.claims, account, after
+            ):
+                yield _shared(event)

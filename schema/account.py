@@ -10,6 +10,7 @@ import strawberry
 from bff.domain import models
 from bff.domain.money import Money as DomainMoney
 from bff.domain.pages import TransactionPageKey
+from bff.domain.policies import visible_account_number
 from schema.context import Info
 from schema.enums import AccountStatus, Currency
 from schema.ids import encode_id
@@ -43,9 +44,6 @@ class Account(Node):
     overdraft_limit: Money = strawberry.field(
         description="How far below zero the available balance may go."
     )
-    account_number: str = strawberry.field(
-        description="The 12-digit number others use to send money to this account."
-    )
     created_at: datetime = strawberry.field(description="When the account was opened (UTC).")
     record: strawberry.Private[models.Account]
 
@@ -59,10 +57,16 @@ class Account(Node):
             balance=Money.of(account.balance_money),
             available_balance=Money.of(account.available_money),
             overdraft_limit=Money.of(DomainMoney(account.overdraft_limit, account.currency)),
-            account_number=account.account_number,
             created_at=account.created_at,
             record=account,
         )
+
+    @strawberry.field(
+        description="The 12-digit number others use to send money to this account: in full to "
+        "its owner; to staff, masked to its last four digits."
+    )
+    def account_number(self, info: Info) -> str:
+        return visible_account_number(info.context.actor, self.record)
 
     @strawberry.field(description="The account's owner; null for the bank's own accounts.")
     async def owner(self, info: Info) -> Annotated[User, strawberry.lazy("schema.user")] | None:

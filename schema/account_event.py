@@ -21,6 +21,10 @@ expose(
         EventKind.SNAPSHOT: "The account as it is now: the first event when not resuming.",
         EventKind.TRANSACTION_POSTED: "A transaction was posted; `transaction` holds it.",
         EventKind.STATUS_CHANGED: "The account was frozen or unfrozen; `status` holds the new one.",
+        EventKind.TRANSFER_HELD: "A transfer from the account was held: its amount is reserved "
+        "(`availableBalance` went down); `transferId` names it.",
+        EventKind.HOLD_RELEASED: "A held transfer was voided: its reservation is released "
+        "(`availableBalance` went back up); `transferId` names it.",
     },
     name="AccountEventKind",
 )
@@ -40,6 +44,10 @@ class AccountEvent:
     transaction: Transaction | None = strawberry.field(
         description="The transaction posted, for TRANSACTION_POSTED; null otherwise."
     )
+    transfer_id: strawberry.ID | None = strawberry.field(
+        description="The global ID of the transfer that was posted, held or released; null for "
+        "other events."
+    )
 
     @classmethod
     def of(cls, event: models.AccountEvent) -> Self:
@@ -51,4 +59,9 @@ class AccountEvent:
             available_balance=Money.of(DomainMoney(event.available_balance, event.currency)),
             status=event.status,
             transaction=Transaction.of(event.entry) if event.entry else None,
+            transfer_id=(
+                strawberry.ID(encode_id("Transfer", event.transfer_id))
+                if event.transfer_id
+                else None
+            ),
         )

@@ -66,7 +66,13 @@ expose(
 expose(
     TransferStatus,
     "Where a transfer is in its life.",
-    {TransferStatus.COMPLETED: "Posted to both accounts; final (corrections are new transfers)."},
+    {
+        TransferStatus.PENDING: "Held: the amount is reserved on the paying account (its "
+        "available balance is lower) but nothing is posted until it is approved or confirmed.",
+        TransferStatus.COMPLETED: "Posted to both accounts; final (corrections are new transfers).",
+        TransferStatus.CANCELLED: "A held transfer that was voided (rejected, not confirmed, or "
+        "expired): its reservation was released and nothing was posted.",
+    },
 )
 expose(
     TransferKind,
@@ -112,6 +118,8 @@ expose(
         CustomerEventKind.NEW_SIGN_IN: "Someone signed in to the customer's user on a device.",
         CustomerEventKind.PASSWORD_CHANGED: "The customer's password was changed.",
         CustomerEventKind.ROLE_CHANGED: "A role was given to or taken from the customer.",
+        CustomerEventKind.APP_CONNECTED: "The customer gave a third-party app access.",
+        CustomerEventKind.APP_DISCONNECTED: "A third-party app's access ended.",
     },
     name="ActivityKind",
 )

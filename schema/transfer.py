@@ -25,7 +25,11 @@ class Transfer(Node):
     status: TransferStatus = strawberry.field(description="Where the transfer is in its life.")
     amount: Money = strawberry.field(description="The positive amount moved.")
     memo: str | None = strawberry.field(description="The sender's note, or a deposit's reference.")
-    created_at: datetime = strawberry.field(description="When it was posted (UTC).")
+    created_at: datetime = strawberry.field(description="When it was made (UTC).")
+    hold_expires_at: datetime | None = strawberry.field(
+        description="For a transfer that was held: when the hold is (or was) to be voided "
+        "unless resolved first (UTC); null for one posted at once."
+    )
     record: strawberry.Private[models.Transfer]
 
     @classmethod
@@ -37,6 +41,7 @@ class Transfer(Node):
             amount=Money.of(transfer.money),
             memo=transfer.memo,
             created_at=transfer.created_at,
+            hold_expires_at=transfer.hold_expires_at,
             record=transfer,
         )
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self, TypeGuard
 
 import strawberry
 
-from bff.domain import models, notifications, sessions
+from bff.domain import delegation, models, notifications, sessions
+from bff.domain.actor import Actor
 from bff.domain.notification_models import ActivityPageKey
 from bff.domain.pages import AccountPageKey
+from schema.connected_apps import ConnectedApp
 from schema.context import Info
 from schema.enums import Role
 from schema.ids import encode_id
@@ -28,6 +30,12 @@ from schema.session import Session
 
 if TYPE_CHECKING:
     from schema.account import Account
+
+
+def _is_self(actor: Actor | None, user: models.User) -> TypeGuard[Actor]:
+    """The user in person: not staff, and not a connected app acting for them (an app sees
+    only what its grant shares)."""
+    return actor is not None and actor.user_id == user.id and actor.delegation is None
 
 
 @strawberry.type(description="A person who uses the bank: a customer or a member of staff.")
@@ -55,12 +63,23 @@ class User(Node):
     )
     async def sessions(self, info: Info) -> list[Session] | None:
         actor = info.context.actor
-        if actor is None or actor.user_id != self.record.id:
+        if not _is_self(actor, self.record):
             return None
         live = await sessions.active_sessions(
             info.context.unit_of_work(), actor, info.context.session_policy
         )
         return [Session.of(session, actor.session_id) for session in live]
+
+    @strawberry.field(
+        description="The apps the user gave access to, newest first; only the user themself "
+        "sees this (null for anyone else, connected apps included)."
+    )
+    async def connected_apps(self, info: Info) -> list[ConnectedApp] | None:
+        actor = info.context.actor
+        if not _is_self(actor, self.record):
+            return None
+        grants = await delegation.connected_apps(info.context.unit_of_work(), actor)
+        return [ConnectedApp.of(grant) for grant in grants]
 
     @strawberry.field(description="The user's accounts, oldest first.")
     async def accounts(
@@ -86,7 +105,7 @@ class User(Node):
     )
     async def notification_preferences(self, info: Info) -> NotificationPreferences | None:
         actor = info.context.actor
-        if actor is None or actor.user_id != self.record.id:
+        if not _is_self(actor, self.record):
             return None
         preferences = await notifications.preferences(info.context.unit_of_work(), actor)
         return NotificationPreferences.of(preferences)
@@ -99,7 +118,7 @@ class User(Node):
         self, info: Info, first: First = 20, after: After = None
     ) -> Connection[ActivityEntry] | None:
         actor = info.context.actor
-        if actor is None or actor.user_id != self.record.id:
+        if not _is_self(actor, self.record):
             return None
         key = ActivityPageKey(
             self.record.id, check_first(first), decode_sequence_cursor(after) if after else None
@@ -123,7 +142,7 @@ class User(Node):
         period: Annotated[str, strawberry.argument(description="The month, `YYYY-MM` (UTC).")],
     ) -> list[SpendingLine] | None:
         actor = info.context.actor
-        if actor is None or actor.user_id != self.record.id:
+        if not _is_self(actor, self.record):
             return None
         lines = await notifications.spending(info.context.unit_of_work(), actor, period)
         return [SpendingLine.of(line) for line in lines]

@@ -340,3 +340,12 @@ mutation RetireAppBuild($input: AppBuildInput!) {{
 """
 
 APP_BUILDS = "query AppBuilds { appBuilds { app version documents retiredAt } }"
+
+REGISTER_OAUTH_CLIENT = """
+mutation ($input: RegisterOAuthClientInput!) {
+  registerOAuthClient(input: $input) {
+    client { clientId name kind redirectUris scopes }
+    userErrors { code field }
+  }
+}
+"""

@@ -21,8 +21,11 @@ from typing import Any, Self
 from uuid import UUID, uuid4
 
 from bff.domain import transfers
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.delegation import Client, ClientKind, Grant, GrantRevocation
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.fraud import Rules
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -36,9 +39,10 @@ from bff.domain.models import (
     SecurityEventKind,
     Session,
     Transfer,
+    TransferStatus,
     User,
 )
-from bff.domain.money import Currency
+from bff.domain.money import Currency, Money
 from bff.domain.notification_models import (
     ActivityEntry,
     ActivityPageKey,
@@ -49,7 +53,17 @@ from bff.domain.notification_models import (
     SpendingLine,
 )
 from bff.domain.pages import MAX_SEQUENCE
-from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal
+from bff.domain.ports import (
+    CodeUse,
+    HoldResult,
+    PostingCommand,
+    PostingOutcome,
+    PostingResult,
+    PushedRequest,
+    RefreshUse,
+    Refusal,
+    ScreeningFacts,
+)
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
@@ -139,6 +153,14 @@ class Tables:
     activity: list[tuple[UUID, ActivityEntry]] = field(default_factory=list)
     builds: dict[tuple[str, str], Build] = field(default_factory=dict)
     build_documents: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    audit: list[AuditRecord] = field(default_factory=list)
+    oauth_clients: dict[str, Client] = field(default_factory=dict)
+    oauth_requests: dict[str, PushedRequest] = field(default_factory=dict)
+    oauth_grants: dict[UUID, Grant] = field(default_factory=dict)
+    oauth_codes: dict[bytes, tuple[CodeUse, bool]] = field(default_factory=dict)  # (use, spent)
+    oauth_refresh: dict[bytes, tuple[UUID, str, bool]] = field(default_factory=dict)
+    oauth_jti: dict[str, datetime] = field(default_factory=dict)
+    oauth_transfers: dict[UUID, tuple[UUID, Money]] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         """A snapshot: the rows are immutable, so copying each table is enough."""
@@ -313,6 +335,29 @@ class FakeDocuments(_Repository):
         return retired
 
 
+class FakeAudit(_Repository):
+    """Keeps the records; the chain and its reads are PostgreSQL's (tests/test_audit*.py)."""
+
+    async def record(self, record: AuditRecord) -> None:
+        self._tables.audit.append(record)
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        raise NotImplementedError("the audit log is read from PostgreSQL only")
+
+
+class FakePrivacy(_Repository):
+    """Privacy rights are PostgreSQL's (tests/test_privacy.py)."""
+
+    async def lock_user(self, user_id: UUID) -> tuple[User, list[Account]] | None:
+        raise NotImplementedError("privacy rights are exercised on PostgreSQL only")
+
+    async def export(self, user_id: UUID) -> dict[str, Any] | None:
+        raise NotImplementedError("privacy rights are exercised on PostgreSQL only")
+
+    async def shred(self, user_id: UUID) -> None:
+        raise NotImplementedError("privacy rights are exercised on PostgreSQL only")
+
+
 class FakeAccounts(_Repository):
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
@@ -370,6 +415,11 @@ def _record_event(tables: Tables, account: Account, change: AccountChange) -> No
     )
 
 
+# Two-phase transfers are checked against PostgreSQL itself (tests/test_holds.py): the fake
+# covers the posting rules the domain shares with post_transfer().
+_HOLDS_IN_POSTGRESQL = "held transfers are tested against PostgreSQL (tests/test_holds.py)"
+
+
 class FakeLedger(_Repository):
     """`post_once` in Python: the key claimed or replayed as PostgreSQL's post_transfer() does,
     the domain's own posting rules and writes, and the database's checks on what is written."""
@@ -380,6 +430,8 @@ class FakeLedger(_Repository):
         self._commit = commit
 
     async def post_once(self, command: PostingCommand) -> PostingResult:
+        if command.hold_s is not None:
+            raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
         stored = self._claim(command)
         if stored is None:
             result = self._post(command)
@@ -395,6 +447,14 @@ class FakeLedger(_Repository):
             return PostingResult(PostingOutcome.REFUSED, refusal=refusal)
         transfer = self._tables.transfers[UUID(stored.result["transfer_id"])]
         return PostingResult(PostingOutcome.REPLAYED, transfer=transfer)
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        raise NotImplementedError(_HOLDS_IN_POSTGRESQL)
 
     def _claim(self, command: PostingCommand) -> StoredKey | None:
         """None when the key is now the command's (new, or expired and taken over)."""
@@ -549,6 +609,171 @@ class FakeNotifications(_Repository):
         return sorted(lines, key=lambda line: (-line.amount, line.counterparty, line.currency))
 
 
+class FakeFraud(_Repository):
+    """Screening reads the ledger's history in SQL; it is tested against PostgreSQL."""
+
+    async def facts(
+        self,
+        actor_id: UUID,
+        session_id: UUID | None,
+        key: str,
+        amount: int,
+        source_id: UUID,
+        destination_id: UUID | None,
+        destination_number: str | None,
+    ) -> ScreeningFacts:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def rules(self) -> Rules:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+
+_SCREENING_IN_POSTGRESQL = "screening is tested against PostgreSQL (tests/test_fraud_*.py)"
+
+
+class FakeOAuth(_Repository):
+    """Clients, pushed requests, grants, codes and refresh tokens, as bff/db keeps them."""
+
+    async def add_client(self, client: Client, created_by: UUID | None) -> None:
+        if client.id in self._tables.oauth_clients:
+            raise ConstraintViolation("oauth_clients_pkey")
+        if (client.kind is ClientKind.CONFIDENTIAL) != (client.jwks is not None):
+            raise ConstraintViolation("oauth_clients_keys")
+        self._tables.oauth_clients[client.id] = client
+
+    async def client(self, client_id: str) -> Client | None:
+        return self._tables.oauth_clients.get(client_id)
+
+    async def add_request(
+        self, request_id: str, client_id: str, params: dict[str, str], expires_at: datetime
+    ) -> None:
+        pushed = PushedRequest(client_id, params, expires_at, False)
+        self._tables.oauth_requests[request_id] = pushed
+
+    async def request(self, request_id: str) -> PushedRequest | None:
+        return self._tables.oauth_requests.get(request_id)
+
+    async def use_request(self, request_id: str) -> bool:
+        pushed = self._tables.oauth_requests.get(request_id)
+        if pushed is None or pushed.used or pushed.expires_at <= _now():
+            return False
+        self._tables.oauth_requests[request_id] = replace(pushed, used=True)
+        return True
+
+    async def add_grant(
+        self,
+        user_id: UUID,
+        client_id: str,
+        scopes: frozenset[str],
+        account_ids: Sequence[UUID],
+        daily_limit: int,
+    ) -> Grant:
+        for grant in list(self._tables.oauth_grants.values()):
+            if grant.user_id == user_id and grant.client_id == client_id:
+                await self.revoke_grant(grant.id, GrantRevocation.REPLACED)
+        client = self._tables.oauth_clients[client_id]
+        grant = Grant(
+            uuid4(),
+            user_id,
+            client_id,
+            client.name,
+            scopes,
+            tuple(account_ids),
+            daily_limit,
+            _now(),
+            None,
+            None,
+        )
+        self._tables.oauth_grants[grant.id] = grant
+        return grant
+
+    async def grant(self, grant_id: UUID) -> Grant | None:
+        return self._tables.oauth_grants.get(grant_id)
+
+    async def lock_grant(self, grant_id: UUID) -> Grant | None:
+        grant = self._tables.oauth_grants.get(grant_id)
+        return grant if grant is not None and grant.revoked_at is None else None
+
+    async def grants_of(self, user_id: UUID) -> list[Grant]:
+        live = [
+            grant
+            for grant in self._tables.oauth_grants.values()
+            if grant.user_id == user_id and grant.revoked_at is None
+        ]
+        return sorted(live, key=lambda grant: grant.created_at, reverse=True)
+
+    async def revoke_grant(self, grant_id: UUID, reason: GrantRevocation) -> bool:
+        grant = self._tables.oauth_grants.get(grant_id)
+        if grant is None or grant.revoked_at is not None:
+            return False
+        self._tables.oauth_grants[grant_id] = replace(grant, revoked_at=_now())
+        return True
+
+    async def touch_grant(self, grant_id: UUID) -> None:
+        grant = self._tables.oauth_grants[grant_id]
+        self._tables.oauth_grants[grant_id] = replace(grant, last_used_at=_now())
+
+    async def add_code(
+        self,
+        code_hash: bytes,
+        grant_id: UUID,
+        redirect_uri: str,
+        code_challenge: str,
+        dpop_jkt: str | None,
+        expires_at: datetime,
+    ) -> None:
+        grant = self._tables.oauth_grants[grant_id]
+        use = CodeUse(grant, redirect_uri, code_challenge, dpop_jkt, expires_at <= _now(), False)
+        self._tables.oauth_codes[code_hash] = (use, False)
+
+    async def use_code(self, code_hash: bytes) -> CodeUse | None:
+        found = self._tables.oauth_codes.get(code_hash)
+        if found is None:
+            return None
+        use, spent = found
+        self._tables.oauth_codes[code_hash] = (use, True)
+        grant = self._tables.oauth_grants[use.grant.id]
+        return replace(use, grant=grant, replayed=spent)
+
+    async def add_refresh_token(self, token_hash: bytes, grant_id: UUID, jkt: str) -> None:
+        self._tables.oauth_refresh[token_hash] = (grant_id, jkt, False)
+
+    async def lock_refresh_token(self, token_hash: bytes) -> RefreshUse | None:
+        found = self._tables.oauth_refresh.get(token_hash)
+        if found is None:
+            return None
+        grant_id, jkt, used = found
+        return RefreshUse(self._tables.oauth_grants[grant_id], jkt, used)
+
+    async def use_refresh_token(self, token_hash: bytes) -> None:
+        grant_id, jkt, _ = self._tables.oauth_refresh[token_hash]
+        self._tables.oauth_refresh[token_hash] = (grant_id, jkt, True)
+
+    async def first_use_of_jti(self, jti: str, expires_at: datetime) -> bool:
+        if jti in self._tables.oauth_jti:
+            return False
+        self._tables.oauth_jti[jti] = expires_at
+        return True
+
+    async def spent_today(self, grant_id: UUID, currency: str) -> int:
+        return sum(
+            money.minor
+            for grant, money in self._tables.oauth_transfers.values()
+            if grant == grant_id and money.currency == currency
+        )
+
+    async def record_transfer(
+        self, transfer_id: UUID, grant_id: UUID, client_id: str, money: Money
+    ) -> None:
+        self._tables.oauth_transfers.setdefault(transfer_id, (grant_id, money))
+
+    async def release_transfer(self, transfer_id: UUID) -> None:
+        self._tables.oauth_transfers.pop(transfer_id, None)
+
+
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
 
@@ -560,6 +785,10 @@ class FakeUnitOfWork:
     security_events: FakeSecurityEvents
     notifications: FakeNotifications
     documents: FakeDocuments
+    audit: FakeAudit
+    privacy: FakePrivacy
+    fraud: FakeFraud
+    oauth: FakeOAuth
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -577,6 +806,10 @@ class FakeUnitOfWork:
         self.security_events = FakeSecurityEvents(tables)
         self.notifications = FakeNotifications(tables)
         self.documents = FakeDocuments(tables)
+        self.audit = FakeAudit(tables)
+        self.privacy = FakePrivacy(tables)
+        self.fraud = FakeFraud(tables)
+        self.oauth = FakeOAuth(tables)
         return self
 
     async def __aexit__(

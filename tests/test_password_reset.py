@@ -29,9 +29,9 @@ async def live_sessions(runtime: Runtime, email: str) -> int:
         count = await connection.execute(
             text(
                 "SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE u.email = :email AND s.revoked_at IS NULL"
+                " WHERE u.email_index = :email_index AND s.revoked_at IS NULL"
             ),
-            {"email": email},
+            {"email_index": runtime.database.sealing.index("email", email)},
         )
         return int(count.scalar_one())
 

@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bff.db.rows import to_account
+from bff.db.rows import ENTRIES_WITH_KEY, to_account
 from bff.domain.accounts import new_account_number
+from bff.domain.delegation import Client, ClientRegistration, GrantRevocation, new_client
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import (
     Account,
@@ -32,6 +33,7 @@ from bff.domain.models import (
     User,
 )
 from bff.domain.money import Money
+from bff.domain.notification_models import Platform, Preferences
 from bff.domain.ports import (
     PostingCommand,
     PostingFields,
@@ -137,13 +139,15 @@ def sql_store(runtime: Runtime) -> Store:
             await connection.execute(statement, {"limit": limit, "id": account_id})
 
     async def entries(transfer_id: UUID) -> list[EntryRow]:
-        statement = text(
-            "SELECT account_id, sequence, amount, balance_after, currency, description"
-            " FROM ledger_entries WHERE transfer_id = :id"
-        )
+        # Descriptions are sealed (tests/test_sealed_fields.py): read as the storage opens them.
+        statement = text(ENTRIES_WITH_KEY + " WHERE e.transfer_id = :id")
         async with engine.connect() as connection:
-            rows = await connection.execute(statement, {"id": transfer_id})
-            return sorted(tuple(row) for row in rows)
+            rows = (await connection.execute(statement, {"id": transfer_id})).mappings()
+            opened = [runtime.database.sealing.entry(row) for row in rows]
+        return sorted(
+            (e.account_id, e.sequence, e.amount, e.balance_after, e.currency, e.description)
+            for e in opened
+        )
 
     return Store(
         runtime.unit_of_work(),
@@ -835,3 +839,138 @@ async def test_security_events_are_recorded_with_who_and_through_which_session(
         ("role_assigned", admin.id, session.id, {"role": "support"}),
         ("password_changed", ana.id, None, {}),
     ]
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+async def test_preferences_are_the_defaults_until_saved_then_what_was_saved(store: Store) -> None:
+    # given a new customer
+    uow = store.uow
+    ana = await a_user(uow)
+    # when they read, then save, then read again
+    async with uow:
+        before = await uow.notifications.preferences(ana.id)
+        chosen = Preferences(money_received=False, money_sent=True, locale="de_DE")
+        await uow.notifications.save_preferences(ana.id, chosen)
+        await uow.commit()
+    async with uow:
+        after = await uow.notifications.preferences(ana.id)
+    # then the defaults came first, and the saved choice after
+    assert before == Preferences()
+    assert after == chosen
+
+
+async def test_a_session_has_one_push_device_replaced_by_its_next_registration(
+    store: Store,
+) -> None:
+    # given Ana signed in on a phone
+    uow = store.uow
+    ana = await a_user(uow)
+    expires = datetime.now(UTC) + timedelta(days=1)
+    async with uow:
+        session = await uow.sessions.add(ana.id, "phone", token("phone"), expires)
+        await uow.commit()
+    # when the app registers a token, then a renewed one on another service
+    async with uow:
+        first = await uow.notifications.register_device(
+            ana.id, session.id, Platform.EXPO, "ExponentPushToken[first]"
+        )
+        second = await uow.notifications.register_device(
+            ana.id, session.id, Platform.FCM, "fcm-token-second"
+        )
+        await uow.commit()
+    # then the session's one registration is the latest, under the same id
+    assert second.id == first.id
+    assert (second.user_id, second.session_id, second.platform, second.token) == (
+        ana.id,
+        session.id,
+        Platform.FCM,
+        "fcm-token-second",
+    )
+
+
+# --- OAuth: clients, grants, codes, refresh tokens, seen JWT IDs ------------------------------
+
+
+async def a_client(uow: UnitOfWork) -> Client:
+    registration = ClientRegistration(
+        "Budget Buddy", ["https://app.example.com/cb"], ["accounts:read"], None
+    )
+    client = new_client(registration, datetime.now(UTC))
+    async with uow:
+        await uow.oauth.add_client(client, None)
+        await uow.commit()
+    return client
+
+
+async def test_a_new_grant_replaces_the_live_one_and_grants_end_once(store: Store) -> None:
+    # given a customer who approved the same client twice
+    uow = store.uow
+    ana, client = await a_user(uow, Role.CUSTOMER), await a_client(uow)
+    account = uuid.uuid4()
+    async with uow:
+        first = await uow.oauth.add_grant(
+            ana.id, client.id, frozenset({"accounts:read"}), [account], 5
+        )
+        second = await uow.oauth.add_grant(ana.id, client.id, frozenset({"accounts:read"}), [], 0)
+        await uow.commit()
+    async with uow:
+        live = await uow.oauth.grants_of(ana.id)
+        replaced = await uow.oauth.grant(first.id)
+        ended = await uow.oauth.revoke_grant(second.id, GrantRevocation.CUSTOMER)
+        again = await uow.oauth.revoke_grant(second.id, GrantRevocation.CUSTOMER)
+        locked = await uow.oauth.lock_grant(second.id)
+        await uow.commit()
+    # then only the second was live, with the client's name; it ends once
+    assert [grant.id for grant in live] == [second.id]
+    assert live[0].client_name == "Budget Buddy"
+    assert (first.account_ids, first.daily_limit) == ((account,), 5)
+    assert replaced is not None
+    assert replaced.revoked_at is not None
+    assert (ended, again, locked) == (True, False, None)
+
+
+async def test_a_code_is_spent_once_and_then_reads_as_replayed(store: Store) -> None:
+    uow = store.uow
+    ana, client = await a_user(uow, Role.CUSTOMER), await a_client(uow)
+    soon = datetime.now(UTC) + timedelta(seconds=60)
+    async with uow:
+        grant = await uow.oauth.add_grant(ana.id, client.id, frozenset({"accounts:read"}), [], 0)
+        await uow.oauth.add_code(
+            token("code"), grant.id, "https://app.example.com/cb", "c", None, soon
+        )
+        await uow.commit()
+    async with uow:
+        first = await uow.oauth.use_code(token("code"))
+        await uow.commit()
+    async with uow:
+        second = await uow.oauth.use_code(token("code"))
+        unknown = await uow.oauth.use_code(token("other code"))
+    assert first is not None
+    assert (first.replayed, first.expired, first.grant.id) == (False, False, grant.id)
+    assert second is not None
+    assert second.replayed is True
+    assert unknown is None
+
+
+async def test_a_jwt_id_is_new_once_and_reserved_transfers_count_until_released(
+    store: Store,
+) -> None:
+    uow = store.uow
+    ana, client = await a_user(uow, Role.CUSTOMER), await a_client(uow)
+    jti = f"contract:{uuid.uuid4()}"
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    async with uow:
+        grant = await uow.oauth.add_grant(ana.id, client.id, frozenset({"transfers:write"}), [], 9)
+        first = await uow.oauth.first_use_of_jti(jti, later)
+        second = await uow.oauth.first_use_of_jti(jti, later)
+        await uow.oauth.record_transfer(kept, grant.id, client.id, Money(300, "USD"))
+        await uow.oauth.record_transfer(dropped, grant.id, client.id, Money(200, "USD"))
+        await uow.oauth.record_transfer(uuid.uuid4(), grant.id, client.id, Money(700, "EUR"))
+        await uow.oauth.release_transfer(dropped)
+        spent = await uow.oauth.spent_today(grant.id, "USD")
+        await uow.commit()
+    assert (first, second) == (True, False)
+    assert spent == 300

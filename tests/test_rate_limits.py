@@ -23,7 +23,7 @@ Budgets = dict[str, int]
 
 @asynccontextmanager
 async def limited_runtime(
-    settings: Settings, backend: str, **budgets: int
+    settings: Settings, backend: str, **budgets: float
 ) -> AsyncIterator[Runtime]:
     redis_url = suite_redis_url(12) if backend == "redis" else None
     async with runtime_on(settings, redis_url, **budgets) as runtime:
@@ -40,7 +40,8 @@ async def client_from(runtime: Runtime, address: str) -> AsyncIterator[httpx.Asy
 async def post(
     http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, token: str = ""
 ) -> httpx.Response:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
+    # Asking for `extensions.cost`, which shows the bucket.
+    headers = {"x-query-cost": "1", **({"authorization": f"Bearer {token}"} if token else {})}
     return await http.post(
         "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
     )
@@ -145,29 +146,37 @@ async def test_money_writes_have_their_own_budget_per_actor(
 
 
 @backends
-async def test_queries_spend_by_their_size(settings: Settings, backend: str) -> None:
-    # given a budget of 40 selected fields per actor
-    big = "{ viewer {" + " ".join(f"f{i}: id" for i in range(30)) + " } }"
-    async with limited_runtime(settings, backend, rate_limit_query_fields=40) as runtime:
+async def test_queries_spend_by_their_cost(settings: Settings, backend: str) -> None:
+    # given a bucket of 40 points per user, refilling too slowly to matter here
+    big = "{ viewer { accounts(first: 50) { edges { node { id } } } } }"  # 1 + 1 + 50 objects
+    async with limited_runtime(
+        settings, backend, cost_bucket=40, cost_restore_rate=0.001
+    ) as runtime:
         alice = await World(runtime).person()
         async with client_from(runtime, address()) as http:
-            # when small queries (2 fields) are made, then a 31-field one
+            # when small queries (1 point: one object) are made, then one of 52 points
             small = [await post(http, VIEWER_ID, token=alice.token) for _ in range(5)]
             large = await post(http, big, token=alice.token)
-    # then the small ones pass (10 fields) and the large one goes over (41)
+    # then the small ones pass and the large one is refused, saying when it would fit
     assert not any(limited(response) for response in small)
     assert limited(large)
+    assert large.status_code == 429
+    [error] = large.json()["errors"]
+    assert large.headers["retry-after"] == str(error["extensions"]["retryAfter"])
+    assert small[-1].json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 35
 
 
 @backends
 async def test_a_response_served_from_the_cache_still_spends_budget(
     settings: Settings, backend: str
 ) -> None:
-    # given a budget of 5 selected fields per actor, and the response cache on
-    async with limited_runtime(settings, backend, rate_limit_query_fields=5) as runtime:
+    # given a bucket of 2 points per user, and the response cache on
+    async with limited_runtime(
+        settings, backend, cost_bucket=2, cost_restore_rate=0.001
+    ) as runtime:
         alice = await World(runtime).person()
         async with client_from(runtime, address()) as http:
-            # when the same 2-field query is sent three times (the second answered from cache)
+            # when the same 1-point query is sent three times (the second answered from cache)
             results = [await post(http, VIEWER_ID, token=alice.token) for _ in range(3)]
     # then the third goes over the budget all the same
     assert [limited(result) for result in results] == [False, False, True]

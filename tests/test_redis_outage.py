@@ -38,9 +38,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 async def test_stopping_redis_under_load_fails_no_request(
     settings: Settings, redis_server: RedisServer
 ) -> None:
-    # given a server on our own Redis, and customers with money
+    # given a server on our own Redis (buckets that closed-loop clients cannot empty), and
+    # customers with money
+    unlimited = {"cost_bucket": 10**9, "cost_restore_rate": 10.0**9}
     runtime = build_runtime(
-        settings.model_copy(update={"redis_url": redis_server.url()}), settings.database_url or ""
+        settings.model_copy(update={"redis_url": redis_server.url(), **unlimited}),
+        settings.database_url or "",
     )
     world = World(runtime)
     people = [await world.person() for _ in range(4)]

@@ -33,6 +33,7 @@ from tests.documents import (
     NODE,
     OPEN_ACCOUNT,
     REGISTER_APP_BUILD,
+    REGISTER_OAUTH_CLIENT,
     RETIRE_APP_BUILD,
     REVOKE_ROLE,
     REVOKE_SESSION,
@@ -273,6 +274,68 @@ async def manage_documents_operation(
         assert codes(payload) == ["PERMISSION_DENIED"]
 
 
+AUDIT_LOG = "query { auditLog(first: 1) { edges { node { id } } } }"
+
+
+async def read_audit_log_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller reads the audit log
+    body = await call(client, AUDIT_LOG, {}, caller)
+    # then they get a page, or are refused
+    if allowed:
+        assert len(body["data"]["auditLog"]["edges"]) == 1
+    else:
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
+ERASE_USER = """
+mutation Erase($input: EraseUserInput!) {
+  eraseUser(input: $input) { erasedUserId userErrors { code } }
+}
+"""
+
+
+async def erase_user_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # given a customer with an empty account
+    ben = await world.person()
+    await world.account(ben)
+    # when the caller erases Ben
+    variables = {"input": {"userId": user_id(ben), "reason": "asked to be forgotten"}}
+    payload = (await data(client, ERASE_USER, variables, caller))["eraseUser"]
+    # then Ben is erased exactly when the caller's role allows it
+    if allowed:
+        assert payload == {"erasedUserId": user_id(ben), "userErrors": []}
+    else:
+        assert payload["erasedUserId"] is None
+        assert codes(payload) == ["PERMISSION_DENIED"]
+
+
+def oauth_client_input(name: str) -> dict[str, Any]:
+    fields = {"name": name, "redirectUris": ["https://app.example.com/cb"]}
+    return {"input": {**fields, "scopes": ["accounts:read"]}}
+
+
+async def register_oauth_client_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller registers a third-party client
+    name = f"App {uuid.uuid4().hex[:8]}"
+    payload = (await data(client, REGISTER_OAUTH_CLIENT, oauth_client_input(name), caller))[
+        "registerOAuthClient"
+    ]
+    # then it is registered exactly when the caller's role allows it
+    if allowed:
+        assert payload["userErrors"] == []
+        assert payload["client"]["name"] == name
+    else:
+        assert payload["client"] is None
+        assert codes(payload) == ["PERMISSION_DENIED"]
+
+
 OPERATIONS: dict[Permission, Operation] = {
     Permission.ACCOUNT_OPEN_OWN: open_account_operation,
     Permission.TRANSFER_CREATE_OWN: create_transfer_operation,
@@ -282,6 +345,9 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.USER_READ_ANY: read_any_user_operation,
     Permission.ROLE_MANAGE: manage_roles_operation,
     Permission.DOCUMENT_MANAGE: manage_documents_operation,
+    Permission.AUDIT_READ: read_audit_log_operation,
+    Permission.USER_ERASE: erase_user_operation,
+    Permission.OAUTH_CLIENT_MANAGE: register_oauth_client_operation,
 }
 
 
@@ -297,6 +363,9 @@ GRANTED_TO: dict[str, set[str]] = {
     "deposit:create": {"operator", "admin"},
     "role:manage": {"admin"},
     "document:manage": {"admin"},
+    "audit:read": {"admin", "auditor"},
+    "user:erase": {"admin"},
+    "oauth_client:manage": {"admin"},
 }
 
 
@@ -541,6 +610,8 @@ SELF_SERVICE = {
     "changePassword",
     "registerPushDevice",
     "updateNotificationPreferences",
+    "exportMyData",
+    "revokeAppAccess",
 }
 
 WRITES: dict[str, tuple[str, str]] = {
@@ -553,6 +624,8 @@ WRITES: dict[str, tuple[str, str]] = {
     "revokeRole": (REVOKE_ROLE, "user"),
     "registerAppBuild": (REGISTER_APP_BUILD, "build"),
     "retireAppBuild": (RETIRE_APP_BUILD, "build"),
+    "eraseUser": (ERASE_USER, "erasedUserId"),
+    "registerOAuthClient": (REGISTER_OAUTH_CLIENT, "client"),
 }
 
 
@@ -588,6 +661,8 @@ async def test_an_auditor_writes_nothing(
             "input": {"app": "ios", "version": "9.9.9", "manifest": json.dumps({})}
         },
         "retireAppBuild": {"input": {"app": "ios", "version": "9.9.9"}},
+        "eraseUser": {"input": {"userId": user_id(c.ben), "reason": "auditor tries"}},
+        "registerOAuthClient": oauth_client_input("Audit"),
     }[mutation]
     document, result = WRITES[mutation]
     # when the auditor tries the write

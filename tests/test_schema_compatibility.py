@@ -134,7 +134,8 @@ def test_removing_a_deprecated_argument_input_field_and_enum_value_passes() -> N
             '  note: String @deprecated(reason: "Use memo.")\n}',
         )
         .replace(
-            "  COMPLETED\n}", '  COMPLETED\n\n  """Old."""\n  PENDING @deprecated(reason: "No.")\n}'
+            "  CANCELLED\n}",
+            '  CANCELLED\n\n  """Old."""\n  REVERSED @deprecated(reason: "No.")\n}',
         )
     )
     assert released.count("@deprecated(reason:") == 3
@@ -146,7 +147,7 @@ def test_removing_a_deprecated_argument_input_field_and_enum_value_passes() -> N
     undeprecated = re.sub(r' @deprecated\(reason: "[^"]*"\)', "", released)
     assert sorted(breaking_changes(undeprecated, build_schema(current))) == [
         "Argument Account.transactions(offset:) was removed.",
-        "Enum value TransferStatus.PENDING was removed.",
+        "Enum value TransferStatus.REVERSED was removed.",
         "Field CreateTransferInput.note was removed.",
     ]
 

@@ -13,8 +13,10 @@ from starlette.websockets import WebSocket
 from bff.auth.tokens import AccessClaims
 from bff.db.uow import SqlUnitOfWork
 from bff.domain.actor import Actor
+from bff.domain.audit_models import AuditContext
 from bff.domain.models import User
 from bff.domain.sessions import SessionPolicy
+from bff.oauth.resource import GrantClaims
 from bff.runtime import Runtime
 from dataloaders import Loaders
 
@@ -29,7 +31,7 @@ class Context:
     # The actor's user record, as authentication read it (HTTP requests only).
     user: User | None = None
     # Set on WebSocket connections once `connection_init` carried a valid access token.
-    claims: AccessClaims | None = None
+    claims: AccessClaims | GrantClaims | None = None
     connection_params: Any = None
     loaders: Loaders = field(init=False)
 
@@ -60,7 +62,9 @@ class Context:
     def unit_of_work(self) -> SqlUnitOfWork:
         """A unit of work for a domain call (what it reads is not versioned by the cache)."""
         self.loaders.reads.uncached()  # whatever it reads, no cached response may depend on it
-        return self.runtime.unit_of_work()
+        actor = self.actor
+        audit = AuditContext(actor.session_id if actor else None, None, self.client)
+        return self.runtime.unit_of_work(audit)
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -11,6 +11,7 @@ result of a subscription, or of an operation sent over a WebSocket).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,8 +21,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import StreamExecutionResult
 
+from bff.api.suggestions import without_suggestions
 from bff.db.failures import as_unavailable
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable
+from bff.metrics.outcomes import note_error
+from bff.tracing import current_trace_id
 
 log = logging.getLogger("bff.errors")
 
@@ -29,6 +33,8 @@ INTERNAL = "INTERNAL"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 # Strawberry answers these itself, before any result exists (HTTP 400).
 _REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+# graphql-core's coercion messages quote the value: "Variable '$input' got invalid value {...};"
+_INVALID_VALUE = re.compile(r" got invalid value ")
 
 
 def masked_message(request_id: str | None) -> str:
@@ -64,15 +70,27 @@ class ErrorBoundary(SchemaExtension):
 
 def classify(error: GraphQLError, context: Any) -> GraphQLError:
     """The error as the client sees it: a typed code and the request id, or masked."""
+    classified = _classified(error, context)
+    note_error(context, (classified.extensions or {}).get("code"))
+    return classified
+
+
+def _classified(error: GraphQLError, context: Any) -> GraphQLError:
     request_id = getattr(context, "request_id", None)
+    runtime = getattr(context, "runtime", None)
+    if runtime is not None and runtime.settings.is_production:
+        without_suggestions(error)
     original = error.original_error
     if original is None:
         # Parse and validation errors describe the document, not the server; errors other
         # extensions made (RATE_LIMITED) and ones classified before keep their code.
         error.extensions = {"code": VALIDATION_FAILED, **(error.extensions or {})}
+        _log_refusal(error, error.message)
     elif isinstance(original, GraphQLError):
         # Variables that fail coercion, such as a JSON number for a Decimal.
         error.extensions = {"code": ErrorCode.INVALID_INPUT.value}
+        # graphql-core quotes the value after the place ("... at .password: <why and value>").
+        _log_refusal(error, _INVALID_VALUE.split(error.message)[0].split(": ", 1)[0])
     elif isinstance(original, DomainError):
         error.extensions = {"code": original.code.value, "field": original.field}
     elif (outage := as_unavailable(original)) is not None:
@@ -81,6 +99,16 @@ def classify(error: GraphQLError, context: Any) -> GraphQLError:
         return _masked(error, request_id)
     error.extensions["requestId"] = request_id
     return error
+
+
+def _log_refusal(error: GraphQLError, what: str) -> None:
+    """What was wrong with a refused document or its variables, for whoever debugs the app
+    (`what`: never the values a client sent, a password say)."""
+    log.info(
+        "request refused: %s",
+        what,
+        extra={"code": (error.extensions or {}).get("code"), "path": error.path},
+    )
 
 
 def _unavailable(
@@ -108,7 +136,11 @@ def _masked(error: GraphQLError, request_id: Any) -> GraphQLError:
         exc_info=error.original_error,
         extra={"request_id": request_id, "path": error.path},
     )
-    return _replaced(error, masked_message(request_id), {"code": INTERNAL, "requestId": request_id})
+    extensions = {"code": INTERNAL, "requestId": request_id}
+    trace_id = current_trace_id()
+    if trace_id is not None:  # what support looks the failure up by in the traces
+        extensions["traceId"] = trace_id
+    return _replaced(error, masked_message(request_id), extensions)
 
 
 def _replaced(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

@@ -12,6 +12,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from bff import logging as bff_logging
+
 
 def selected_operation(execution: ExecutionContext) -> OperationDefinitionNode | None:
     """The operation of the document that the request asked to run, if there is exactly one."""
@@ -56,4 +58,5 @@ class OperationName(SchemaExtension):
         name = self.execution_context.operation_name
         if name and context is not None:
             context.request.state.operation_name = name
+            bff_logging.operation_name.set(name)
         yield

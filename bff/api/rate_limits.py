@@ -1,28 +1,37 @@
-"""Applies the rate limits to every GraphQL operation, before it executes."""
+"""Applies the rate limits to every GraphQL operation, before it executes: the attempts of each
+class of mutation (logins, money writes, others) per actor and per address, and the operation's
+static cost (bff/api/cost.py) taken from its principal's leaky bucket, reported in
+`extensions.cost` as Shopify does. A signed-in user's bucket is their own; anonymous callers
+share one per client address, apart, so they cannot drain the users behind the same address.
+A refused document (over a limit, invalid) costs a small fixed charge instead of its cost.
+
+`extensions.cost` is in the responses to requests that carry the header `x-query-cost: 1`
+(tooling and developers ask for it; the app's every response stays lean)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     DocumentNode,
     ExecutionResult,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    InlineFragmentNode,
+    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
 )
 from strawberry.extensions import SchemaExtension
 
+from bff.api.cost import actual_cost, requested_cost
 from bff.api.operation_name import selected_operation
 from bff.domain.errors import ServiceUnavailable
-from bff.ratelimit import LimiterUnavailable, OperationClass, Spend
+from bff.metrics.families import GRAPHQL_COST, RATE_LIMIT_REFUSALS
+from bff.ratelimit import Bucket, Budgets, LimiterUnavailable, OperationClass, Spend
+from bff.ratelimit.buckets import Throttle
 
 log = logging.getLogger("bff.ratelimit")
 
@@ -30,43 +39,169 @@ _LOGIN_FIELDS = frozenset({"signUp", "login", "refreshSession"})
 _MONEY_FIELDS = frozenset({"createTransfer", "depositFunds"})
 # The Redis client's circuit breaker tries again within seconds.
 _LIMITER_RETRY_AFTER_S = 5
+QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+RATE_LIMITED = "RATE_LIMITED"
+COST_HEADER = "x-query-cost"
+
+
+@dataclass(frozen=True, slots=True)
+class SpentCost:
+    """What an operation was charged, and its principal's bucket after the charge."""
+
+    requested: int
+    throttle: Throttle | None  # None: the buckets were unreachable (fail open)
+    reported: bool  # the request asked for `extensions.cost`
 
 
 class RateLimits(SchemaExtension):
-    async def on_execute(self) -> Any:  # an async generator hook
-        operation = selected_operation(self.execution_context)
+    spent: SpentCost | None = None
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        operation = selected_operation(execution)
         if operation is not None:
-            document = self.execution_context.graphql_document
+            document = execution.graphql_document
             assert document is not None
-            refusal = await spend_budgets(self.execution_context.context, operation, document)
+            refusal, self.spent = await spend_budgets(
+                execution.context,
+                execution.schema._schema,
+                operation,
+                document,
+                execution.variables,
+            )
             if refusal is not None:
-                self.execution_context.result = refusal
+                execution.result = refusal
         yield
+
+    async def get_results(self) -> dict[str, Any]:
+        """`extensions.cost`; a document refused before execution pays the refusal charge."""
+        execution = self.execution_context
+        if self.spent is None and execution.pre_execution_errors:
+            self.spent = await charge_refusal(execution.context)
+        operation = selected_operation(execution)
+        data = getattr(execution.result, "data", None) if operation is not None else None
+        document = execution.graphql_document
+        return cost_extensions(self.spent, execution.schema._schema, operation, document, data)
 
 
 async def spend_budgets(
-    context: Any, operation: OperationDefinitionNode, document: DocumentNode
-) -> ExecutionResult | None:
-    """Spend what `operation` costs from the caller's budgets; the refusal when one is spent
-    (429, or 503 when the limiter is down for a fail-closed class)."""
+    context: Any,
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    document: DocumentNode,
+    variables: dict[str, Any] | None = None,
+) -> tuple[ExecutionResult | None, SpentCost | None]:
+    """Spend what `operation` costs from the caller's budgets: the refusal when one is spent
+    (429, 400 for a cost no bucket can hold, or 503 when the limiter is down for a fail-closed
+    class), and what its bucket was charged."""
     runtime = getattr(context, "runtime", None)  # None when the schema runs outside HTTP/WS
     if runtime is None or runtime.limiter is None:
+        return None, None
+    budgets: Budgets = runtime.settings.rate_limit_budgets
+    refusal = await _spend_attempts(context, runtime, budgets, operation)
+    if refusal is not None:
+        return refusal, None
+    if operation.operation is OperationType.SUBSCRIPTION:
+        return None, None  # bounded per connection instead
+    cost = requested_cost(schema, document, operation, variables)
+    kind = operation.operation.value  # the metrics' operation class: query or mutation
+    GRAPHQL_COST.labels(kind).observe(cost)
+    if cost > budgets.max_cost:
+        return _refuse(
+            context,
+            400,
+            f"The operation costs {cost}, more than the {budgets.max_cost} one may cost.",
+            {"code": QUERY_TOO_COSTLY, "requestedQueryCost": cost},
+        ), await charge_refusal(context)
+    spent = SpentCost(cost, await _take(context, cost), _asks_for_cost(context))
+    if spent.throttle is not None and not spent.throttle.allowed:
+        RATE_LIMIT_REFUSALS.labels(kind).inc()
+        wait = spent.throttle.wait_for(cost)
+        return _refuse(
+            context,
+            429,
+            f"Too many queries; this one costs {cost}, retry in {wait} seconds.",
+            {"code": RATE_LIMITED, "retryAfter": wait},
+            wait,
+        ), spent
+    return None, spent
+
+
+async def charge_refusal(context: Any) -> SpentCost | None:
+    """Take the small fixed charge of a refused request from the caller's bucket."""
+    runtime = getattr(context, "runtime", None)
+    if runtime is None or runtime.cost_buckets is None:
         return None
-    budgets = runtime.settings.rate_limit_budgets
+    charge = runtime.settings.rate_limit_budgets.refusal_charge
+    return SpentCost(0, await _take(context, charge), _asks_for_cost(context))
+
+
+def cost_extensions(
+    spent: SpentCost | None,
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode | None,
+    document: DocumentNode | None,
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """`{"cost": {requestedQueryCost, actualQueryCost, throttleStatus}}` once charged, if the
+    request asked for it; else nothing."""
+    if spent is None or not spent.reported:
+        return {}
+    actual = (
+        actual_cost(schema, document, operation, data)
+        if operation is not None and document is not None and spent.requested
+        else 0
+    )
+    cost: dict[str, Any] = {"requestedQueryCost": spent.requested, "actualQueryCost": actual}
+    if spent.throttle is not None:
+        bucket = spent.throttle.bucket
+        cost["throttleStatus"] = {
+            "maximumAvailable": bucket.capacity,
+            "currentlyAvailable": int(spent.throttle.available),
+            "restoreRate": bucket.restore_rate,
+        }
+    return {"cost": cost}
+
+
+async def _take(context: Any, cost: int) -> Throttle | None:
+    runtime = context.runtime
+    if runtime.cost_buckets is None:
+        return None
+    budgets: Budgets = runtime.settings.rate_limit_budgets
+    key, bucket = _principal(context, budgets)
+    try:
+        return await runtime.cost_buckets.take(key, cost, bucket)  # type: ignore[no-any-return]
+    except LimiterUnavailable as error:
+        log.warning("cost buckets unavailable", extra={"error": str(error)})
+        return None  # fail open: cost bounds load, it guards no secret
+
+
+def _asks_for_cost(context: Any) -> bool:
+    request = getattr(context, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    return bool(headers.get(COST_HEADER) == "1")
+
+
+def _principal(context: Any, budgets: Budgets) -> tuple[str, Bucket]:
+    if context.actor is not None:
+        return f"user:{context.actor.user_id}", budgets.user_cost
+    return f"anonymous:{context.client}", budgets.anonymous_cost
+
+
+async def _spend_attempts(
+    context: Any, runtime: Any, budgets: Budgets, operation: OperationDefinitionNode
+) -> ExecutionResult | None:
     spends: list[tuple[OperationClass, Spend]] = []
-    for operation_class, weight in _spending(operation, _fragments(document)):
+    for operation_class, weight in _attempts(operation):
         budget = budgets.per_class[operation_class]
         prefix = f"{operation_class.value}:"
-        spends.append(
-            (
-                operation_class,
-                Spend(f"{prefix}address:{context.client}", weight, budget * budgets.address_factor),
-            )
+        address = Spend(
+            f"{prefix}address:{context.client}", weight, budget * budgets.address_factor
         )
+        spends.append((operation_class, address))
         if context.actor is not None:
-            spends.append(
-                (operation_class, Spend(f"{prefix}actor:{context.actor.user_id}", weight, budget))
-            )
+            actor = Spend(f"{prefix}actor:{context.actor.user_id}", weight, budget)
+            spends.append((operation_class, actor))
     if not spends:
         return None
     try:
@@ -83,58 +218,35 @@ async def spend_budgets(
     if refused is None:
         return None
     index, wait = refused
-    return _refuse(context, spends[index][0], wait)
-
-
-def _fragments(document: DocumentNode) -> dict[str, SelectionSetNode]:
-    return {
-        definition.name.value: definition.selection_set
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
-
-
-def _refuse(context: Any, operation_class: OperationClass, wait: int) -> ExecutionResult:
-    error = GraphQLError(
+    operation_class = spends[index][0]
+    RATE_LIMIT_REFUSALS.labels(operation_class.value).inc()
+    return _refuse(
+        context,
+        429,
         f"Too many {operation_class.value} requests; retry in {wait} seconds.",
-        extensions={"code": "RATE_LIMITED", "retryAfter": wait},
+        {"code": RATE_LIMITED, "retryAfter": wait},
+        wait,
     )
+
+
+def _refuse(
+    context: Any, status: int, message: str, extensions: dict[str, Any], wait: int | None = None
+) -> ExecutionResult:
     if context.response is not None:
-        context.response.status_code = 429
-        context.response.headers["retry-after"] = str(wait)
-    return ExecutionResult(data=None, errors=[error])
+        context.response.status_code = status
+        if wait is not None:
+            context.response.headers["retry-after"] = str(wait)
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
-def _spending(
-    operation: OperationDefinitionNode, fragments: dict[str, SelectionSetNode]
-) -> Iterator[tuple[OperationClass, int]]:
-    """What an operation spends from which budget."""
-    if operation.operation is OperationType.QUERY:
-        yield OperationClass.QUERY, max(1, _field_count(operation.selection_set, fragments))
-        return
+def _attempts(operation: OperationDefinitionNode) -> list[tuple[OperationClass, int]]:
+    """The attempts a mutation makes, per class: one per root field (aliases count)."""
     if operation.operation is not OperationType.MUTATION:
-        return  # subscriptions are bounded per connection instead
+        return []
     roots = [s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)]
     counts = {
         OperationClass.LOGIN: sum(name in _LOGIN_FIELDS for name in roots),
         OperationClass.MONEY: sum(name in _MONEY_FIELDS for name in roots),
     }
     counts[OperationClass.MUTATION] = len(roots) - sum(counts.values())
-    yield from ((kind, count) for kind, count in counts.items() if count)
-
-
-def _field_count(
-    selection_set: SelectionSetNode | None, fragments: dict[str, SelectionSetNode]
-) -> int:
-    """Fields selected, fragments expanded (validation has already refused fragment cycles)."""
-    if selection_set is None:
-        return 0
-    total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            total += 1 + _field_count(selection.selection_set, fragments)
-        elif isinstance(selection, InlineFragmentNode):
-            total += _field_count(selection.selection_set, fragments)
-        elif isinstance(selection, FragmentSpreadNode):
-            total += _field_count(fragments.get(selection.name.value), fragments)
-    return total
+    return [(kind, count) for kind, count in counts.items() if count]

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, OperationType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -30,10 +30,12 @@ from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.http import compiled_response
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
+from bff.api.document_limits import DocumentLimits
 from bff.api.documents.apq import persisted_queries
 from bff.api.documents.registry import TrustedDocuments
 from bff.api.documents.resolution import DocumentPolicy, DocumentResolver
 from bff.api.graphiql import graphiql_page
+from bff.api.live_subscriptions import LiveTransportWSHandler
 from bff.api.request_body import (
     BAD_REQUEST,
     OPERATION_NAME_REQUIRED,
@@ -43,9 +45,11 @@ from bff.api.request_body import (
     decode_body,
     require_object,
 )
-from bff.api.ws_refusal import Refused, TransportWSHandler
+from bff.api.ws_refusal import Refused
 from bff.auth.tokens import InvalidToken
 from bff.db.repositories.documents import live_documents
+from bff.oauth.dpop import InvalidProof
+from bff.oauth.resource import DelegatedActors
 from bff.runtime import Runtime
 
 # Close reasons of a refused connection_init, for the app to show or log (4403 each time).
@@ -56,6 +60,7 @@ BAD_BEARER_REASON = (
     "Unauthenticated: the access token is invalid or expired; refresh it and reconnect"
 )
 ENDED_SESSION_REASON = "Unauthenticated: the session has ended; log in again"
+BAD_PROOF_REASON = 'Unauthenticated: "dpop" must be a fresh DPoP proof for GET /graphql'
 
 
 @dataclass
@@ -66,7 +71,7 @@ class RequestData(GraphQLRequestData):
 
 
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
 
     def __init__(
         self,
@@ -74,6 +79,7 @@ class GraphQLView(GraphQL[Context, None]):
         runtime: Runtime,
         release: str = "",
         document_rules: Sequence[type[ASTValidationRule]] | None = None,
+        delegated: DelegatedActors | None = None,
     ) -> None:
         """`document_rules`: what documents are validated with, to compile queries (None: every
         operation runs on Strawberry and graphql-core)."""
@@ -90,6 +96,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.max_subscriptions_per_connection = settings.ws_max_subscriptions
         self.runtime = runtime
+        # Connected apps' tokens (bff.oauth), on WebSockets as on HTTP.
+        self.delegated = delegated
         self.release = release
         self.documents = DocumentResolver(
             DocumentPolicy(
@@ -101,7 +109,21 @@ class GraphQLView(GraphQL[Context, None]):
             persisted_queries(runtime.redis),
         )
         self.compiled = (
-            CompiledDocuments(schema, document_rules, settings.graphql_max_tokens)
+            CompiledDocuments(
+                schema, document_rules, settings.graphql_max_tokens, DocumentLimits.of(settings)
+            )
+            if document_rules is not None
+            else None
+        )
+        # Subscriptions compiled the same way, for the lean WebSocket path.
+        self.live = (
+            CompiledDocuments(
+                schema,
+                document_rules,
+                settings.graphql_max_tokens,
+                DocumentLimits.of(settings),
+                OperationType.SUBSCRIPTION,
+            )
             if document_rules is not None
             else None
         )
@@ -221,6 +243,9 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params
         header = params.get("authorization") if isinstance(params, dict) else None
         scheme, _, token = header.partition(" ") if isinstance(header, str) else ("", "", "")
+        if scheme.lower() == "dpop" and self.delegated is not None and token.strip():
+            await self._connect_delegated(context, token.strip(), params.get("dpop"))
+            return UNSET  # type: ignore[no-any-return]
         if scheme.lower() != "bearer" or not token.strip():
             raise Refused(NO_BEARER_REASON)
         try:
@@ -232,7 +257,23 @@ class GraphQLView(GraphQL[Context, None]):
             raise Refused(ENDED_SESSION_REASON)
         context.claims = claims
         context.authenticate(resolved[0])
+        # Named on the connection's log lines, as HTTP requests are by their bearer token.
+        context.request.state.actor = resolved[0]
         return UNSET  # type: ignore[no-any-return]
+
+    async def _connect_delegated(self, context: Context, token: str, proof: object) -> None:
+        """A connected app: `{"authorization": "DPoP <token>", "dpop": "<proof>"}`, the proof
+        made for `GET /graphql` (the upgrade request)."""
+        assert self.delegated is not None
+        try:
+            found = await self.delegated.connect(token, proof if isinstance(proof, str) else None)
+        except InvalidProof:
+            raise Refused(BAD_PROOF_REASON) from None
+        if found is None:
+            raise Refused(BAD_BEARER_REASON)
+        actor, context.claims = found
+        context.authenticate(actor)
+        context.request.state.actor = actor
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None

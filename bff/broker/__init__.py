@@ -8,6 +8,7 @@ subscriber that does not keep up is cut off rather than allowed to grow memory w
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -52,6 +53,10 @@ class Subscription:
 
 class Broker(Protocol):
     async def publish(self, channel: str, message: bytes) -> None: ...
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish each (channel, message) in order, in one round trip where the broker can."""
+        ...
+
     def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]: ...
     async def close(self) -> None: ...
 

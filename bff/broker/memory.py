@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from bff.broker import Subscription
@@ -16,6 +16,10 @@ class MemoryBroker:
     async def publish(self, channel: str, message: bytes) -> None:
         for subscription in list(self._subscribers.get(channel, ())):
             subscription.offer(channel, message)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for channel, message in messages:
+            await self.publish(channel, message)
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:

@@ -101,6 +101,11 @@ class RedisStore:
         # A fence was lost: the next successful call must move to a new epoch first.
         self._fence_lost = False
 
+    @property
+    def circuit_open(self) -> bool:
+        """Whether failures have tripped the breaker (for the metrics)."""
+        return self._breaker.tripped
+
     def _key(self, key: str, namespace: bytes | None = None) -> str:
         return f"{KEY_PREFIX}{(namespace or self._epoch).decode()}:{key}"
 

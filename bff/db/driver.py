@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.db.failures import POSTGRESQL, RETRY_AFTER_S, is_connection_failure
 from bff.domain.errors import ServiceUnavailable
+from bff.tracing.sql import statement_span
 
 
 async def fetchrow(connection: AsyncConnection, query: str, *args: Any) -> asyncpg.Record:
@@ -33,7 +34,8 @@ async def fetch_optional(
     driver = (await connection.get_raw_connection()).driver_connection
     assert isinstance(driver, asyncpg.Connection)
     try:
-        row = await driver.fetchrow(query, *args)
+        with statement_span(query):
+            row = await driver.fetchrow(query, *args)
     except Exception as error:
         if not (driver.is_closed() or is_connection_failure(error)):
             raise

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bff.config import Settings
+from bff.metrics.pool import timed_pool
+from bff.tracing import sql as sql_spans
 
 log = logging.getLogger("bff.db")
 
@@ -28,11 +30,13 @@ def plain_postgres_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
+def create_engine(settings: Settings, database_url: str, name: str = "primary") -> AsyncEngine:
     """A pooled engine whose connections carry the statement and lock timeouts, and whose every
-    wait is bounded: for a pooled connection, for a new one, and for each statement's answer."""
-    return create_async_engine(
+    wait is bounded: for a pooled connection, for a new one, and for each statement's answer.
+    `name` labels its pool's metrics."""
+    engine = create_async_engine(
         asyncpg_url(database_url),
+        poolclass=timed_pool(name),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
@@ -48,6 +52,8 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
             },
         },
     )
+    sql_spans.instrument(engine)
+    return engine
 
 
 async def connection_error(url: str, timeout_s: float = 3.0) -> Exception | None:

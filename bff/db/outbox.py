@@ -9,7 +9,8 @@ from typing import Self
 
 import asyncpg
 
-from bff.db.rows import EVENTS_WITH_ENTRIES, to_event
+from bff.db.rows import EVENTS_WITH_ENTRIES
+from bff.db.sealing import Sealing
 from bff.domain.models import AccountEvent
 
 RELAY_LOCK_ID = 0x0B_FF_0E_7E  # the advisory lock that elects the active relay
@@ -20,12 +21,14 @@ _MARK = "UPDATE account_events SET published_at = now() WHERE id = ANY($1::bigin
 
 
 class OutboxSession:
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: asyncpg.Connection, sealing: Sealing) -> None:
         self._connection = connection
+        self._sealing = sealing
 
     @classmethod
-    async def open(cls, dsn: str, timeout_s: float) -> Self:
-        return cls(await asyncpg.connect(dsn, timeout=timeout_s))
+    async def open(cls, dsn: str, timeout_s: float, sealing: Sealing) -> Self:
+        """A session whose events come with their descriptions opened by `sealing`."""
+        return cls(await asyncpg.connect(dsn, timeout=timeout_s), sealing)
 
     async def become_active(self) -> None:
         """Block while another process relays; return the moment its session ends."""
@@ -38,7 +41,7 @@ class OutboxSession:
     async def pending(self, limit: int) -> list[tuple[int, AccountEvent]]:
         """Up to `limit` unpublished events, oldest first, with their outbox ids."""
         rows = await self._connection.fetch(_PENDING, limit)
-        return [(row["id"], to_event(row)) for row in rows]
+        return [(row["id"], self._sealing.event(row)) for row in rows]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         await self._connection.execute(_MARK, list(ids))

@@ -20,24 +20,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bff.db.driver import fetch_optional
 from bff.db.failures import retrying
 from bff.db.rows import (
+    ENTRIES_WITH_KEY,
     EVENTS_WITH_ENTRIES,
+    KEY_COLUMNS,
     TRANSFER_WITH_OWNERS,
-    to_account,
-    to_entry,
-    to_event,
-    to_transfer,
-    to_user,
 )
+from bff.db.sealing import Sealing
 from bff.domain.models import Account, AccountEvent, Entry, Transfer, User
 from bff.domain.pages import MAX_SEQUENCE, TransactionPageKey
 
 # An owner's accounts, oldest first: (created at, id).
 AccountList = tuple[tuple[datetime, UUID], ...]
 
-_USERS = text("SELECT * FROM users WHERE id = ANY(CAST(:ids AS uuid[]))")
-_ACCOUNTS = text("SELECT * FROM accounts WHERE id = ANY(CAST(:ids AS uuid[]))")
+_USERS = text(f"""
+    SELECT u.*, {KEY_COLUMNS} FROM users u LEFT JOIN data_keys k ON k.user_id = u.id
+     WHERE u.id = ANY(CAST(:ids AS uuid[]))
+""")  # noqa: S608 (constant SQL fragments)
+_ACCOUNTS = text(f"""
+    SELECT a.*, {KEY_COLUMNS} FROM accounts a LEFT JOIN data_keys k ON k.user_id = a.owner_id
+     WHERE a.id = ANY(CAST(:ids AS uuid[]))
+""")  # noqa: S608 (constant SQL fragments)
 _TRANSFERS = text(TRANSFER_WITH_OWNERS + " WHERE t.id = ANY(CAST(:ids AS uuid[]))")
-_ENTRIES = text("SELECT * FROM ledger_entries WHERE id = ANY(CAST(:ids AS uuid[]))")
+_ENTRIES = text(ENTRIES_WITH_KEY + " WHERE e.id = ANY(CAST(:ids AS uuid[]))")
 # Every owner's whole list of account ids (oldest first), with the list's version for the cache.
 _ACCOUNT_LISTS = text("""
     SELECT u.id AS owner_id, u.accounts_version, a.id, a.created_at
@@ -46,17 +50,19 @@ _ACCOUNT_LISTS = text("""
      ORDER BY u.id, a.created_at, a.id
 """)
 # One page per account, newest first, before an optional sequence: keyset pagination.
-_TRANSACTION_PAGES = text("""
-    SELECT k.ord, e.*
+_TRANSACTION_PAGES = text(f"""
+    SELECT q.ord, e.*, t.initiated_by AS writer_id, {KEY_COLUMNS}
       FROM unnest(CAST(:accounts AS uuid[]), CAST(:befores AS bigint[]), CAST(:limits AS int[]))
-           WITH ORDINALITY AS k(account_id, before, lim, ord)
+           WITH ORDINALITY AS q(account_id, before, lim, ord)
      CROSS JOIN LATERAL (
             SELECT * FROM ledger_entries e
-             WHERE e.account_id = k.account_id AND e.sequence < k.before
+             WHERE e.account_id = q.account_id AND e.sequence < q.before
              ORDER BY e.sequence DESC
-             LIMIT k.lim) e
-     ORDER BY k.ord, e.sequence DESC
-""")
+             LIMIT q.lim) e
+      JOIN transfers t ON t.id = e.transfer_id
+      LEFT JOIN data_keys k ON k.user_id = t.initiated_by
+     ORDER BY q.ord, e.sequence DESC
+""")  # noqa: S608 (constant SQL fragments)
 _EVENTS = text(
     EVENTS_WITH_ENTRIES
     + """ WHERE e.account_id = :account_id AND e.sequence > :after AND e.sequence <= :upto
@@ -66,16 +72,18 @@ _OLDEST_EVENT = text(
     "SELECT min(sequence) AS oldest FROM account_events WHERE account_id = :account_id"
 )
 # Every authenticated request reads it: sent prepared on the driver, without SQLAlchemy.
-_SESSION_USER = """
-    SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
+_SESSION_USER = f"""
+    SELECT u.*, {KEY_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+      LEFT JOIN data_keys k ON k.user_id = u.id
      WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
-"""
+"""  # noqa: S608 (constant SQL fragments)
 _ANY_USER = text("SELECT EXISTS (SELECT 1 FROM users) AS present")
 
 
 class Reads:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, sealing: Sealing) -> None:
         self._engine = engine
+        self._sealing = sealing
 
     async def _rows(self, statement: TextClause, params: Mapping[str, Any]) -> list[RowMapping]:
         """The rows of a read; connection failures are retried a few times (a read is safe to
@@ -87,16 +95,16 @@ class Reads:
             return list((await connection.execute(statement, params)).mappings())
 
     async def users(self, ids: Sequence[UUID]) -> list[User]:
-        return [to_user(row) for row in await self._rows(_USERS, {"ids": ids})]
+        return [self._sealing.user(row) for row in await self._rows(_USERS, {"ids": ids})]
 
     async def accounts(self, ids: Sequence[UUID]) -> list[Account]:
-        return [to_account(row) for row in await self._rows(_ACCOUNTS, {"ids": ids})]
+        return [self._sealing.account(row) for row in await self._rows(_ACCOUNTS, {"ids": ids})]
 
     async def transfers(self, ids: Sequence[UUID]) -> list[Transfer]:
-        return [to_transfer(row) for row in await self._rows(_TRANSFERS, {"ids": ids})]
+        return [self._sealing.transfer(row) for row in await self._rows(_TRANSFERS, {"ids": ids})]
 
     async def entries(self, ids: Sequence[UUID]) -> list[Entry]:
-        return [to_entry(row) for row in await self._rows(_ENTRIES, {"ids": ids})]
+        return [self._sealing.entry(row) for row in await self._rows(_ENTRIES, {"ids": ids})]
 
     async def account_lists(self, owners: Sequence[UUID]) -> dict[UUID, tuple[int, AccountList]]:
         """Each existing owner's accounts, with the version of that list."""
@@ -108,9 +116,12 @@ class Reads:
                 lists[row["owner_id"]].append((row["created_at"], row["id"]))
         return {owner: (version, tuple(lists[owner])) for owner, version in versions.items()}
 
-    async def transaction_pages(self, keys: Sequence[TransactionPageKey]) -> list[list[Entry]]:
+    async def transaction_pages(
+        self, keys: Sequence[TransactionPageKey], fresh_as_of: Sequence[int] | None = None
+    ) -> list[list[Entry]]:
         """For each key, in order, up to `first + 1` transactions (one more tells whether the
-        page has a next one)."""
+        page has a next one). `fresh_as_of`: the account sequence each page must include, which
+        lets a replica serve it (bff/db/replica.py)."""
         rows = await self._rows(
             _TRANSACTION_PAGES,
             {
@@ -121,7 +132,7 @@ class Reads:
         )
         pages: list[list[Entry]] = [[] for _ in keys]
         for row in rows:
-            pages[row["ord"] - 1].append(to_entry(row))
+            pages[row["ord"] - 1].append(self._sealing.entry(row))
         return pages
 
     async def account(self, account_id: UUID) -> Account | None:
@@ -131,7 +142,7 @@ class Reads:
     async def events(self, account_id: UUID, after: int, upto: int) -> list[AccountEvent]:
         """The account's events with `after < sequence <= upto`, in sequence order."""
         params = {"account_id": account_id, "after": after, "upto": upto}
-        return [to_event(row) for row in await self._rows(_EVENTS, params)]
+        return [self._sealing.event(row) for row in await self._rows(_EVENTS, params)]
 
     async def oldest_event(self, account_id: UUID) -> int | None:
         """The lowest sequence still kept in the account's events (older ones are purged)."""
@@ -141,7 +152,7 @@ class Reads:
     async def session_user(self, session_id: UUID) -> User | None:
         """The user behind a live (not revoked, not expired) session."""
         row = await retrying(partial(self._session_user, session_id))
-        return to_user(row) if row is not None else None
+        return self._sealing.user(row) if row is not None else None
 
     async def _session_user(self, session_id: UUID) -> Record | None:
         async with self._engine.connect() as connection:

@@ -75,6 +75,8 @@ def to_transfer(row: Row) -> Transfer:
         memo=row["memo"],
         initiated_by=row["initiated_by"],
         created_at=row["created_at"],
+        version=row["version"],
+        hold_expires_at=row["hold_expires_at"],
     )
 
 
@@ -103,23 +105,42 @@ def to_entry(row: Row) -> Entry:
     )
 
 
-# Transfers are read with the owners of both sides, which their read policy needs.
+# A row's owner's data key, as columns of a row joined with `data_keys k` (bff/db/sealing.py).
+KEY_COLUMNS = "k.version AS key_version, k.kek_version AS key_kek_version, k.wrapped AS key_wrapped"
+
+# Transfers are read with the owners of both sides, which their read policy needs, and with the
+# data key of who wrote the memo (sealed with it).
 TRANSFER_WITH_OWNERS = """
-    SELECT t.*, src.owner_id AS from_owner_id, dst.owner_id AS to_owner_id
+    SELECT t.*, src.owner_id AS from_owner_id, dst.owner_id AS to_owner_id,
+           k.version AS key_version, k.kek_version AS key_kek_version, k.wrapped AS key_wrapped
       FROM transfers t
       JOIN accounts src ON src.id = t.from_account_id
       JOIN accounts dst ON dst.id = t.to_account_id
+      LEFT JOIN data_keys k ON k.user_id = t.initiated_by
 """
 
 
 # Outbox rows with what subscribers need: the account's currency and the posted entry.
+# With the data key that opens the entry's description (the transfer's writer's).
 EVENTS_WITH_ENTRIES = """
     SELECT e.id, e.account_id, e.sequence, e.kind, e.balance, e.available_balance, e.status,
-           a.currency, le.id AS entry_id, le.transfer_id, le.amount, le.balance_after,
-           le.description, le.created_at AS entry_created_at
+           e.transfer_id AS event_transfer_id, a.currency, le.id AS entry_id, le.transfer_id,
+           le.amount, le.balance_after, le.description, le.created_at AS entry_created_at,
+           lt.initiated_by AS writer_id,
+           k.version AS key_version, k.kek_version AS key_kek_version, k.wrapped AS key_wrapped
       FROM account_events e
       JOIN accounts a ON a.id = e.account_id
       LEFT JOIN ledger_entries le ON le.id = e.entry_id
+      LEFT JOIN transfers lt ON lt.id = le.transfer_id
+      LEFT JOIN data_keys k ON k.user_id = lt.initiated_by
+"""
+# Ledger entries with the data key that opens their description.
+ENTRIES_WITH_KEY = """
+    SELECT e.*, t.initiated_by AS writer_id,
+           k.version AS key_version, k.kek_version AS key_kek_version, k.wrapped AS key_wrapped
+      FROM ledger_entries e
+      JOIN transfers t ON t.id = e.transfer_id
+      LEFT JOIN data_keys k ON k.user_id = t.initiated_by
 """
 
 
@@ -147,6 +168,7 @@ def to_event(row: Row) -> AccountEvent:
         status=AccountStatus(row["status"]),
         currency=row["currency"],
         entry=entry,
+        transfer_id=row["event_transfer_id"],
     )
 
 

@@ -4,6 +4,7 @@ must happen once that transaction has committed."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -16,14 +17,20 @@ from bff.db.failures import (
     unavailable_on_connection_failure,
 )
 from bff.db.repositories.accounts import SqlAccounts
+from bff.db.repositories.audit import SqlAudit
 from bff.db.repositories.documents import SqlDocuments
+from bff.db.repositories.fraud import SqlFraud
 from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
+from bff.db.repositories.oauth import SqlOAuth
+from bff.db.repositories.privacy import SqlPrivacy
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
 from bff.db.repositories.throttles import SqlThrottles
 from bff.db.repositories.users import SqlUsers
+from bff.db.sealing import Sealing
 from bff.db.sqlstate import TRANSIENT, sqlstate_of
+from bff.domain.audit_models import AuditContext
 from bff.domain.errors import TransientConflict
 
 
@@ -45,12 +52,28 @@ class SqlUnitOfWork:
     security_events: SqlSecurityEvents
     notifications: SqlNotifications
     documents: SqlDocuments
+    audit: SqlAudit
+    privacy: SqlPrivacy
+    fraud: SqlFraud
+    oauth: SqlOAuth
 
-    def __init__(self, engine: AsyncEngine, after_commit: AfterCommit | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sealing: Sealing,
+        after_commit: AfterCommit | None = None,
+        audit_context: AuditContext | None = None,
+    ) -> None:
         self._engine = engine
+        self._sealing = sealing
         self._after_commit = after_commit
+        # Where the request came from: every audit entry of this unit of work names it, the
+        # address by its blind index.
+        context = audit_context or AuditContext()
+        self._audit_context = replace(context, address=sealing.address(context.address))
         self._connection: AsyncConnection | None = None
         self._changes = Changes()
+        self._committed: list[Changes] = []
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
@@ -59,14 +82,19 @@ class SqlUnitOfWork:
             connection = await self._engine.connect()
         self._connection = connection
         changes = self._changes = Changes()
-        self.users = SqlUsers(connection, changes)
-        self.sessions = SqlSessions(connection, changes)
-        self.accounts = SqlAccounts(connection, changes.fences)
-        self.ledger = SqlLedger(connection, changes.fences)
-        self.throttles = SqlThrottles(connection)
+        sealing = self._sealing
+        self.users = SqlUsers(connection, changes, sealing)
+        self.sessions = SqlSessions(connection, changes, sealing)
+        self.accounts = SqlAccounts(connection, changes.fences, sealing)
+        self.ledger = SqlLedger(connection, changes.fences, self._audit_context, sealing)
+        self.throttles = SqlThrottles(connection, sealing)
         self.security_events = SqlSecurityEvents(connection)
         self.notifications = SqlNotifications(connection)
         self.documents = SqlDocuments(connection)
+        self.audit = SqlAudit(connection, self._audit_context)
+        self.privacy = SqlPrivacy(connection, sealing)
+        self.fraud = SqlFraud(connection, sealing)
+        self.oauth = SqlOAuth(connection, changes)
         return self
 
     async def __aexit__(
@@ -86,6 +114,13 @@ class SqlUnitOfWork:
                 raise
         finally:
             await _close_quietly(connection)
+        # Once the connection is back in the pool, not while holding it: the effects wait on
+        # Redis, and a burst of writes must not starve the pool for that long.
+        committed, self._committed = self._committed, []
+        if self._after_commit is not None:
+            for changes in committed:
+                # Shielded: a client that hangs up right after the commit must not cancel it.
+                await asyncio.shield(self._after_commit(changes))
         if exc is not None and sqlstate_of(exc) in TRANSIENT:
             raise TransientConflict(str(getattr(exc, "orig", exc))) from exc
         unavailable = as_unavailable(exc) if exc is not None else None
@@ -101,10 +136,10 @@ class SqlUnitOfWork:
             with unavailable_on_connection_failure():
                 await self._connection.commit()
         changes, self._changes = self._changes, Changes()
-        # After commit, not before: a reader must not re-cache what the commit replaces.
-        if self._after_commit is not None and changes:
-            # Shielded: a client that hangs up right after the commit must not cancel it.
-            await asyncio.shield(self._after_commit(changes))
+        # After commit, not before: a reader must not re-cache what the commit replaces. The
+        # effects run when the block ends (see __aexit__), before its caller sees the result.
+        if changes:
+            self._committed.append(changes)
 
 
 async def _close_quietly(connection: AsyncConnection) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from uuid import UUID
 
+from bff.domain import audit
 from bff.domain.actor import Actor
+from bff.domain.audit_models import AuditOperation
 from bff.domain.errors import DomainError, ErrorCode, NotFound
 from bff.domain.models import Account, AccountChange, AccountKind, AccountStatus, EventKind
 from bff.domain.money import exponent_of
@@ -33,6 +35,19 @@ def account_not_found(field: str | None = None) -> NotFound:
     return NotFound(ErrorCode.ACCOUNT_NOT_FOUND, field=field)
 
 
+def _entry(
+    actor: Actor, operation: AuditOperation, account: Account, **fields: object
+) -> audit.AuditRecord:
+    return audit.by(
+        actor,
+        operation,
+        object_type="account",
+        object_id=str(account.id),
+        subject_id=account.owner_id,
+        **fields,
+    )
+
+
 async def open_account(uow: UnitOfWork, actor: Actor, name: str, currency: str) -> Account:
     """Open an empty account owned by the actor."""
     actor.require(Permission.ACCOUNT_OPEN_OWN)
@@ -47,6 +62,7 @@ async def open_account(uow: UnitOfWork, actor: Actor, name: str, currency: str) 
                 actor.user_id, account_name, currency, new_account_number()
             )
             if account is not None:
+                await uow.audit.record(_entry(actor, AuditOperation.ACCOUNT_OPEN, account))
                 await uow.commit()
                 return account
     raise RuntimeError("could not allocate a unique account number")
@@ -84,5 +100,9 @@ async def _set_status(
             event=EventKind.STATUS_CHANGED,
         )
         updated = await uow.accounts.set_status(change)
+        detail = {"from": expected.value, "to": new.value}
+        await uow.audit.record(
+            _entry(actor, AuditOperation.ACCOUNT_STATUS_CHANGE, account, detail=detail)
+        )
         await uow.commit()
     return updated

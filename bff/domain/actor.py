@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from bff.domain.delegation import DELEGABLE_PERMISSIONS, Delegation
 from bff.domain.errors import PermissionDenied, Unauthenticated
 from bff.domain.rbac import Permission, Role, permissions_of
 
@@ -17,10 +18,15 @@ class Actor:
     roles: frozenset[Role]
     session_id: UUID | None = None
     scopes: frozenset[str] | None = None
+    # Set when a third-party app acts through an OAuth grant (`bff.domain.delegation`).
+    delegation: Delegation | None = None
     permissions: frozenset[Permission] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "permissions", permissions_of(self.roles))
+        permissions = permissions_of(self.roles)
+        if self.delegation is not None:
+            permissions &= DELEGABLE_PERMISSIONS
+        object.__setattr__(self, "permissions", permissions)
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions

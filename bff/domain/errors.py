@@ -83,6 +83,31 @@ class ErrorCode(Enum):
         "The manifest is malformed, or one of its documents does not match its hash or the schema.",
     )
     BUILD_NOT_FOUND = ("BUILD_NOT_FOUND", "No such app build is registered.")
+    TRANSFER_BLOCKED = (
+        "TRANSFER_BLOCKED",
+        "Fraud screening refused the transfer; nothing was reserved or sent.",
+    )
+    STEP_UP_REQUIRED = (
+        "STEP_UP_REQUIRED",
+        "The transfer is held until you confirm it with your second factor (see challengeId).",
+    )
+    TRANSFER_NOT_HELD = (
+        "TRANSFER_NOT_HELD",
+        "The transfer is not held any more: it was already approved, rejected or expired.",
+    )
+    RULES_CHANGED = (
+        "RULES_CHANGED",
+        "The fraud rules changed since you read them: reload them and apply your change again.",
+    )
+    INSUFFICIENT_SCOPE = (
+        "INSUFFICIENT_SCOPE",
+        "The connected app was not granted the scope this needs.",
+    )
+    APP_NOT_FOUND = ("APP_NOT_FOUND", "No such connected app, or it is not yours.")
+    TRANSFER_LIMIT_EXCEEDED = (
+        "TRANSFER_LIMIT_EXCEEDED",
+        "The transfer would exceed the daily limit you set for this connected app.",
+    )
 
 
 class DomainError(Exception):

@@ -7,16 +7,18 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from bff.domain.errors import DomainError, ErrorCode, ServiceUnavailable, TransientConflict
-from bff.domain.models import Transfer
-from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, Refusal, UnitOfWork
+from bff.domain.ports import PostingCommand, PostingOutcome, PostingResult, UnitOfWork
 
 MAX_KEY_LENGTH = 255
 MAX_ATTEMPTS = 4
 # A restarting database refuses connections for about a second; the client retries after that.
 OUTAGE_BACKOFF_S = 0.1
 OUTAGE_BUDGET_S = 1.5
+T = TypeVar("T")
 
 
 def check_key(key: str) -> str:
@@ -36,7 +38,7 @@ def fingerprint(operation: str, **request: object) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def run_once(uow: UnitOfWork, command: PostingCommand) -> Transfer | Refusal:
+async def run_once(uow: UnitOfWork, command: PostingCommand) -> PostingResult:
     """Post `command` at most once per (actor, key): the key's first result, a transfer or a
     refusal, answers every retry. Transient conflicts are retried, and so, briefly, is an
     unreachable database.
@@ -44,11 +46,17 @@ async def run_once(uow: UnitOfWork, command: PostingCommand) -> Transfer | Refus
     Retrying after a lost connection is safe because the retry claims the same key: if the lost
     attempt did commit, the retry replays its stored result instead of posting again.
     """
+    return _answer(await retried(uow, lambda: uow.ledger.post_once(command)))
+
+
+async def retried(uow: UnitOfWork, statement: Callable[[], Awaitable[T]]) -> T:
+    """Run `statement` (a ledger call that is a transaction of its own, safe to repeat) alone in
+    `uow` and commit, retrying transient conflicts and, briefly, an unreachable database."""
     started = time.monotonic()
     for attempt in range(MAX_ATTEMPTS):
         try:
             async with uow:
-                result = await uow.ledger.post_once(command)
+                result = await statement()
                 await uow.commit()
         except TransientConflict:
             if attempt == MAX_ATTEMPTS - 1:
@@ -62,15 +70,15 @@ async def run_once(uow: UnitOfWork, command: PostingCommand) -> Transfer | Refus
                 raise
             await asyncio.sleep(pause)
         else:
-            return _answer(result)
+            return result
     raise AssertionError("unreachable")
 
 
-def _answer(result: PostingResult) -> Transfer | Refusal:
+def _answer(result: PostingResult) -> PostingResult:
+    """The result when it is a transfer or a refusal; the key's problems raised."""
     if result.outcome is PostingOutcome.KEY_REUSED:
         raise DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED, field="idempotencyKey")
     if result.outcome is PostingOutcome.IN_PROGRESS:
         raise DomainError(ErrorCode.IDEMPOTENCY_IN_PROGRESS, field="idempotencyKey")
-    answer = result.refusal or result.transfer
-    assert answer is not None, result
-    return answer
+    assert result.refusal or result.transfer, result
+    return result

@@ -29,7 +29,11 @@ class TransferKind(StrEnum):
 
 
 class TransferStatus(StrEnum):
+    # Held: the amount is reserved on the source, nothing is posted yet.
+    PENDING = "pending"
     COMPLETED = "completed"
+    # A held transfer that was voided (rejected, failed its step-up, or expired).
+    CANCELLED = "cancelled"
 
 
 class EventKind(StrEnum):
@@ -37,6 +41,10 @@ class EventKind(StrEnum):
     SNAPSHOT = "snapshot"
     TRANSACTION_POSTED = "transaction_posted"
     STATUS_CHANGED = "status_changed"
+    # A transfer was held: its amount is reserved (the available balance went down).
+    TRANSFER_HELD = "transfer_held"
+    # A held transfer was voided: its reservation is released.
+    HOLD_RELEASED = "hold_released"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,10 @@ class Transfer:
     memo: str | None
     initiated_by: UUID
     created_at: datetime
+    # Counts status changes: the cache versions a transfer by it.
+    version: int = 0
+    # While PENDING (and after): when the hold is voided unless resolved first.
+    hold_expires_at: datetime | None = None
 
     @property
     def money(self) -> Money:
@@ -176,3 +188,5 @@ class AccountEvent:
     status: AccountStatus
     currency: str
     entry: Entry | None = None
+    # The transfer that caused a ledger event (posted, held or released).
+    transfer_id: UUID | None = None

@@ -22,10 +22,19 @@ class CustomerEventKind(StrEnum):
     NEW_SIGN_IN = "new_sign_in"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event kind, not a secret)
     ROLE_CHANGED = "role_changed"
+    APP_CONNECTED = "app_connected"
+    APP_DISCONNECTED = "app_disconnected"
 
 
 # A customer cannot turn these off: they are how a taken-over account gets noticed.
-SECURITY_KINDS = frozenset({CustomerEventKind.NEW_SIGN_IN, CustomerEventKind.PASSWORD_CHANGED})
+SECURITY_KINDS = frozenset(
+    {
+        CustomerEventKind.NEW_SIGN_IN,
+        CustomerEventKind.PASSWORD_CHANGED,
+        # An app given access to the accounts is how a tricked customer would notice.
+        CustomerEventKind.APP_CONNECTED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ class Preferences:
             CustomerEventKind.MONEY_RECEIVED: self.money_received,
             CustomerEventKind.MONEY_SENT: self.money_sent,
             CustomerEventKind.ROLE_CHANGED: self.account_changes,
+            CustomerEventKind.APP_DISCONNECTED: self.account_changes,
         }[kind]
 
 

@@ -64,3 +64,14 @@ def compose(kind: CustomerEventKind, payload: dict[str, Any], locale: str) -> Pu
             )
         case CustomerEventKind.ROLE_CHANGED:
             return PushText("Account access changed", "Your account's access was changed.", data)
+        case CustomerEventKind.APP_CONNECTED:
+            return PushText(
+                "App connected",
+                f"{payload['client_name']} can now access the accounts you chose. Not you? "
+                "Disconnect it in Connected apps.",
+                data,
+            )
+        case CustomerEventKind.APP_DISCONNECTED:
+            return PushText(
+                "App disconnected", f"{payload['client_name']} no longer has access.", data
+            )

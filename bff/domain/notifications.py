@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 
 from babel import Locale, UnknownLocaleError
 
+from bff.domain import delegation
 from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.notification_models import (
@@ -84,6 +85,7 @@ async def update_preferences(
     uow: UnitOfWork, actor: Actor, changes: PreferenceChanges
 ) -> Preferences:
     """Change what the actor is told; returns the preferences as they now are."""
+    delegation.require_own_access(actor)
     if changes.locale is not None:
         changes = replace(changes, locale=_valid_locale(changes.locale))
     async with uow:

@@ -10,8 +10,12 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.delegation import Client, Grant, GrantRevocation
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
+from bff.domain.fraud import Rules, Screening
+from bff.domain.fraud_signals import Signals
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -22,6 +26,7 @@ from bff.domain.models import (
     Session,
     Transfer,
     TransferKind,
+    TransferStatus,
     User,
 )
 from bff.domain.money import Money
@@ -81,6 +86,30 @@ class SecurityEventRepository(Protocol):
     ) -> None: ...
 
 
+class AuditRepository(Protocol):
+    async def record(self, record: AuditRecord) -> None:
+        """Append an entry to the audit log, in this unit of work's transaction."""
+        ...
+
+    async def page(self, key: AuditPageKey) -> list[AuditEntry]:
+        """Up to `key.first + 1` entries matching the filter, newest first."""
+        ...
+
+
+class PrivacyRepository(Protocol):
+    async def lock_user(self, user_id: UUID) -> tuple[User, list[Account]] | None:
+        """The user and their accounts, locked for the rest of the transaction."""
+        ...
+
+    async def export(self, user_id: UUID) -> dict[str, Any] | None:
+        """Everything kept about the user, opened, as one JSON-ready document."""
+        ...
+
+    async def shred(self, user_id: UUID) -> None:
+        """Destroy the user's data key and blind indexes (and what only they unlock)."""
+        ...
+
+
 class AccountRepository(Protocol):
     async def add(
         self, owner_id: UUID, name: str, currency: str, account_number: str
@@ -122,6 +151,13 @@ class PostingCommand:
     source_id: UUID | None = None
     destination_id: UUID | None = None
     destination_number: str | None = None
+    # Hold instead of posting: reserve the amount for this many seconds (PENDING).
+    hold_s: int | None = None
+    # The request's screening, stored with it; and, for BLOCK, the refusal it answers (after
+    # the posting rules, so that it never tells about an account the actor may not see).
+    screening: Screening | None = None
+    features: tuple[float, ...] = ()
+    refusal: Refusal | None = None
 
 
 class PostingOutcome(StrEnum):
@@ -169,6 +205,26 @@ class PostingResult:
     outcome: PostingOutcome
     transfer: Transfer | None = None
     refusal: Refusal | None = None
+    # The screening of the key's first request, when it was screened.
+    screening: Screening | None = None
+
+
+class HoldOutcome(StrEnum):
+    RESOLVED = "resolved"
+    # Settled, voided or expired already (the transfer says which), or, for expiry, not due.
+    NOT_PENDING = "not_pending"
+    NOT_FOUND = "not_found"
+    # Settling was refused (an account is no longer active); nothing changed.
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    """What `resolve` did, with the transfer as it is now (None when not found)."""
+
+    outcome: HoldOutcome
+    transfer: Transfer | None = None
+    refusal: Refusal | None = None
 
 
 class LedgerRepository(Protocol):
@@ -183,6 +239,20 @@ class LedgerRepository(Protocol):
         It is a transaction of its own: call it alone in its unit of work. What it did is
         settled when it returns, whether or not `commit()` follows; `commit()` then runs what
         must follow a commit (the cache fences of both accounts)."""
+        ...
+
+    async def resolve(
+        self, transfer_id: UUID, outcome: TransferStatus, description: str, *, due_only: bool
+    ) -> HoldResult:
+        """Atomically settle (COMPLETED) or void (CANCELLED) a PENDING transfer: lock both
+        accounts in id order, then the transfer; post both legs for the reserved amount or
+        release the reservation; next sequences and outbox events. Only a pending transfer
+        changes (with `due_only`, only one whose hold has expired), so concurrent resolutions
+        resolve it exactly once. A transaction of its own, like `post_once`."""
+        ...
+
+    async def due_holds(self, limit: int) -> list[UUID]:
+        """Up to `limit` pending transfers whose hold has expired, oldest expiry first."""
         ...
 
 
@@ -215,6 +285,128 @@ class DocumentRepository(Protocol):
     async def retire(self, app: str, version: str) -> Build | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ScreeningFacts:
+    """What one read tells screening: whether the key already answered (then nothing is scored
+    again), the transfer's signals, the payee's id if it exists, and the rules in force."""
+
+    answered: bool
+    signals: Signals
+    destination_id: UUID | None
+    rules: Rules
+
+
+class FraudRepository(Protocol):
+    async def facts(
+        self,
+        actor_id: UUID,
+        session_id: UUID | None,
+        key: str,
+        amount: int,
+        source_id: UUID,
+        destination_id: UUID | None,
+        destination_number: str | None,
+    ) -> ScreeningFacts:
+        """Everything screening reads, in one statement (a transaction of its own)."""
+        ...
+
+    async def rules(self) -> Rules:
+        """The rules in force (the defaults until an analyst saves some)."""
+        ...
+
+    async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        """Store `rules` as version `rules.version + 1`, with who and why; None when another
+        change took that version first (the caller edited rules that are no longer current)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """An authorization request a client pushed (RFC 9126)."""
+
+    client_id: str
+    params: dict[str, str]
+    expires_at: datetime
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CodeUse:
+    """What presenting an authorization code found: its binding, and whether it was spent."""
+
+    grant: Grant
+    redirect_uri: str
+    code_challenge: str
+    dpop_jkt: str | None
+    expired: bool
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshUse:
+    grant: Grant
+    jkt: str
+    used: bool
+
+
+class OAuthRepository(Protocol):
+    async def add_client(self, client: Client, created_by: UUID | None) -> None: ...
+    async def client(self, client_id: str) -> Client | None: ...
+    async def add_request(
+        self, request_id: str, client_id: str, params: dict[str, str], expires_at: datetime
+    ) -> None: ...
+    async def request(self, request_id: str) -> PushedRequest | None: ...
+    async def use_request(self, request_id: str) -> bool:
+        """Mark a live pushed request used; False when it was used or expired already."""
+        ...
+
+    async def add_grant(
+        self,
+        user_id: UUID,
+        client_id: str,
+        scopes: frozenset[str],
+        account_ids: Sequence[UUID],
+        daily_limit: int,
+    ) -> Grant:
+        """A new grant; the customer's earlier live grants to the same client end (replaced)."""
+        ...
+
+    async def grant(self, grant_id: UUID) -> Grant | None: ...
+    async def grants_of(self, user_id: UUID) -> list[Grant]: ...
+    async def revoke_grant(self, grant_id: UUID, reason: GrantRevocation) -> bool: ...
+    async def touch_grant(self, grant_id: UUID) -> None: ...
+    async def add_code(
+        self,
+        code_hash: bytes,
+        grant_id: UUID,
+        redirect_uri: str,
+        code_challenge: str,
+        dpop_jkt: str | None,
+        expires_at: datetime,
+    ) -> None: ...
+    async def use_code(self, code_hash: bytes) -> CodeUse | None:
+        """Spend a code (locked until the transaction ends); `replayed` when already spent."""
+        ...
+
+    async def add_refresh_token(self, token_hash: bytes, grant_id: UUID, jkt: str) -> None: ...
+    async def lock_refresh_token(self, token_hash: bytes) -> RefreshUse | None: ...
+    async def use_refresh_token(self, token_hash: bytes) -> None: ...
+    async def first_use_of_jti(self, jti: str, expires_at: datetime) -> bool:
+        """Remember a JWT ID until `expires_at`; False when it was seen before."""
+        ...
+
+    async def lock_grant(self, grant_id: UUID) -> Grant | None: ...
+    async def spent_today(self, grant_id: UUID, currency: str) -> int: ...
+    async def record_transfer(
+        self, transfer_id: UUID, grant_id: UUID, client_id: str, money: Money
+    ) -> None:
+        """Count `money` against the grant's day, as the transfer `transfer_id` will be."""
+        ...
+
+    async def release_transfer(self, transfer_id: UUID) -> None:
+        """Give back a reservation whose posting did not happen."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -234,6 +426,14 @@ class UnitOfWork(Protocol):
     def notifications(self) -> NotificationRepository: ...
     @property
     def documents(self) -> DocumentRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+    @property
+    def privacy(self) -> PrivacyRepository: ...
+    @property
+    def fraud(self) -> FraudRepository: ...
+    @property
+    def oauth(self) -> OAuthRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

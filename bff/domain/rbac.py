@@ -22,6 +22,9 @@ class Permission(StrEnum):
     USER_READ_ANY = "user:read_any"
     ROLE_MANAGE = "role:manage"
     DOCUMENT_MANAGE = "document:manage"
+    AUDIT_READ = "audit:read"
+    USER_ERASE = "user:erase"
+    OAUTH_CLIENT_MANAGE = "oauth_client:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -38,9 +41,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DEPOSIT_CREATE,
             Permission.ROLE_MANAGE,
             Permission.DOCUMENT_MANAGE,
+            Permission.AUDIT_READ,
+            Permission.OAUTH_CLIENT_MANAGE,
+            Permission.USER_ERASE,
         }
     ),
-    Role.AUDITOR: frozenset({Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY}),
+    Role.AUDITOR: frozenset(
+        {Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY, Permission.AUDIT_READ}
+    ),
 }
 
 

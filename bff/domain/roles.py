@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from bff.domain import audit
 from bff.domain.actor import Actor
+from bff.domain.audit_models import AuditOperation
 from bff.domain.errors import DomainError, ErrorCode, PermissionDenied
 from bff.domain.models import SecurityEventKind, User
 from bff.domain.ports import UnitOfWork
@@ -38,6 +40,17 @@ async def _change(uow: UnitOfWork, actor: Actor, user_id: UUID, role: Role, gran
             kind = SecurityEventKind.ROLE_ASSIGNED if grant else SecurityEventKind.ROLE_REVOKED
             await uow.security_events.record(
                 kind, user_id, actor.user_id, actor.session_id, {"role": role.value}
+            )
+            operation = AuditOperation.ROLE_ASSIGN if grant else AuditOperation.ROLE_REVOKE
+            await uow.audit.record(
+                audit.by(
+                    actor,
+                    operation,
+                    object_type="user",
+                    object_id=str(user_id),
+                    subject_id=user_id,
+                    detail={"role": role.value},
+                )
             )
         await uow.commit()
     return user

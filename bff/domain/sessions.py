@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from bff.domain import audit, delegation
 from bff.domain.actor import Actor
+from bff.domain.audit_models import AuditOperation, AuditRecord, AuditResult
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.models import RevocationReason, SecurityEventKind, Session, User
 from bff.domain.ports import UnitOfWork
@@ -48,7 +50,23 @@ async def open_session(
     token, digest = new_refresh_token()
     expires_at = datetime.now(UTC) + policy.max_lifetime
     session = await uow.sessions.add(user.id, device_name, digest, expires_at)
+    await uow.audit.record(_session_entry(AuditOperation.LOGIN_SUCCEED, user.id, session.id))
     return Opened(user, session, token)
+
+
+def _session_entry(
+    operation: AuditOperation, user_id: UUID, session_id: UUID, **fields: object
+) -> AuditRecord:
+    """An entry about a user's own session."""
+    return AuditRecord(
+        operation,
+        user_id,
+        session_id=session_id,
+        object_type="session",
+        object_id=str(session_id),
+        subject_id=user_id,
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 async def refresh(uow: UnitOfWork, refresh_token: str, policy: SessionPolicy) -> Opened:
@@ -65,6 +83,14 @@ async def refresh(uow: UnitOfWork, refresh_token: str, policy: SessionPolicy) ->
             await uow.security_events.record(
                 SecurityEventKind.REFRESH_TOKEN_REUSE, session.user_id, None, session.id
             )
+            await uow.audit.record(
+                _session_entry(
+                    AuditOperation.SESSION_REUSE_DETECTED,
+                    session.user_id,
+                    session.id,
+                    result=AuditResult.REFUSED,
+                )
+            )
             await uow.commit()  # the session ends even though this call fails
             raise DomainError(ErrorCode.INVALID_REFRESH_TOKEN, field="refreshToken")
         if session.expires_at <= now or now - session.last_used_at > policy.idle_timeout:
@@ -74,6 +100,7 @@ async def refresh(uow: UnitOfWork, refresh_token: str, policy: SessionPolicy) ->
             raise DomainError(ErrorCode.INVALID_REFRESH_TOKEN, field="refreshToken")
         token, digest = new_refresh_token()
         renewed = await uow.sessions.rotate(session.id, hash_refresh_token(refresh_token), digest)
+        await uow.audit.record(_session_entry(AuditOperation.SESSION_REFRESH, user.id, session.id))
         await uow.commit()
     return Opened(user, renewed, token)
 
@@ -84,27 +111,46 @@ async def log_out(uow: UnitOfWork, actor: Actor) -> int:
         return 0
     async with uow:
         ended = await uow.sessions.revoke(actor.session_id, RevocationReason.LOGOUT)
+        await _record_end(uow, actor, actor.session_id, RevocationReason.LOGOUT, int(ended))
         await uow.commit()
     return int(ended)
 
 
 async def log_out_everywhere(uow: UnitOfWork, actor: Actor) -> int:
     """End every session of the actor, this one included."""
+    delegation.require_own_access(actor)
     async with uow:
         ended = await uow.sessions.revoke_all(actor.user_id, RevocationReason.LOGOUT_EVERYWHERE)
+        await _record_end(uow, actor, None, RevocationReason.LOGOUT_EVERYWHERE, ended)
         await uow.commit()
     return ended
 
 
 async def revoke_session(uow: UnitOfWork, actor: Actor, session_id: UUID) -> int:
     """End one of the actor's sessions (a lost phone, say); others' look missing."""
+    delegation.require_own_access(actor)
     async with uow:
         session = await uow.sessions.get(session_id)
         if session is None or session.user_id != actor.user_id:
             raise DomainError(ErrorCode.SESSION_NOT_FOUND, field="sessionId")
         ended = await uow.sessions.revoke(session_id, RevocationReason.REVOKED)
+        await _record_end(uow, actor, session_id, RevocationReason.REVOKED, int(ended))
         await uow.commit()
     return int(ended)
+
+
+async def _record_end(
+    uow: UnitOfWork, actor: Actor, session_id: UUID | None, reason: RevocationReason, ended: int
+) -> None:
+    entry = audit.by(
+        actor,
+        AuditOperation.SESSION_END,
+        object_type="session" if session_id else "user",
+        object_id=str(session_id or actor.user_id),
+        subject_id=actor.user_id,
+        detail={"reason": reason.value, "ended": ended},
+    )
+    await uow.audit.record(entry)
 
 
 async def active_sessions(uow: UnitOfWork, actor: Actor, policy: SessionPolicy) -> list[Session]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID, uuid4
 
-from bff.domain import idempotency
+from bff.domain import delegation, idempotency, screening
 from bff.domain.accounts import account_not_found, is_account_number
 from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode
+from bff.domain.fraud import Decision, Screener
 from bff.domain.models import (
     Account,
     AccountChange,
@@ -23,7 +25,14 @@ from bff.domain.models import (
     TransferStatus,
 )
 from bff.domain.money import Money
-from bff.domain.ports import PostingCommand, PostingFields, Refusal, UnitOfWork
+from bff.domain.ports import (
+    HoldOutcome,
+    HoldResult,
+    PostingCommand,
+    PostingFields,
+    Refusal,
+    UnitOfWork,
+)
 from bff.domain.rbac import Permission
 from bff.domain.text import clean_text
 
@@ -68,10 +77,22 @@ def _optional_text(text: str | None, field: str) -> str | None:
 
 
 async def create_transfer(
-    uow: UnitOfWork, actor: Actor, request: TransferRequest, ttl_s: int
+    uow: UnitOfWork,
+    actor: Actor,
+    request: TransferRequest,
+    ttl_s: int,
+    screener: Screener | None = None,
 ) -> Transfer:
-    """Move money between two accounts of the same currency, exactly once per idempotency key."""
+    """Move money between two accounts of the same currency, exactly once per idempotency key.
+
+
+    With a `screener`, the request is screened before anything posts: ALLOW posts, REVIEW holds
+    it PENDING for an analyst, STEP_UP holds it and raises `StepUpRequired`, BLOCK refuses it
+    (TRANSFER_BLOCKED, nothing reserved). A retry with the same key gets the first answer.
+    A connected app needs `transfers:write`, a shared source account and room in its grant's
+    daily limit (`bff.domain.delegation`)."""
     actor.require(Permission.TRANSFER_CREATE_OWN)
+    delegation.check_delegated_transfer(actor, request.from_account_id)
     key = idempotency.check_key(request.idempotency_key)
     if (request.to_account_id is None) == (request.to_account_number is None):
         raise DomainError(
@@ -91,7 +112,23 @@ async def create_transfer(
         memo=memo,
     )
     number = request.to_account_number
-    return await _post(
+    # A number of the wrong shape names no account.
+    destination_number = number if number is not None and is_account_number(number) else None
+    verdict = None
+    if screener is not None:
+        verdict = await screening.screen(
+            uow,
+            screener,
+            actor,
+            key=key,
+            amount=money.minor,
+            source_id=request.from_account_id,
+            destination_id=request.to_account_id,
+            destination_number=destination_number,
+        )
+    decision = verdict.screening.decision if verdict is not None else None
+    post = partial(
+        _post,
         uow,
         actor,
         TransferKind.TRANSFER,
@@ -103,9 +140,13 @@ async def create_transfer(
         fields=("fromAccountId", "toAccountNumber" if number is not None else "toAccountId"),
         source_id=request.from_account_id,
         destination_id=request.to_account_id,
-        # A number of the wrong shape names no account.
-        destination_number=number if number is not None and is_account_number(number) else None,
+        destination_number=destination_number,
+        hold_s=screener.hold_s if screener is not None and decision in screening.HELD else None,
+        verdict=verdict,
     )
+    if actor.delegation is not None:
+        return await delegation.within_daily_limit(uow, actor, money, post)
+    return await post()
 
 
 async def deposit_funds(
@@ -139,6 +180,8 @@ async def deposit_funds(
 
 
 _DESCRIPTIONS = {TransferKind.TRANSFER: "Transfer", TransferKind.DEPOSIT: "Deposit"}
+# How many expired holds one pass of the expiry job voids.
+EXPIRY_BATCH = 100
 
 
 async def _post(
@@ -155,16 +198,20 @@ async def _post(
     source_id: UUID | None = None,
     destination_id: UUID | None = None,
     destination_number: str | None = None,
+    hold_s: int | None = None,
+    verdict: screening.Verdict | None = None,
+    transfer_id: UUID | None = None,
 ) -> Transfer:
-    """Post the movement once under the actor's key; `fields` are the input fields that name
-    its source and its destination."""
+    """Post the movement once under the actor's key (or, with `hold_s`, hold it PENDING for that
+    long, or refuse it when `verdict` blocks it); `fields` are the input fields that name its
+    source and its destination."""
     command = PostingCommand(
         actor_id=actor.user_id,
         key=key,
         fingerprint=fingerprint,
         ttl_s=ttl_s,
         kind=kind,
-        transfer_id=uuid4(),
+        transfer_id=transfer_id or uuid4(),
         money=money,
         memo=memo,
         description=memo or _DESCRIPTIONS[kind],
@@ -172,11 +219,63 @@ async def _post(
         source_id=source_id,
         destination_id=destination_id,
         destination_number=destination_number,
+        hold_s=hold_s,
+        screening=verdict.screening if verdict is not None else None,
+        features=verdict.features if verdict is not None else (),
+        refusal=(
+            Refusal(ErrorCode.TRANSFER_BLOCKED, None)
+            if verdict is not None and verdict.screening.decision is Decision.BLOCK
+            else None
+        ),
     )
-    outcome = await idempotency.run_once(uow, command)
-    if isinstance(outcome, Refusal):
-        raise refused(outcome)
-    return outcome
+    result = await idempotency.run_once(uow, command)
+    if result.refusal is not None:
+        raise refused(result.refusal)
+    transfer = result.transfer
+    assert transfer is not None
+    if (
+        result.screening is not None
+        and result.screening.decision is Decision.STEP_UP
+        and transfer.status is TransferStatus.PENDING
+    ):
+        raise screening.StepUpRequired(transfer)
+    return transfer
+
+
+# --- held transfers ------------------------------------------------------------------------
+# A held transfer's fate is decided elsewhere (an analyst, a step-up, the clock); these resolve
+# it in the ledger. Callers check who may decide; the ledger makes sure it happens once.
+
+
+async def settle_held(uow: UnitOfWork, transfer_id: UUID) -> HoldResult:
+    """Post a PENDING transfer for exactly its reserved amount (or say why not)."""
+    return await _resolve(uow, transfer_id, TransferStatus.COMPLETED, due_only=False)
+
+
+async def void_held(uow: UnitOfWork, transfer_id: UUID) -> HoldResult:
+    """Void a PENDING transfer: its reservation is released."""
+    return await _resolve(uow, transfer_id, TransferStatus.CANCELLED, due_only=False)
+
+
+async def expire_holds(uow: UnitOfWork) -> int:
+    """Void the holds past their expiry, one transaction each (a hold resolved meanwhile, by an
+    analyst or another process running this job, is left as it is); how many were voided."""
+    async with uow:
+        due = await uow.ledger.due_holds(EXPIRY_BATCH)
+    voided = 0
+    for transfer_id in due:
+        result = await _resolve(uow, transfer_id, TransferStatus.CANCELLED, due_only=True)
+        voided += result.outcome is HoldOutcome.RESOLVED
+    return voided
+
+
+async def _resolve(
+    uow: UnitOfWork, transfer_id: UUID, outcome: TransferStatus, *, due_only: bool
+) -> HoldResult:
+    description = _DESCRIPTIONS[TransferKind.TRANSFER]
+    return await idempotency.retried(
+        uow, lambda: uow.ledger.resolve(transfer_id, outcome, description, due_only=due_only)
+    )
 
 
 # --- the posting rules ----------------------------------------------------------------------

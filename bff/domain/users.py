@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 
-from bff.domain import passwords, sessions
+from bff.domain import audit, delegation, passwords, sessions
 from bff.domain.actor import Actor, authenticated
+from bff.domain.audit_models import AuditOperation, AuditRecord, AuditResult
 from bff.domain.errors import DomainError, ErrorCode, Throttled
 from bff.domain.models import RevocationReason, SecurityEventKind, User
 from bff.domain.ports import UnitOfWork
@@ -74,13 +74,23 @@ async def _create(uow: UnitOfWork, command: SignUp, roles: frozenset[Role]) -> U
     password_hash = await passwords.hash_password(command.password)
     async with uow:
         user = await uow.users.add(email, password_hash, display_name, roles)
+        await uow.audit.record(
+            AuditRecord(
+                AuditOperation.USER_CREATE,
+                None,
+                object_type="user",
+                object_id=str(user.id),
+                subject_id=user.id,
+                detail={"roles": sorted(roles)},
+            )
+        )
         await uow.commit()
     return user
 
 
 def _throttle_keys(email: str, client_address: str) -> list[tuple[ThrottleScope, str]]:
-    # The account key is a digest, so the throttle table holds no email addresses.
-    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    # The storage keeps both by blind index: the throttle table holds no email or address.
+    account = email.strip().lower()
     return [(ThrottleScope.ACCOUNT, account), (ThrottleScope.ADDRESS, client_address)]
 
 
@@ -116,6 +126,17 @@ async def log_in(
     user, password_hash = found if found else (None, None)
     # Hash outside the transaction: no connection is held during the deliberate slowness.
     if not await passwords.verify_password(password_hash, command.password) or user is None:
+        async with uow:
+            # Names the user only when the email was one: never the email itself.
+            await uow.audit.record(
+                AuditRecord(
+                    AuditOperation.LOGIN_FAIL,
+                    None,
+                    AuditResult.FAILURE,
+                    subject_id=user.id if user else None,
+                )
+            )
+            await uow.commit()
         raise DomainError(ErrorCode.INVALID_CREDENTIALS)
     async with uow:
         for key, state in (await uow.throttles.lock(keys)).items():
@@ -130,6 +151,7 @@ async def change_password(
 ) -> tuple[User, int]:
     """Replace the password and end every other session (a thief's included)."""
     actor = authenticated(actor)
+    delegation.require_own_access(actor)
     _check_password(new_password, "newPassword")
     async with uow:
         found = await uow.users.credentials_of(actor.user_id)
@@ -171,6 +193,16 @@ async def _replace_password(
             actor.user_id if actor else None,
             session_id,
             None if actor else {"reset": "administrative"},
+        )
+        await uow.audit.record(
+            audit.by(
+                actor,
+                AuditOperation.PASSWORD_CHANGE,
+                object_type="user",
+                object_id=str(user.id),
+                subject_id=user.id,
+                detail={"sessions_ended": ended},
+            )
         )
         await uow.commit()
     return ended

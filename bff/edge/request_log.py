@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+from bff import logging as bff_logging
 from bff.edge.asgi import ASGIApp, Message, Receive, Scope, Send, state
 
 log = logging.getLogger("bff.request")
@@ -28,6 +29,8 @@ class RequestLog:
         request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
         request_state = state(scope)
         request_state["request_id"] = request_id
+        # Every line logged while serving it names the request (bff.logging.RequestContext).
+        served = bff_logging.request_state.set(request_state)
         started = time.perf_counter()
         status = 0
 
@@ -55,3 +58,4 @@ class RequestLog:
                     "actor_id": str(actor.user_id) if actor else None,
                 },
             )
+            bff_logging.request_state.reset(served)

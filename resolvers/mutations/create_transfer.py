@@ -6,7 +6,9 @@ import strawberry
 
 from bff.api.context import Info
 from bff.domain import transfers
+from bff.domain.screening import StepUpRequired
 from resolvers.boundary import actor_of, returns_user_errors
+from schema.errors import UserError
 from schema.ids import decode_id
 from schema.inputs import CreateTransferInput
 from schema.payloads import TransferPayload
@@ -33,7 +35,18 @@ async def create_transfer(
         currency=input.amount.currency.value,
         memo=input.memo,
     )
-    transfer = await transfers.create_transfer(
-        info.context.unit_of_work(), actor, request, info.context.runtime.settings.idempotency_ttl_s
-    )
+    runtime = info.context.runtime
+    try:
+        transfer = await transfers.create_transfer(
+            info.context.unit_of_work(),
+            actor,
+            request,
+            runtime.settings.idempotency_ttl_s,
+            runtime.screener,
+        )
+    except StepUpRequired as held:
+        # Held, not refused: the transfer is there, waiting for the customer's confirmation.
+        return TransferPayload(
+            transfer=Transfer.of(held.transfer), user_errors=[UserError.of(held)]
+        )
     return TransferPayload(transfer=Transfer.of(transfer))

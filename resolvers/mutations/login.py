@@ -7,6 +7,7 @@ import strawberry
 from bff.api.context import Info
 from bff.domain import sessions, users
 from bff.domain.errors import Throttled
+from bff.metrics.families import LOGIN_THROTTLED
 from resolvers.boundary import returns_user_errors
 from schema.errors import UserError
 from schema.inputs import LoginInput
@@ -40,6 +41,9 @@ async def login(
             info.context.unit_of_work(), command, settings.session_policy, settings.throttle_policy
         )
     except Throttled as throttled:
+        # Past the longest backoff delay, the wait is a lockout's.
+        locked_out = throttled.retry_after_s > settings.throttle_policy.max_delay_s
+        LOGIN_THROTTLED.labels("lockout" if locked_out else "delay").inc()
         return AuthPayload(
             retry_after_seconds=throttled.retry_after_s, user_errors=[UserError.of(throttled)]
         )

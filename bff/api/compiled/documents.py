@@ -11,12 +11,20 @@ from dataclasses import dataclass
 
 import strawberry
 from cachetools import LRUCache
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+)
 from graphql.execution.values import VariableValues, get_variable_values
-from strawberry.schema.schema import validate_document
 
 from bff.api.compiled.nodes import Plan
 from bff.api.compiled.plan import Unsupported, compile_operation, condition_variables, operation_of
+from bff.api.document_limits import DocumentLimits
+from bff.api.validation import bounded_validate
 
 _SIZE = 512
 
@@ -46,10 +54,15 @@ class CompiledDocuments:
         schema: strawberry.Schema,
         rules: Sequence[type[ASTValidationRule]],
         max_tokens: int,
+        limits: DocumentLimits,
+        kind: OperationType = OperationType.QUERY,
     ) -> None:
+        """`kind`: the operations compiled (the others run on graphql-core)."""
         self.schema = schema
         self.rules = tuple(rules)
         self.max_tokens = max_tokens
+        self.limits = limits
+        self.kind = kind
         self._documents: LRUCache[tuple[str, str | None], _Document | None] = LRUCache(_SIZE)
         self._plans: LRUCache[tuple[str, str | None, tuple[object, ...]], Plan | None] = LRUCache(
             _SIZE
@@ -91,7 +104,7 @@ class CompiledDocuments:
             document = parse(query, max_tokens=self.max_tokens)
         except GraphQLError:
             return None
-        if validate_document(self.schema._schema, document, self.rules):
+        if bounded_validate(self.schema._schema, document, self.rules, self.limits):
             return None
         operation = operation_of(document, operation_name)
         if operation is None:
@@ -104,6 +117,8 @@ class CompiledDocuments:
 
     def _compile(self, found: _Document, variables: VariableValues) -> Plan | None:
         try:
-            return compile_operation(self.schema, found.document, found.operation, variables)
+            return compile_operation(
+                self.schema, found.document, found.operation, variables, self.kind
+            )
         except Unsupported:
             return None

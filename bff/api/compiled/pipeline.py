@@ -10,7 +10,7 @@ from graphql.execution.values import VariableValues
 
 from bff.api.compiled.nodes import Plan, execute_plan
 from bff.api.errors import classify
-from bff.api.rate_limits import spend_budgets
+from bff.api.rate_limits import cost_extensions, spend_budgets
 from bff.api.response_caching import cache_key, cached_data, store
 
 
@@ -24,10 +24,15 @@ async def run_compiled(
     release: str,
 ) -> ExecutionResult:
     """The operation's result, with every error classified as the error boundary does."""
-    if operation_name:
-        context.request.state.operation_name = operation_name
+    # As Strawberry names it: the request's name, else the document's only operation's.
+    name = operation_name or (plan.operation.name.value if plan.operation.name else None)
+    if name:
+        context.request.state.operation_name = name
+    spent = None
     try:
-        result = await spend_budgets(context, plan.operation, plan.document)
+        result, spent = await spend_budgets(
+            context, plan.schema, plan.operation, plan.document, variables.coerced
+        )
         if result is None:
             key = cache_key(context, release, query, operation_name, raw_variables)
             cached = None if key is None else await cached_data(context, key)
@@ -41,4 +46,6 @@ async def run_compiled(
         result = ExecutionResult(None, [GraphQLError(str(error), original_error=error)])
     if result.errors:
         result.errors = [classify(error, context) for error in result.errors]
+    extensions = cost_extensions(spent, plan.schema, plan.operation, plan.document, result.data)
+    result.extensions = extensions or None
     return result

@@ -89,12 +89,18 @@ def compile_operation(
     document: DocumentNode,
     operation: OperationDefinitionNode,
     variable_values: VariableValues,
+    kind: OperationType = OperationType.QUERY,
 ) -> Plan:
-    """The plan of a query `operation`; @include/@skip are decided with `variable_values`."""
-    if operation.operation is not OperationType.QUERY:
-        raise Unsupported("only queries are compiled")
+    """The plan of an `operation` of `kind` (a query, or a subscription: its root field's
+    resolver then makes the source stream); @include/@skip are decided with `variable_values`."""
+    if operation.operation is not kind or kind is OperationType.MUTATION:
+        raise Unsupported(f"only {kind.value} operations are compiled here")
     graphql_schema = schema._schema
-    root = graphql_schema.query_type
+    root = (
+        graphql_schema.query_type
+        if kind is OperationType.QUERY
+        else graphql_schema.subscription_type
+    )
     assert root is not None
     fragments = {
         d.name.value: FragmentDetails(d)

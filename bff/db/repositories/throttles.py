@@ -1,4 +1,6 @@
-"""Login throttle counters on PostgreSQL (shared by every server process)."""
+"""Login throttle counters on PostgreSQL (shared by every server process). Their keys (a client
+address, a digest of an email) are stored as blind indexes: no address or email can be read back,
+or found by hashing guesses without the index key."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bff.db.sealing import Sealing
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
 Key = tuple[ThrottleScope, str]
@@ -31,15 +34,20 @@ _SAVE = text("""
 
 
 class SqlThrottles:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, sealing: Sealing) -> None:
         self._connection = connection
+        self._sealing = sealing
+
+    def _stored(self, key: Key) -> str:
+        return self._sealing.throttle_key(key[0].value, key[1])
 
     async def lock(self, keys: Sequence[Key]) -> dict[Key, ThrottleState]:
-        params = {"scopes": [scope.value for scope, _ in keys], "keys": [key for _, key in keys]}
+        given = {(scope.value, self._stored((scope, key))): (scope, key) for scope, key in keys}
+        params = {"scopes": [scope for scope, _ in given], "keys": [key for _, key in given]}
         await self._connection.execute(_ENSURE, params)
         rows = (await self._connection.execute(_LOCK, params)).mappings()
         return {
-            (ThrottleScope(row["scope"]), row["key"]): ThrottleState(
+            given[(row["scope"], row["key"])]: ThrottleState(
                 row["failures"], row["last_attempt_at"], row["locked_until"]
             )
             for row in rows
@@ -50,7 +58,7 @@ class SqlThrottles:
             _SAVE,
             {
                 "scope": key[0].value,
-                "key": key[1],
+                "key": self._stored(key),
                 "failures": state.failures,
                 "last_attempt_at": state.last_attempt_at,
                 "locked_until": state.locked_until,

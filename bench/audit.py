@@ -1,0 +1,128 @@
+"""Figure 8: createTransfer/s with the audit log on over the same with it off.
+
+One `bff serve`, uniform random accounts, rounds alternated. Off means the triggers that record
+money movements (migration 0020) are disabled between rounds, so the two sides differ only in
+the audit entry each transfer appends to its hash chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from bench.compare import Side, alternate, post, print_ratio_header, print_ratios, print_sides
+from bench.loadgen import TRANSFER_MUTATION
+from bench.processes import (
+    BenchError,
+    Processes,
+    bff_argv,
+    free_port,
+    run_loadgen,
+    wait_until_ready,
+)
+from bff.db.engine import plain_postgres_url
+
+_TRIGGERS = (
+    "transfers_audited ON transfers",
+    "idempotency_keys_refusal_audited ON idempotency_keys",
+)
+
+
+async def _set_audit(url: str, enabled: bool) -> None:
+    connection = await asyncpg.connect(plain_postgres_url(url))
+    try:
+        for trigger in _TRIGGERS:
+            table = trigger.split(" ON ")[1]
+            name = trigger.split(" ON ")[0]
+            action = "ENABLE" if enabled else "DISABLE"
+            await connection.execute(f"ALTER TABLE {table} {action} TRIGGER {name}")
+    finally:
+        await connection.close()
+
+
+async def _entries(url: str) -> int:
+    connection = await asyncpg.connect(plain_postgres_url(url))
+    try:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM audit_log WHERE operation = 'transfer.create'"
+            )
+        )
+    finally:
+        await connection.close()
+
+
+def run(config: Any, processes: Processes, stage: Any) -> bool:
+    """Measure both sides; True when the ratio meets 0.9."""
+    settings, app_url, population = stage.settings, stage.app_url, stage.population
+    port = free_port()
+    os.environ["BFF_PORT"] = str(port)
+    # Both sides alike without fraud screening, whose pace rules stop the benchmark's customers
+    # (hundreds of transfers an hour each): the ratio is then the audit log's cost alone.
+    os.environ["BFF_FRAUD_SCREENING"] = "false"
+    server, log = processes.start("bff-server-audit", bff_argv())
+    wait_until_ready(server, log, port)
+    customers = population.customers
+    accounts = [
+        [account_id, owner]
+        for owner, customer in enumerate(customers)
+        for account_id in customer.account_ids
+    ]
+    probe = post(
+        port,
+        "/graphql",
+        {
+            "query": TRANSFER_MUTATION,
+            "variables": {
+                "input": {
+                    "idempotencyKey": "bench-audit-probe",
+                    "fromAccountId": customers[0].account_ids[0],
+                    "toAccountId": customers[1].account_ids[0],
+                    "amount": {"amount": "0.01", "currency": "USD"},
+                    "memo": "bench",
+                }
+            },
+        },
+        customers[0].token,
+    )
+    if probe.get("errors") or probe["data"]["createTransfer"]["userErrors"]:
+        raise BenchError(f"a probe transfer failed: {probe}")
+
+    def transfers(enabled: bool) -> Callable[[int], dict[str, Any]]:
+        def measure(number: int) -> dict[str, Any]:
+            asyncio.run(_set_audit(app_url, enabled))
+            spec = {
+                "kind": "transfer",
+                "mode": "uniform",
+                "host": "127.0.0.1",
+                "port": port,
+                "path": "/graphql",
+                "tokens": [customer.token for customer in customers],
+                "accounts": accounts,
+                "hot": [customers[0].account_ids[0], 0],
+                "concurrency": config.transfer_concurrency,
+                "warmup_s": config.warmup_s,
+                "duration_s": config.round_s,
+            }
+            side = "on" if enabled else "off"
+            return run_loadgen(processes, f"loadgen-audit-{side}-{number}", spec)
+
+        return measure
+
+    print(f"\n[8] createTransfer with the audit log on and off ({settings.workers} process(es))")
+    on = Side("createTransfer: audit log on")
+    off = Side("createTransfer: audit log off (triggers disabled)")
+    alternate(config.rounds, [(on, transfers(True)), (off, transfers(False))])
+    asyncio.run(_set_audit(app_url, True))
+    processes.stop(server)
+    audited = asyncio.run(_entries(app_url))
+    print(f"audit entries of transfers: {audited} (the on side's, warm-ups included)")
+    if audited < on.ok_total:
+        raise BenchError(f"{on.ok_total} transfers acknowledged with the log on, {audited} audited")
+    print_sides([on, off])
+    print_ratio_header()
+    return print_ratios([("8 createTransfer/s: audit log on / off", on, off, 0.9)])

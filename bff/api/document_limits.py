@@ -1,0 +1,204 @@
+"""The shape limits of a GraphQL document, checked in one pass over the parsed document before
+graphql-core validates it: validation's overlapping-fields rule grows quadratically with the
+selections it compares, and a document of fragments that spread each other twice would be
+exponential to expand. Here every node is visited once and every fragment is measured once
+(memoised), so refusing a document costs no more than parsing it.
+
+Checked: field depth, aliases, directives per location, selections per selection set, and the
+fan-out of fragments (how many fields the document would select once every spread is expanded,
+counted without expanding anything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    Node,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+
+if TYPE_CHECKING:
+    from bff.config import Settings
+
+# Stable codes, one per limit, in `extensions.code`.
+QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
+TOO_MANY_SELECTIONS = "TOO_MANY_SELECTIONS"
+QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
+LIMIT_CODES = frozenset(
+    {QUERY_TOO_DEEP, TOO_MANY_ALIASES, TOO_MANY_DIRECTIVES, TOO_MANY_SELECTIONS, QUERY_TOO_LARGE}
+)
+# Fragments and inline fragments nest without adding field depth; this many nested selection
+# sets per field level bounds the walk's recursion all the same.
+_NESTING_PER_LEVEL = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentLimits:
+    """The most a document may ask for (the settings `BFF_GRAPHQL_MAX_*`)."""
+
+    max_depth: int
+    max_aliases: int
+    max_directives: int  # on one field, fragment, operation or variable
+    max_selections: int  # in one selection set
+    max_fields: int  # selected by the whole document, with every fragment spread expanded
+
+    @classmethod
+    def of(cls, settings: Settings) -> DocumentLimits:
+        """The limits `settings` ask for."""
+        return cls(
+            max_depth=settings.graphql_max_depth,
+            max_aliases=settings.graphql_max_aliases,
+            max_directives=settings.graphql_max_directives,
+            max_selections=settings.graphql_max_selections,
+            max_fields=settings.graphql_max_fields,
+        )
+
+
+class LimitExceeded(Exception):
+    def __init__(self, code: str, message: str, node: Node | None) -> None:
+        super().__init__(message)
+        self.error = GraphQLError(message, node, extensions={"code": code})
+
+
+@dataclass(frozen=True, slots=True)
+class _Measure:
+    depth: int  # field levels
+    fields: int  # fields selected, spreads expanded
+
+
+def check_limits(document: DocumentNode, limits: DocumentLimits) -> GraphQLError | None:
+    """The first limit `document` exceeds, as a GraphQL error with its code; None within all."""
+    try:
+        _Walk(document, limits).run()
+    except LimitExceeded as exceeded:
+        return exceeded.error
+    return None
+
+
+class _Walk:
+    def __init__(self, document: DocumentNode, limits: DocumentLimits) -> None:
+        self.limits = limits
+        self.fragments = {
+            definition.name.value: definition
+            for definition in document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        self.document = document
+        self.measured: dict[str, _Measure] = {}
+        self.measuring: set[str] = set()  # a cycle is validation's to report
+        self.aliases = 0
+
+    def run(self) -> None:
+        fields = 0
+        for definition in self.document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                self._directives(definition)
+                for variable in definition.variable_definitions or ():
+                    self._directives(variable)
+                measure = self._selection_set(definition.selection_set, 0)
+                if measure.depth > self.limits.max_depth:
+                    raise LimitExceeded(
+                        QUERY_TOO_DEEP,
+                        f"The query exceeds the maximum depth {self.limits.max_depth}.",
+                        definition,
+                    )
+                fields += measure.fields
+            elif isinstance(definition, FragmentDefinitionNode):
+                self._fragment(definition.name.value, 0)
+            self._fan_out(fields, definition)
+
+    def _fragment(self, name: str, nesting: int) -> _Measure:
+        found = self.measured.get(name)
+        if found is not None:
+            return found
+        definition = self.fragments.get(name)
+        if definition is None or name in self.measuring:
+            return _Measure(0, 0)  # unknown or cyclic: validation refuses it
+        self.measuring.add(name)
+        self._directives(definition)
+        found = self.measured[name] = self._selection_set(definition.selection_set, nesting)
+        self.measuring.discard(name)
+        return found
+
+    def _selection_set(self, selection_set: SelectionSetNode, nesting: int) -> _Measure:
+        limits = self.limits
+        if nesting > limits.max_depth * _NESTING_PER_LEVEL:
+            # Recursion stays bounded whatever the document; its depth is checked per operation,
+            # where fragments measured once (relative to where they are spread) add up.
+            raise LimitExceeded(
+                QUERY_TOO_DEEP,
+                f"The query exceeds the maximum depth {limits.max_depth}.",
+                selection_set,
+            )
+        selections = selection_set.selections
+        if len(selections) > limits.max_selections:
+            raise LimitExceeded(
+                TOO_MANY_SELECTIONS,
+                f"A selection set selects more than {limits.max_selections} fields.",
+                selection_set,
+            )
+        depth = fields = 0
+        for selection in selections:
+            self._directives(selection)
+            if isinstance(selection, FieldNode):
+                if selection.alias is not None:
+                    self._alias(selection)
+                child = (
+                    self._selection_set(selection.selection_set, nesting + 1)
+                    if selection.selection_set is not None
+                    else _Measure(0, 0)
+                )
+                # Introspection's meta-fields do not count towards depth, as graphql-core's and
+                # Strawberry's depth limits have it: tools' standard introspection query nests
+                # type references deeper than any app document (production refuses
+                # introspection anyway); its fields still count towards the fan-out.
+                introspection = selection.name.value.startswith("__")
+                measure = _Measure(0 if introspection else child.depth + 1, child.fields + 1)
+            elif isinstance(selection, InlineFragmentNode):
+                measure = self._selection_set(selection.selection_set, nesting + 1)
+            else:
+                assert isinstance(selection, FragmentSpreadNode)
+                measure = self._fragment(selection.name.value, nesting + 1)
+            depth = max(depth, measure.depth)
+            fields += measure.fields
+            self._fan_out(fields, selection)
+        return _Measure(depth, fields)
+
+    def _alias(self, node: FieldNode) -> None:
+        self.aliases += 1
+        if self.aliases > self.limits.max_aliases:
+            raise LimitExceeded(
+                TOO_MANY_ALIASES,
+                f"The document holds more than {self.limits.max_aliases} aliases.",
+                node,
+            )
+
+    def _directives(self, node: Node) -> None:
+        directives: tuple[DirectiveNode, ...] = getattr(node, "directives", None) or ()
+        if len(directives) > self.limits.max_directives:
+            raise LimitExceeded(
+                TOO_MANY_DIRECTIVES,
+                f"More than {self.limits.max_directives} directives in one place.",
+                node,
+            )
+
+    def _fan_out(self, fields: int, node: Node) -> None:
+        if fields > self.limits.max_fields:
+            raise LimitExceeded(
+                QUERY_TOO_LARGE,
+                f"The document selects more than {self.limits.max_fields} fields once its "
+                "fragments are expanded.",
+                node,
+            )

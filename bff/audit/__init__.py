@@ -1,0 +1,1 @@
+"""The audit trail's integrity: hash-chain verification and signed anchors of the chain heads."""

@@ -1,0 +1,1 @@
+"""Privacy rights from the command line."""

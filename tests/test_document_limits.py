@@ -1,0 +1,156 @@
+"""Abusive documents are refused by their shape, in one pass before graphql-core validates them,
+each limit with its own stable code; and production hides every kind of "Did you mean" hint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bff.auth.keys import load_key_ring_file
+from bff.config import Environment, Settings
+from tests.conftest import BOTH_EXECUTORS, World, asgi_client, runtime_on
+
+pytestmark = pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True)
+
+
+def codes(response: httpx.Response) -> list[str]:
+    return [error["extensions"]["code"] for error in response.json()["errors"]]
+
+
+async def refused(client: httpx.AsyncClient, world: World, query: str) -> list[str]:
+    person = await world.person()
+    response = await client.post("/graphql", json={"query": query}, headers=person.headers)
+    assert response.status_code < 500, response.text
+    assert response.json().get("data") is None
+    return codes(response)
+
+
+def fan_out(levels: int) -> str:
+    """Fragments that each spread the next twice: 2**levels fields once expanded."""
+    fragments = [f"fragment F{n} on User {{ ...F{n + 1} ...F{n + 1} }}" for n in range(levels)]
+    return "{ viewer { ...F0 } } " + " ".join(fragments) + f" fragment F{levels} on User {{ id }}"
+
+
+async def test_fragments_that_fan_out_are_refused_unexpanded(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given a document like the issue's: 2**20 fields once expanded
+    query = fan_out(20)
+    # when / then refused by its size, alone (validation, which would expand it, never ran)
+    assert await refused(client, world, query) == ["QUERY_TOO_LARGE"]
+
+
+async def test_repeated_fields_are_refused_before_validation_compares_them(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    # given one selection set of 500 fields, one of them unknown (validation would say so)
+    query = "{ viewer { nosuchfield " + "id " * 499 + "} }"
+    # when / then only the limit answers
+    assert await refused(client, world, query) == ["TOO_MANY_SELECTIONS"]
+
+
+async def test_many_directives_in_one_place_are_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given 900 (unknown) directives on one field
+    query = "{ viewer " + "@a " * 900 + "{ id } }"
+    # when / then
+    assert await refused(client, world, query) == ["TOO_MANY_DIRECTIVES"]
+
+
+async def test_depth_through_fragments_counts(client: httpx.AsyncClient, world: World) -> None:
+    # given 14 levels of fields, split over fragments spread inside each other
+    query = (
+        "{ viewer { ...A } } "
+        "fragment A on User { accounts { edges { node { owner { ...B } } } } } "
+        "fragment B on User { accounts { edges { node { owner { ...C } } } } } "
+        "fragment C on User { accounts { edges { node { id } } } }"
+    )
+    # when / then
+    assert await refused(client, world, query) == ["QUERY_TOO_DEEP"]
+
+
+async def test_a_long_chain_of_fragments_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given 150 fragments, each spreading the next (no field depth, but deep recursion)
+    chain = " ".join(f"fragment F{n} on User {{ ...F{n + 1} }}" for n in range(150))
+    query = "{ viewer { ...F0 } } " + chain + " fragment F150 on User { id }"
+    # when / then
+    assert await refused(client, world, query) == ["QUERY_TOO_DEEP"]
+
+
+async def test_aliases_in_fragments_count(client: httpx.AsyncClient, world: World) -> None:
+    # given 31 aliases spread over a fragment and the operation
+    aliases = " ".join(f"a{n}: id" for n in range(20))
+    more = " ".join(f"b{n}: id" for n in range(11))
+    query = f"{{ viewer {{ {more} ...F }} }} fragment F on User {{ {aliases} }}"
+    # when / then
+    assert await refused(client, world, query) == ["TOO_MANY_ALIASES"]
+
+
+async def test_a_document_at_every_limit_runs(client: httpx.AsyncClient, world: World) -> None:
+    # given fragments spread several times, within every limit
+    person = await world.person()
+    query = (
+        "{ viewer { ...F ...F @include(if: true) accounts(first: 5) { edges { node { ...A } } } } }"
+        " fragment F on User { id displayName }"
+        " fragment A on Account { id name balance { amount } }"
+    )
+    # when
+    response = await client.post("/graphql", json={"query": query}, headers=person.headers)
+    # then
+    assert "errors" not in response.json(), response.text
+    assert response.json()["data"]["viewer"]["displayName"] == person.user.display_name
+
+
+@pytest.fixture
+async def production(
+    settings: Settings, compiled: bool | None, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    # A generated ring without its development mark: what production accepts.
+    load_key_ring_file(tmp_path / "ring.json", production=False)
+    ring = json.loads((tmp_path / "ring.json").read_text())
+    del ring["development"]
+    update = {"env": Environment.PRODUCTION, "jwt_keys": json.dumps(ring), "data_dir": tmp_path}
+    async with (
+        runtime_on(settings, None, **update) as runtime,
+        asgi_client(runtime, compiled=compiled) as http,
+    ):
+        yield http
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("{ viewr { id } }", None),  # field
+        ("{ node(idd: 1) { id } }", None),  # argument
+        ("query($a: Strin) { viewer { id } }", None),  # type
+        ("{ viewer { ... on Usr { id } } }", None),  # type condition
+        ('mutation { openAccount(input: {name: "x", currency: USDD}) { account { id } } }', None),
+        (
+            'mutation($c: CurrencyCode!) { openAccount(input: {name: "x", currency: $c}) '
+            "{ account { id } } }",
+            {"c": "USDD"},
+        ),  # enum value in a variable
+        ('mutation { openAccount(input: {nam: "x", currency: USD}) { account { id } } }', None),
+    ],
+)
+async def test_production_gives_no_suggestion_of_any_kind(
+    production: httpx.AsyncClient, query: str, variables: dict[str, str] | None
+) -> None:
+    # when a document close to the schema is sent to a production server
+    response = await production.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"content-type": "application/json"},
+    )
+    # then it is refused without a hint
+    assert response.status_code < 500
+    messages = [error["message"] for error in response.json()["errors"]]
+    assert messages
+    assert not any("Did you mean" in message for message in messages), messages

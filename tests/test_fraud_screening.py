@@ -1,0 +1,180 @@
+"""Screening inside createTransfer, through GraphQL, with a trained model: ordinary transfers
+post, a card-testing burst and a mule's fan-in are held or refused, a blocked account is refused
+with nothing reserved, and a retry gets the first decision without a second score."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from bff.config import Settings
+from bff.domain.fraud import Rules
+from bff.domain.models import Account
+from bff.fraud import training
+from bff.fraud.commands import THRESHOLDS
+from bff.runtime import Runtime, build_runtime
+from schema.ids import encode_id
+from tests.conftest import Person, World, asgi_client, graphql
+
+CREATE = """
+mutation ($input: CreateTransferInput!) {
+  createTransfer(input: $input) {
+    transfer { id status }
+    userErrors { code field }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fraud") / "model.skops"
+    training.train_to(path, THRESHOLDS)
+    return path
+
+
+@pytest.fixture
+async def screened(settings: Settings, model_file: Path) -> AsyncIterator[Runtime]:
+    runtime = build_runtime(
+        settings.model_copy(update={"fraud_model_file": model_file}), settings.database_url or ""
+    )
+    assert runtime.screener is not None
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture
+async def client(screened: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(screened) as http:
+        yield http
+
+
+async def send(
+    client: httpx.AsyncClient,
+    person: Person,
+    source: Account,
+    destination: Account,
+    amount: str,
+    key: str | None = None,
+) -> dict[str, object]:
+    body = await graphql(
+        client,
+        CREATE,
+        {
+            "input": {
+                "idempotencyKey": key or str(uuid.uuid4()),
+                "fromAccountId": encode_id("Account", source.id),
+                "toAccountId": encode_id("Account", destination.id),
+                "amount": {"amount": amount, "currency": "USD"},
+            }
+        },
+        person,
+    )
+    payload = body["data"]["createTransfer"]
+    assert isinstance(payload, dict)
+    return payload
+
+
+async def test_an_ordinary_transfer_posts(client: httpx.AsyncClient, world: World) -> None:
+    # given Alice, who pays Bob 20.00 now and then from a well-funded account
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="2000.00")
+    destination = await world.account(bob, "USD")
+    for _ in range(3):
+        await send(client, alice, source, destination, "20.00")
+    # when she sends him 25.00
+    payload = await send(client, alice, source, destination, "25.00")
+    # then it is allowed and posted
+    assert payload["userErrors"] == []
+    assert payload["transfer"]["status"] == "COMPLETED"  # type: ignore[index]
+
+
+async def test_a_card_testing_burst_is_stopped(client: httpx.AsyncClient, world: World) -> None:
+    # given a customer firing many tiny transfers at new payees within minutes
+    mallory = await world.person()
+    source = await world.account(mallory, "USD", funds="500.00")
+    payees = [await world.account(await world.person(), "USD") for _ in range(12)]
+    outcomes = [await send(client, mallory, source, payee, "0.50") for payee in payees]
+    # then, once the burst shows, the transfers are held or refused instead of posted
+    last = outcomes[-1]
+    stopped = last["transfer"] is None or last["transfer"]["status"] == "PENDING"  # type: ignore[index]
+    assert stopped, last
+
+
+async def test_a_mule_fan_in_is_held_for_review(client: httpx.AsyncClient, world: World) -> None:
+    # given a young account that many customers paid today
+    mule = await world.account(await world.person(), "USD")
+    for _ in range(8):
+        sender = await world.person()
+        account = await world.account(sender, "USD", funds="100.00")
+        last = await send(client, sender, account, mule, "30.00")
+    # then the later payments into it are not simply posted
+    assert last["transfer"] is None or last["transfer"]["status"] == "PENDING", last  # type: ignore[index]
+
+
+async def test_a_blocked_account_is_refused_and_nothing_is_reserved(
+    client: httpx.AsyncClient, screened: Runtime, world: World
+) -> None:
+    # given the rules block Bob's account
+    alice, bob, analyst = await world.person(), await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="100.00")
+    destination = await world.account(bob, "USD")
+    uow = screened.unit_of_work()
+    async with uow:
+        rules = await uow.fraud.rules()
+        rules = Rules(
+            block_accounts=rules.block_accounts | {destination.id},
+            allow_accounts=rules.allow_accounts,
+            version=rules.version,
+        )
+        saved = await uow.fraud.save_rules(rules, analyst.user.id, "test: block Bob")
+        await uow.commit()
+    assert saved is not None
+    try:
+        # when Alice pays Bob, twice under the same key
+        key = str(uuid.uuid4())
+        first = await send(client, alice, source, destination, "10.00", key)
+        again = await send(client, alice, source, destination, "10.00", key)
+    finally:
+        async with uow:
+            await uow.fraud.save_rules(
+                Rules(allow_accounts=saved.allow_accounts, version=saved.version),
+                analyst.user.id,
+                "test: unblock",
+            )
+            await uow.commit()
+    # then both answers are TRANSFER_BLOCKED, and her money is all available
+    assert first["userErrors"] == [{"code": "TRANSFER_BLOCKED", "field": None}]
+    assert again == first
+    account = await screened.database.reads.account(source.id)
+    assert account is not None
+    assert account.available_balance == account.balance == 10_000
+
+
+async def test_a_retry_gets_the_first_decision_and_is_not_scored_again(
+    client: httpx.AsyncClient, screened: Runtime, world: World
+) -> None:
+    # given a transfer made once
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="100.00")
+    destination = await world.account(bob, "USD")
+    key = str(uuid.uuid4())
+    first = await send(client, alice, source, destination, "5.00", key)
+    # when it is retried, concurrently, several times
+    retries = await asyncio.gather(
+        *(send(client, alice, source, destination, "5.00", key) for _ in range(3))
+    )
+    # then every retry gets the same transfer, and one screening was stored for it
+    assert all(retry == first for retry in retries)
+    async with screened.database.engine.connect() as connection:
+        stored = await connection.execute(
+            text("SELECT count(*) FROM transfer_screenings WHERE actor_id = :a"),
+            {"a": alice.user.id},
+        )
+        assert stored.scalar_one() == 1
