@@ -377,9 +377,10 @@ def run(config: Config, processes: Processes, postgres: Postgres, stage: Stage) 
     print_ratio_header()
     passed = print_ratios(
         [
-            ("1 home query req/s: BFF / hand-written baseline", home_bff, home_base, 0.5),
-            ("2 createTransfer/s (uniform) / pgbench tpcb-like tps", uniform, tpcb_side, 0.4),
-            ("3 transfers/s: one hot account / uniform accounts", hot, uniform, 0.4),
+            # Issue 11's targets (they replace the core issue's 0.5, 0.4 and 0.4).
+            ("1 home query req/s: BFF / hand-written baseline", home_bff, home_base, 0.8),
+            ("2 createTransfer/s (uniform) / pgbench tpcb-like tps", uniform, tpcb_side, 0.5),
+            ("3 transfers/s: one hot account / uniform accounts", hot, uniform, 0.8),
             ("6 home query req/s: warm cache / cache off", home_cached, home_bff, 2.0),
         ],
     )
