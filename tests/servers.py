@@ -71,6 +71,8 @@ class Server:
                 "PYTHONUNBUFFERED": "1",
                 "BFF_ENV": "development",
                 "BFF_DOCUMENTS_MODE": "open",  # tests send documents of their own making
+                # Screening would hold a test's bursts of transfers (the fraud tests turn it on).
+                "BFF_FRAUD_SCREENING": "false",
                 "BFF_HOST": HOST,
                 "BFF_PORT": str(self.port),
                 "BFF_DATA_DIR": str(data_dir),

@@ -3,16 +3,15 @@ each limit with its own stable code; and production hides every kind of "Did you
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bff.auth.keys import load_key_ring_file
 from bff.config import Environment, Settings
 from tests.conftest import BOTH_EXECUTORS, World, asgi_client, runtime_on
+from tests.production_keys import production_keys
 
 pytestmark = pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True)
 
@@ -112,11 +111,7 @@ async def test_a_document_at_every_limit_runs(client: httpx.AsyncClient, world: 
 async def production(
     settings: Settings, compiled: bool | None, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
-    # A generated ring without its development mark: what production accepts.
-    load_key_ring_file(tmp_path / "ring.json", production=False)
-    ring = json.loads((tmp_path / "ring.json").read_text())
-    del ring["development"]
-    update = {"env": Environment.PRODUCTION, "jwt_keys": json.dumps(ring), "data_dir": tmp_path}
+    update = {"env": Environment.PRODUCTION, "data_dir": tmp_path, **production_keys(tmp_path)}
     async with (
         runtime_on(settings, None, **update) as runtime,
         asgi_client(runtime, compiled=compiled) as http,

@@ -41,9 +41,8 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def screened(settings: Settings, model_file: Path) -> AsyncIterator[Runtime]:
-    runtime = build_runtime(
-        settings.model_copy(update={"fraud_model_file": model_file}), settings.database_url or ""
-    )
+    screening = {"fraud_model_file": model_file, "fraud_screening": True}
+    runtime = build_runtime(settings.model_copy(update=screening), settings.database_url or "")
     assert runtime.screener is not None
     yield runtime
     await runtime.close()

@@ -6,7 +6,6 @@ tests/test_graphiql_browser.py runs the page in a real browser."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,10 +14,10 @@ import httpx
 import pytest
 
 from bff.api.graphiql.assets import VENDOR_DIR, uncompressed_sha256, vendored_files
-from bff.auth.keys import load_key_ring_file
 from bff.config import Settings
 from bff.runtime import build_runtime
 from tests.conftest import asgi_client
+from tests.production_keys import production_keys
 
 HTML = {"accept": "text/html"}
 
@@ -139,16 +138,12 @@ async def test_api_responses_keep_the_strict_policy_and_the_page_has_one_policy(
 
 @pytest.fixture
 async def production_client(database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    # A generated ring without its development mark: what production accepts.
-    load_key_ring_file(tmp_path / "ring.json", production=False)
-    ring = json.loads((tmp_path / "ring.json").read_text())
-    del ring["development"]
     settings = Settings(
         _env_file=None,
         env="production",
         database_url=database_url,
         data_dir=tmp_path,
-        jwt_keys=json.dumps(ring),
+        **production_keys(tmp_path),
     )
     runtime = build_runtime(settings, database_url)
     try:
