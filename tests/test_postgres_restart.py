@@ -297,8 +297,11 @@ async def ledger_totals(cluster: PostgresCluster) -> dict[str, int]:
 async def assert_each_transfer_once(cluster: PostgresCluster, workload: Workload) -> None:
     connection = await asyncpg.connect(cluster.url)
     try:
+        # Memos are sealed at rest: the workload's transfers are those its customers sent.
         written = await connection.fetch(
-            "SELECT id::text FROM transfers WHERE memo = $1 AND kind = 'transfer'", MEMO
+            "SELECT t.id::text FROM transfers t JOIN accounts a ON a.id = t.from_account_id"
+            " WHERE t.kind = 'transfer' AND a.owner_id = ANY($1::uuid[])",
+            [person.user.id for person, _ in workload.customers],
         )
         keyed = await connection.fetch(
             "SELECT key, result->>'transfer_id' AS transfer_id FROM idempotency_keys"

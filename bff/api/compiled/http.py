@@ -66,6 +66,8 @@ async def compiled_response(
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [error.formatted for error in result.errors]
+    if result.extensions:
+        body["extensions"] = result.extensions
     response = Response(orjson.dumps(body), media_type="application/json")
     # What the operation set on the context's response (a 429 and its Retry-After, cookies).
     if sub_response.status_code != 200:
