@@ -12,7 +12,7 @@ import httpx
 from bff.domain.rbac import Role
 from bff.runtime import Runtime
 from tests.conftest import World, graphql
-from tests.documents import REGISTER_OAUTH_CLIENT
+from tests.documents import CONNECTED_APPS, REGISTER_OAUTH_CLIENT, REVOKE_APP_ACCESS
 from tests.oauth_party import (
     REDIRECT_URI,
     ThirdParty,
@@ -24,10 +24,6 @@ from tests.oauth_party import (
 )
 
 __all__ = ["app", "oauth_runtime", "oauth_world", "party"]  # the fixtures used here
-REVOKE = """
-mutation ($input: RevokeAppAccessInput!) { revokeAppAccess(input: $input) { userErrors { code } } }
-"""
-APPS = "{ viewer { connectedApps { id } } }"
 
 
 async def audited(runtime: Runtime, object_id: str) -> list[asyncpg.Record]:
@@ -74,10 +70,10 @@ async def test_a_consent_and_the_customers_revocation_are_recorded(
     connected = await connect(party, oauth_world, app, ["accounts:read"])
     user_id: UUID = connected.person.user.id
     async with httpx.AsyncClient(transport=app, base_url="http://localhost") as own:
-        apps = await graphql(own, APPS, person=connected.person)
+        apps = await graphql(own, CONNECTED_APPS, person=connected.person)
         grant_id = apps["data"]["viewer"]["connectedApps"][0]["id"]
         # when the customer disconnects it
-        await graphql(own, REVOKE, {"input": {"appId": grant_id}}, connected.person)
+        await graphql(own, REVOKE_APP_ACCESS, {"input": {"appId": grant_id}}, connected.person)
     # then the grant's creation and end are in the log, both by the customer, about them
     grant = await _grant_of(oauth_runtime, user_id)
     entries = await audited(oauth_runtime, str(grant))
