@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     login_address_free_failures: int = Field(default=20, ge=1)
     login_address_lockout_failures: int = Field(default=100, ge=2)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
+    # The issuer name authenticator apps show beside an enrolled TOTP secret.
+    totp_issuer: str = Field(default="Fintech Bank", min_length=1, max_length=64)
     # Third-party access (OAuth 2.0): the authorization server's public base URL (its issuer
     # identifier; default http://HOST:PORT) and the lifetime of the apps' access tokens.
     oauth_issuer: str | None = None
@@ -333,6 +335,10 @@ class Settings(BaseSettings):
                 ),
                 ThrottleScope.ADDRESS: Limits(
                     self.login_address_free_failures, self.login_address_lockout_failures
+                ),
+                # A second factor is throttled like a login to the account.
+                ThrottleScope.SECOND_FACTOR: Limits(
+                    self.login_free_failures, self.login_lockout_failures
                 ),
             },
             lockout_s=self.login_lockout_s,

@@ -20,6 +20,11 @@ from resolvers.mutations.open_account import open_account
 from resolvers.mutations.privacy import erase_user, export_my_data
 from resolvers.mutations.refresh_session import refresh_session
 from resolvers.mutations.roles import assign_role, revoke_role
+from resolvers.mutations.second_factors import (
+    confirm_totp_enrollment,
+    enroll_totp,
+    remove_totp,
+)
 from resolvers.mutations.sign_up import sign_up
 
 
@@ -97,4 +102,16 @@ class Mutation:
     erase_user = strawberry.mutation(
         resolver=erase_user,
         description="Erase a customer by destroying their data key (admins; empty accounts only).",
+    )
+    enroll_totp = strawberry.mutation(
+        resolver=enroll_totp,
+        description="Start enrolling an authenticator app as your second factor (TOTP).",
+    )
+    confirm_totp_enrollment = strawberry.mutation(
+        resolver=confirm_totp_enrollment,
+        description="Activate the authenticator app you are enrolling with a code it shows.",
+    )
+    remove_totp = strawberry.mutation(
+        resolver=remove_totp,
+        description="Remove your authenticator app; takes one of its current codes.",
     )

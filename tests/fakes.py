@@ -66,6 +66,7 @@ from bff.domain.ports import (
 )
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
+from bff.domain.totp import TotpFactor
 
 ThrottleKey = tuple[ThrottleScope, str]
 # The database keeps idempotency records at least this long (idempotency_keys_kept_a_day).
@@ -778,6 +779,28 @@ class FakeOAuth(_Repository):
         self._tables.oauth_transfers.pop(transfer_id, None)
 
 
+class FakeSecondFactors(_Repository):
+    """Second factors are sealed in SQL; they are tested against PostgreSQL."""
+
+    async def totp(self, user_id: UUID) -> TotpFactor | None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def activate_totp(self, factor_id: UUID, step: int) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def use_totp(self, factor_id: UUID, step: int) -> bool:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def remove(self, factor_id: UUID) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+
+_SECOND_FACTORS_IN_POSTGRESQL = "second factors are tested against PostgreSQL"
+
+
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
 
@@ -793,6 +816,7 @@ class FakeUnitOfWork:
     privacy: FakePrivacy
     fraud: FakeFraud
     oauth: FakeOAuth
+    second_factors: FakeSecondFactors
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -814,6 +838,7 @@ class FakeUnitOfWork:
         self.privacy = FakePrivacy(tables)
         self.fraud = FakeFraud(tables)
         self.oauth = FakeOAuth(tables)
+        self.second_factors = FakeSecondFactors(tables)
         return self
 
     async def __aexit__(

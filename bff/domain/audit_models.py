@@ -40,6 +40,8 @@ class AuditOperation(StrEnum):
     OAUTH_CLIENT_REMOVE = "oauth_client.remove"
     OAUTH_GRANT_CREATE = "oauth_grant.create"
     OAUTH_GRANT_REVOKE = "oauth_grant.revoke"
+    SECOND_FACTOR_ENROLL = "second_factor.enroll"
+    SECOND_FACTOR_REMOVE = "second_factor.remove"
 
 
 class AuditResult(StrEnum):

@@ -108,6 +108,22 @@ class ErrorCode(Enum):
         "TRANSFER_LIMIT_EXCEEDED",
         "The transfer would exceed the daily limit you set for this connected app.",
     )
+    SECOND_FACTOR_ENROLLED = (
+        "SECOND_FACTOR_ENROLLED",
+        "An authenticator app is already enrolled: remove it before enrolling another.",
+    )
+    NO_PENDING_ENROLLMENT = (
+        "NO_PENDING_ENROLLMENT",
+        "There is no enrollment waiting for confirmation: start one with enrollTotp.",
+    )
+    SECOND_FACTOR_NOT_ENROLLED = (
+        "SECOND_FACTOR_NOT_ENROLLED",
+        "No authenticator app is enrolled.",
+    )
+    INVALID_SECOND_FACTOR = (
+        "INVALID_SECOND_FACTOR",
+        "The code is wrong, expired or was already used.",
+    )
 
 
 class DomainError(Exception):

@@ -40,6 +40,7 @@ from bff.domain.notification_models import (
 )
 from bff.domain.rbac import Role
 from bff.domain.throttle import ThrottleScope, ThrottleState
+from bff.domain.totp import TotpFactor
 
 
 class UserRepository(Protocol):
@@ -407,6 +408,24 @@ class OAuthRepository(Protocol):
         ...
 
 
+class SecondFactorRepository(Protocol):
+    async def totp(self, user_id: UUID) -> TotpFactor | None:
+        """The user's authenticator app (pending or active), its secret opened."""
+        ...
+
+    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
+        """A pending TOTP factor with this secret (sealed), replacing a pending one."""
+        ...
+
+    async def activate_totp(self, factor_id: UUID, step: int) -> None: ...
+    async def use_totp(self, factor_id: UUID, step: int) -> bool:
+        """Record that a code of `step` was accepted; False when that step or a later one was
+        (a replayed or concurrent code)."""
+        ...
+
+    async def remove(self, factor_id: UUID) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -434,6 +453,8 @@ class UnitOfWork(Protocol):
     def fraud(self) -> FraudRepository: ...
     @property
     def oauth(self) -> OAuthRepository: ...
+    @property
+    def second_factors(self) -> SecondFactorRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
