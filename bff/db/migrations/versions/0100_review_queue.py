@@ -2,14 +2,14 @@
 database's guard on decisions (only a transfer held for review is decided, and only once).
 
 Revision ID: 0100
-Revises: 0071
+Revises: 0080
 Create Date: 2026-12-03
 """
 
 from bff.db.migrations.script import run_script
 
 revision = "0100"
-down_revision = "0071"
+down_revision = "0080"
 branch_labels = None
 depends_on = None
 
