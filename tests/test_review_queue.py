@@ -7,6 +7,7 @@ decides a transfer of their own."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,8 @@ from sqlalchemy.exc import DBAPIError
 
 from bff.domain.policies import MASK
 from bff.domain.rbac import Role
+from bff.fraud import training
+from bff.fraud.commands import train_model
 from bff.runtime import Runtime
 from schema.ids import decode_id
 from tests.conftest import Person, World, graphql
@@ -323,3 +326,28 @@ async def test_the_database_keeps_a_decision_final_and_only_for_held_transfers(
             async with screened.database.engine.begin() as connection:
                 await connection.execute(text(statement), {"id": transfer_id})
         assert "append-only" in str(refused.value) or "review_of_held" in str(refused.value)
+
+
+async def test_decisions_are_the_labels_of_the_next_training(
+    screened_client: httpx.AsyncClient,
+    screened: Runtime,
+    world: World,
+    held: Held,
+    tmp_path: Path,
+) -> None:
+    # given an analyst's decision on a held transfer
+    analyst = await world.person(Role.FRAUD_ANALYST)
+    await decide(screened_client, REJECT_TRANSFER, analyst, held.transfer_id, "fraud")
+    async with screened.database.engine.connect() as connection:
+        labels = (
+            await connection.execute(
+                text("SELECT count(*) FROM transfer_screenings WHERE review IS NOT NULL")
+            )
+        ).scalar_one()
+    # when `bff fraud train` runs
+    settings = screened.settings.model_copy(update={"fraud_model_file": tmp_path / "m.skops"})
+    card = await asyncio.to_thread(train_model, settings, settings.database_url or "")
+    # then every decided screening joined the simulator's training split
+    assert labels >= 1
+    assert card.trained_on == int(training.SAMPLES * (1 - training.HELD_OUT)) + labels
+    assert (tmp_path / "m.skops").exists()
