@@ -373,7 +373,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="months after this one (default BFF_PARTITION_MONTHS_AHEAD)",
     )
-    keys = commands.add_parser("keys", help="manage the JWT key ring (no database needed)")
+    keys = commands.add_parser("keys", help="manage the JWT key ring and the data key ring")
     key_actions = keys.add_subparsers(dest="action", required=True)
     create_ring = key_actions.add_parser(
         "create", help="write a new production key ring (mode 0600); never overwrites"
@@ -516,10 +516,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    if args.command == "keys" and args.action in ("rewrap", "retire-data"):
+    if args.command == "keys" and args.action in ("rotate-data", "rewrap", "retire-data"):
         settings = _settings()
         with database(settings) as url:
-            if args.action == "rewrap":
+            if args.action == "rotate-data":
+                data_keys.rotate(settings, url)
+            elif args.action == "rewrap":
                 data_keys.rewrap(settings, url, max(1, args.batch))
             else:
                 data_keys.retire(settings, url, args.version)
@@ -530,8 +532,6 @@ def _run(args: argparse.Namespace) -> None:
                 _create_keys(args.file)
             elif args.action == "create-data":
                 data_keys.create(args.file)
-            elif args.action == "rotate-data":
-                data_keys.rotate(_settings())
             else:
                 _rotate_keys(_settings())
         except OSError as error:  # a ring file that cannot be read or written

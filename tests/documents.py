@@ -349,3 +349,7 @@ mutation ($input: RegisterOAuthClientInput!) {
   }
 }
 """
+REVOKE_APP_ACCESS = """
+mutation ($input: RevokeAppAccessInput!) { revokeAppAccess(input: $input) { userErrors { code } } }
+"""
+CONNECTED_APPS = "{ viewer { connectedApps { id } } }"

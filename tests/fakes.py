@@ -761,9 +761,13 @@ class FakeOAuth(_Repository):
     async def spent_today(self, grant_id: UUID, currency: str) -> int:
         return sum(
             money.minor
-            for grant, money in self._tables.oauth_transfers.values()
-            if grant == grant_id and money.currency == currency
+            for transfer_id, (grant, money) in self._tables.oauth_transfers.items()
+            if grant == grant_id and money.currency == currency and not self._voided(transfer_id)
         )
+
+    def _voided(self, transfer_id: UUID) -> bool:
+        transfer = self._tables.transfers.get(transfer_id)
+        return transfer is not None and transfer.status is TransferStatus.CANCELLED
 
     async def record_transfer(
         self, transfer_id: UUID, grant_id: UUID, client_id: str, money: Money

@@ -30,9 +30,16 @@ class AuditOperation(StrEnum):
     DEPOSIT_CREATE = "deposit.create"
     PRIVACY_EXPORT = "privacy.export"
     PRIVACY_ERASE = "privacy.erase"
-    # Written by `bff keys rewrap` and `bff keys retire-data` (bff/db/data_keys.py).
+    # Written by `bff keys rotate-data | rewrap | retire-data` (bff/db/data_keys.py).
+    KEY_ROTATE = "key.rotate"
     KEY_REWRAP = "key.rewrap"
     KEY_RETIRE = "key.retire"
+    # Written by the database's triggers on oauth_clients and oauth_grants (migration 0080).
+    OAUTH_CLIENT_CREATE = "oauth_client.create"
+    OAUTH_CLIENT_CHANGE = "oauth_client.change"
+    OAUTH_CLIENT_REMOVE = "oauth_client.remove"
+    OAUTH_GRANT_CREATE = "oauth_grant.create"
+    OAUTH_GRANT_REVOKE = "oauth_grant.revoke"
 
 
 class AuditResult(StrEnum):
