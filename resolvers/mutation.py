@@ -19,6 +19,7 @@ from resolvers.mutations.notifications import (
 from resolvers.mutations.open_account import open_account
 from resolvers.mutations.privacy import erase_user, export_my_data
 from resolvers.mutations.refresh_session import refresh_session
+from resolvers.mutations.review import approve_transfer, reject_transfer
 from resolvers.mutations.roles import assign_role, revoke_role
 from resolvers.mutations.second_factors import (
     confirm_totp_enrollment,
@@ -114,4 +115,14 @@ class Mutation:
     remove_totp = strawberry.mutation(
         resolver=remove_totp,
         description="Remove your authenticator app; takes one of its current codes.",
+    )
+    approve_transfer = strawberry.mutation(
+        resolver=approve_transfer,
+        description="Approve a transfer held for review: it posts for exactly its reserved "
+        "amount (fraud analysts; never their own transfers).",
+    )
+    reject_transfer = strawberry.mutation(
+        resolver=reject_transfer,
+        description="Reject a transfer held for review: it is voided and its reservation "
+        "released (fraud analysts; never their own transfers).",
     )

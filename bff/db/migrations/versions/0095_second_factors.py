@@ -4,14 +4,14 @@ TOTP factor remembers the last time step it accepted, so a code is good once. Fa
 factor attempts are throttled per user in `login_throttles` (scope `second_factor`).
 
 Revision ID: 0095
-Revises: 0080
+Revises: 0110
 Create Date: 2026-12-03
 """
 
 from bff.db.migrations.script import run_script
 
 revision = "0095"
-down_revision = "0080"
+down_revision = "0110"
 branch_labels = None
 depends_on = None
 
