@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     # Held transfers (fraud review, step-up): voided unless resolved within this long.
     hold_ttl_s: int = Field(default=72 * 3600, ge=1)
     hold_expiry_poll_s: float = Field(default=5.0, gt=0)
+    # Step-up: how long a transfer waits for the customer's second factor (then it is voided),
+    # and how many wrong answers fail its challenge (voiding it too).
+    step_up_ttl_s: int = Field(default=300, ge=1)
+    step_up_max_failures: int = Field(default=3, ge=1)
     # The fraud risk model (skops); `bff serve` trains one there at first start when missing.
     fraud_model_file: Path | None = None
     # Screening of customer transfers; false: every transfer posts as before.

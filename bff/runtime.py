@@ -190,7 +190,7 @@ def _screener(settings: Settings) -> Screener | None:
         # `bff serve` trains one at first start; other commands move no money and need none.
         log.info("no fraud model file: transfers are not screened", extra={"path": str(path)})
         return None
-    return Screener(model.load(path), settings.hold_ttl_s)
+    return Screener(model.load(path), settings.hold_ttl_s, settings.step_up_ttl_s)
 
 
 def _cost_buckets(settings: Settings, redis: Redis | None) -> CostBuckets | None:

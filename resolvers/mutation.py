@@ -7,6 +7,7 @@ import strawberry
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
 from resolvers.mutations.app_builds import register_app_build, retire_app_build
 from resolvers.mutations.change_password import change_password
+from resolvers.mutations.confirm_transfer import confirm_transfer
 from resolvers.mutations.connected_apps import register_oauth_client, revoke_app_access
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
@@ -125,4 +126,9 @@ class Mutation:
         resolver=reject_transfer,
         description="Reject a transfer held for review: it is voided and its reservation "
         "released (fraud analysts; never their own transfers).",
+    )
+    confirm_transfer = strawberry.mutation(
+        resolver=confirm_transfer,
+        description="Confirm a transfer screening held for step-up with your second factor: it "
+        "posts. Wrong answers count; too many, or too late, void it.",
     )

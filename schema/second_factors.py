@@ -34,3 +34,11 @@ class EnrollTotpPayload:
 class SecondFactorPayload:
     done: bool = strawberry.field(default=False, description="Whether the change was made.")
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.input(description="Confirm a transfer held for step-up with your second factor.")
+class ConfirmTransferInput:
+    challenge_id: strawberry.ID = strawberry.field(
+        description="The challengeId of createTransfer's STEP_UP_REQUIRED error."
+    )
+    totp_code: str = strawberry.field(description="A current code of your authenticator app.")

@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 
 from bff.domain import transfers
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.challenges import Challenge, ChallengeStatus
 from bff.domain.delegation import Client, ClientKind, Grant, GrantRevocation
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
@@ -809,6 +810,27 @@ class FakeSecondFactors(_Repository):
     async def remove(self, factor_id: UUID) -> None:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
+    async def has_active(self, user_id: UUID) -> bool:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+
+class FakeStepUp(_Repository):
+    """Step-up challenges hold transfers that screening held; tested against PostgreSQL."""
+
+    async def open(
+        self, transfer_id: UUID, user_id: UUID, session_id: UUID, expires_at: datetime
+    ) -> UUID:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def lock(self, challenge_id: UUID) -> Challenge | None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def fail(self, challenge_id: UUID) -> int:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def close(self, challenge_id: UUID, status: ChallengeStatus) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
 
 _SECOND_FACTORS_IN_POSTGRESQL = "second factors are tested against PostgreSQL"
 
@@ -829,6 +851,7 @@ class FakeUnitOfWork:
     fraud: FakeFraud
     oauth: FakeOAuth
     second_factors: FakeSecondFactors
+    step_up: FakeStepUp
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -851,6 +874,7 @@ class FakeUnitOfWork:
         self.fraud = FakeFraud(tables)
         self.oauth = FakeOAuth(tables)
         self.second_factors = FakeSecondFactors(tables)
+        self.step_up = FakeStepUp(tables)
         return self
 
     async def __aexit__(

@@ -27,6 +27,7 @@ from bff.db.repositories.privacy import SqlPrivacy
 from bff.db.repositories.second_factors import SqlSecondFactors
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
+from bff.db.repositories.step_up import SqlStepUp
 from bff.db.repositories.throttles import SqlThrottles
 from bff.db.repositories.users import SqlUsers
 from bff.db.sealing import Sealing
@@ -58,6 +59,7 @@ class SqlUnitOfWork:
     fraud: SqlFraud
     oauth: SqlOAuth
     second_factors: SqlSecondFactors
+    step_up: SqlStepUp
 
     def __init__(
         self,
@@ -98,6 +100,7 @@ class SqlUnitOfWork:
         self.fraud = SqlFraud(connection, sealing)
         self.oauth = SqlOAuth(connection, changes)
         self.second_factors = SqlSecondFactors(connection, sealing)
+        self.step_up = SqlStepUp(connection)
         return self
 
     async def __aexit__(

@@ -124,6 +124,22 @@ class ErrorCode(Enum):
         "INVALID_SECOND_FACTOR",
         "The code is wrong, expired or was already used.",
     )
+    STEP_UP_CHALLENGE_NOT_FOUND = (
+        "STEP_UP_CHALLENGE_NOT_FOUND",
+        "No such step-up challenge for this session.",
+    )
+    STEP_UP_CHALLENGE_USED = (
+        "STEP_UP_CHALLENGE_USED",
+        "The challenge was already answered; the transfer shows how it ended.",
+    )
+    STEP_UP_CHALLENGE_EXPIRED = (
+        "STEP_UP_CHALLENGE_EXPIRED",
+        "The challenge expired before it was confirmed: the transfer was voided.",
+    )
+    STEP_UP_FAILED = (
+        "STEP_UP_FAILED",
+        "Too many wrong codes: the challenge failed and the transfer was voided.",
+    )
 
 
 class DomainError(Exception):

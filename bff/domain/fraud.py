@@ -139,3 +139,5 @@ class Screener:
 
     scorer: Scorer
     hold_s: int
+    # A hold waiting for the customer's second factor ends sooner than one for an analyst.
+    step_up_s: int = 300

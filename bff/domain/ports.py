@@ -11,6 +11,7 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.challenges import Challenge, ChallengeStatus
 from bff.domain.delegation import Client, Grant, GrantRevocation
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
@@ -442,6 +443,24 @@ class SecondFactorRepository(Protocol):
         ...
 
     async def remove(self, factor_id: UUID) -> None: ...
+    async def has_active(self, user_id: UUID) -> bool:
+        """Whether the user has a second factor to confirm a step-up with."""
+        ...
+
+
+class StepUpRepository(Protocol):
+    async def open(
+        self, transfer_id: UUID, user_id: UUID, session_id: UUID, expires_at: datetime
+    ) -> UUID:
+        """The transfer's challenge: created once, found again on a retry."""
+        ...
+
+    async def lock(self, challenge_id: UUID) -> Challenge | None: ...
+    async def fail(self, challenge_id: UUID) -> int:
+        """Count a wrong answer; the challenge's failures now."""
+        ...
+
+    async def close(self, challenge_id: UUID, status: ChallengeStatus) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -473,6 +492,8 @@ class UnitOfWork(Protocol):
     def oauth(self) -> OAuthRepository: ...
     @property
     def second_factors(self) -> SecondFactorRepository: ...
+    @property
+    def step_up(self) -> StepUpRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -36,6 +36,9 @@ _USE_TOTP = text("""
      WHERE id = :id AND status = 'active' AND (last_step IS NULL OR last_step < :step)
 """)
 _REMOVE = text("DELETE FROM second_factors WHERE id = :id")
+_HAS_ACTIVE = text("""
+    SELECT EXISTS (SELECT 1 FROM second_factors WHERE user_id = :user_id AND status = 'active')
+""")
 
 
 class SqlSecondFactors:
@@ -73,3 +76,6 @@ class SqlSecondFactors:
 
     async def remove(self, factor_id: UUID) -> None:
         await self._connection.execute(_REMOVE, {"id": factor_id})
+
+    async def has_active(self, user_id: UUID) -> bool:
+        return bool((await self._connection.execute(_HAS_ACTIVE, {"user_id": user_id})).scalar())
