@@ -122,6 +122,9 @@ expose(
         CustomerEventKind.ROLE_CHANGED: "A role was given to or taken from the customer.",
         CustomerEventKind.APP_CONNECTED: "The customer gave a third-party app access.",
         CustomerEventKind.APP_DISCONNECTED: "A third-party app's access ended.",
+        CustomerEventKind.STEP_UP_REQUESTED: (
+            "A transfer waits for the customer to confirm it with a second factor."
+        ),
     },
     name="ActivityKind",
 )

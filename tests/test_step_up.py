@@ -17,7 +17,9 @@ from sqlalchemy import text
 
 from bff.config import Settings
 from bff.domain.fraud import Rules
-from bff.domain.models import Account
+from bff.domain.models import Account, EventKind
+from bff.domain.notification_models import CustomerEventKind, Preferences
+from bff.domain.notification_texts import compose
 from bff.runtime import Runtime, build_runtime
 from schema.ids import decode_id, encode_id
 from tests.conftest import Person, World, asgi_client, graphql
@@ -112,6 +114,14 @@ async def balances(runtime: Runtime, account: Account) -> tuple[int, int]:
     return found.balance, found.available_balance
 
 
+async def stream_of(runtime: Runtime, account: Account, transfer_id: str) -> list[EventKind]:
+    """What the account's live stream (and a stream resuming from the start) shows of the
+    transfer."""
+    held_id = decode_id(transfer_id, "Transfer", "id")
+    events = await runtime.database.reads.events(account.id, 0, 99)
+    return [event.kind for event in events if event.transfer_id == held_id]
+
+
 async def status_of(runtime: Runtime, transfer_id: str) -> str:
     async with runtime.database.engine.connect() as connection:
         found = await connection.execute(
@@ -133,6 +143,10 @@ async def test_the_right_code_posts_the_held_transfer_once(
     # then it posts, and the audit log has the confirmation
     assert confirmed == {"transfer": {"id": transfer_id, "status": "COMPLETED"}, "userErrors": []}
     assert await balances(screened, source) == (6_000, 6_000)
+    assert await stream_of(screened, source, transfer_id) == [
+        EventKind.TRANSFER_HELD,
+        EventKind.TRANSACTION_POSTED,
+    ]
     async with screened.database.engine.connect() as connection:
         audited = await connection.execute(
             text(
@@ -165,6 +179,10 @@ async def test_too_many_wrong_codes_void_the_transfer(
     assert answers == ["INVALID_SECOND_FACTOR"] * (limit - 1) + ["STEP_UP_FAILED"]
     assert await status_of(screened, transfer_id) == "cancelled"
     assert await balances(screened, source) == (10_000, 10_000)
+    assert await stream_of(screened, source, transfer_id) == [
+        EventKind.TRANSFER_HELD,
+        EventKind.HOLD_RELEASED,
+    ]
     # and the right code now is too late
     late = await confirm(client, alice, challenge, code_at(secret, 1))
     assert late["userErrors"][0]["code"] in {"STEP_UP_CHALLENGE_USED", "LOGIN_THROTTLED"}
@@ -247,3 +265,28 @@ async def test_the_database_answers_a_challenge_once(
         {"id": decode_id(challenge, "StepUpChallenge", "challengeId")},
     )
     assert sqlstate(reopened) == "23000"  # integrity_constraint_violation
+
+
+@pytest.mark.usefixtures("step_up_rules")
+async def test_the_customer_is_told_a_transfer_waits_for_them(
+    client: httpx.AsyncClient, screened: Runtime, world: World
+) -> None:
+    # given a transfer held for step-up
+    alice, _, _, transfer_id, challenge = await held(client, world)
+    # then a step_up_requested event for Alice names it, and its push cannot be turned off
+    async with screened.database.engine.connect() as connection:
+        found = await connection.execute(
+            text(
+                "SELECT payload FROM customer_events WHERE user_id = :u"
+                " AND kind = 'step_up_requested'"
+            ),
+            {"u": alice.user.id},
+        )
+        [payload] = found.scalars().all()
+    assert payload["challenge_id"] == str(decode_id(challenge, "StepUpChallenge", "id"))
+    assert payload["transfer_id"] == str(decode_id(transfer_id, "Transfer", "id"))
+    push = compose(CustomerEventKind.STEP_UP_REQUESTED, payload, "en_GB")
+    assert push.title == "Confirm your transfer"
+    assert "40.00" in push.body
+    muted = Preferences(money_received=False, money_sent=False, account_changes=False)
+    assert muted.wants(CustomerEventKind.STEP_UP_REQUESTED)

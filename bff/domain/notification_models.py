@@ -24,6 +24,8 @@ class CustomerEventKind(StrEnum):
     ROLE_CHANGED = "role_changed"
     APP_CONNECTED = "app_connected"
     APP_DISCONNECTED = "app_disconnected"
+    # A transfer waits for the customer's second factor (step-up).
+    STEP_UP_REQUESTED = "step_up_requested"
 
 
 # A customer cannot turn these off: they are how a taken-over account gets noticed.
@@ -33,6 +35,8 @@ SECURITY_KINDS = frozenset(
         CustomerEventKind.PASSWORD_CHANGED,
         # An app given access to the accounts is how a tricked customer would notice.
         CustomerEventKind.APP_CONNECTED,
+        # A transfer the customer did not make, waiting for their code, is a takeover's sign.
+        CustomerEventKind.STEP_UP_REQUESTED,
     }
 )
 

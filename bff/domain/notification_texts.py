@@ -75,3 +75,11 @@ def compose(kind: CustomerEventKind, payload: dict[str, Any], locale: str) -> Pu
             return PushText(
                 "App disconnected", f"{payload['client_name']} no longer has access.", data
             )
+        case CustomerEventKind.STEP_UP_REQUESTED:
+            amount = amount_in(int(payload["amount"]), str(payload["currency"]), locale)
+            return PushText(
+                "Confirm your transfer",
+                f"Your transfer of {amount} waits for your confirmation. Not you? Do not "
+                "confirm it, and change your password.",
+                data,
+            )

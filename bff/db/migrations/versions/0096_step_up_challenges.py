@@ -1,7 +1,8 @@
 """Step-up challenges: a transfer screening held for the customer's second factor is bound to
 one challenge, of that customer's session that asked for it. A challenge is answered once:
 open until confirmed, failed (too many wrong codes) or expired, and then never changes again.
-It expires with its transfer's hold (the hold-expiry job voids the transfer).
+It expires with its transfer's hold (the hold-expiry job voids the transfer). Opening one tells
+the customer (a `step_up_requested` customer event, which always goes out).
 
 Revision ID: 0096
 Revises: 0095
@@ -45,11 +46,36 @@ BEGIN
 END $$;
 CREATE TRIGGER step_up_challenges_answered_once BEFORE UPDATE ON step_up_challenges
     FOR EACH ROW EXECUTE FUNCTION check_step_up_answered_once();
+
+-- The customer is told (a push to their devices) that a transfer waits for their confirmation.
+ALTER TABLE customer_events DROP CONSTRAINT customer_events_kind_check,
+    ADD CONSTRAINT customer_events_kind_check CHECK (kind IN (
+        'money_received', 'money_sent', 'new_sign_in', 'password_changed', 'role_changed',
+        'app_connected', 'app_disconnected', 'step_up_requested'));
+CREATE FUNCTION customer_events_of_step_up() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO customer_events (user_id, kind, payload, occurred_at)
+    SELECT NEW.user_id, 'step_up_requested',
+           jsonb_build_object('challenge_id', NEW.id, 'transfer_id', t.id,
+                              'amount', t.amount, 'currency', t.currency,
+                              'expires_at', NEW.expires_at),
+           NEW.created_at
+      FROM transfers t WHERE t.id = NEW.transfer_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER step_up_challenges_tell_customers AFTER INSERT ON step_up_challenges
+    FOR EACH ROW EXECUTE FUNCTION customer_events_of_step_up();
 """
 
 DOWNGRADE = """
 DROP TABLE step_up_challenges;
+DROP FUNCTION customer_events_of_step_up();
 DROP FUNCTION check_step_up_answered_once();
+DELETE FROM customer_events WHERE kind = 'step_up_requested';
+ALTER TABLE customer_events DROP CONSTRAINT customer_events_kind_check,
+    ADD CONSTRAINT customer_events_kind_check CHECK (kind IN (
+        'money_received', 'money_sent', 'new_sign_in', 'password_changed', 'role_changed',
+        'app_connected', 'app_disconnected'));
 """
 
 
