@@ -29,6 +29,12 @@ GRAPHQL_COST = Histogram(
     ["operation_class"],
     buckets=_COST_BUCKETS,
 )
+REQUESTS_SHED = Counter(
+    "bff_requests_shed_total",
+    "GraphQL requests refused with 503 OVERLOADED while the process was saturated "
+    "(bff/edge/load_shedding.py), by what they were: introspection or a heavy read.",
+    ["priority"],
+)
 RATE_LIMIT_REFUSALS = Counter(
     "bff_rate_limit_refusals_total",
     "Operations refused because a rate-limit budget was spent (HTTP 429).",
