@@ -32,8 +32,10 @@ from bff.config import Settings
 from bff.crypto import commands as data_keys
 from bff.crypto.ring import DataKeyRingError
 from bff.db import migrate, partitions
+from bff.db.database import Database
 from bff.db.maintenance import purge
 from bff.db.provision import DatabaseUnavailable, database
+from bff.db.unsealed import Sealed, seal_unsealed_rows
 from bff.domain import delegation, users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
@@ -113,12 +115,32 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _migrate(settings: Settings, url: str) -> None:
+    """The migrations, then the sealing of rows from before personal fields were sealed."""
+    migrate.upgrade(url)
+
+    async def seal() -> Sealed:
+        database = Database(settings, url)
+        try:
+            return await seal_unsealed_rows(database.engine, database.sealing)
+        finally:
+            await database.dispose()
+
+    sealed = asyncio.run(seal())
+    if sealed != Sealed():
+        print(
+            f"sealed the personal fields of {sealed.users} users, {sealed.sessions} sessions "
+            f"and {sealed.accounts} accounts from before field encryption",
+            flush=True,
+        )
+
+
 def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
     import uvicorn
 
     tls = _tls_options(settings)  # checked before anything else is done
     if args.migrate:
-        migrate.upgrade(url)
+        _migrate(settings, url)
     if args.seed:
         _seed(settings, url)
     if settings.fraud_screening and not settings.fraud_model_path.exists():
@@ -546,7 +568,7 @@ def _run(args: argparse.Namespace) -> None:
         if args.command == "serve":
             _serve(settings, url, args)
         elif args.command == "migrate":
-            migrate.upgrade(url)
+            _migrate(settings, url)
         elif args.command == "seed":
             _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":

@@ -65,6 +65,7 @@ from bff.domain.ports import (
     ScreeningFacts,
 )
 from bff.domain.rbac import Role
+from bff.domain.review_models import HeldTransfer, Review, ReviewClaim, ReviewPageKey
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
 ThrottleKey = tuple[ThrottleScope, str]
@@ -628,6 +629,17 @@ class FakeFraud(_Repository):
         raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
 
     async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def review_queue(self, key: ReviewPageKey) -> list[HeldTransfer]:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def claim_review(self, transfer_id: UUID) -> ReviewClaim | None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def record_review(
+        self, transfer_id: UUID, review: Review, reviewer_id: UUID, note: str
+    ) -> None:
         raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
 
 

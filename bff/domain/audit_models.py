@@ -28,6 +28,11 @@ class AuditOperation(StrEnum):
     CUSTOMER_DATA_READ = "customer_data.read"
     TRANSFER_CREATE = "transfer.create"
     DEPOSIT_CREATE = "deposit.create"
+    # A fraud analyst's resolution of a held transfer, with their note.
+    TRANSFER_APPROVE = "transfer.approve"
+    TRANSFER_REJECT = "transfer.reject"
+    # A new version of the screening rules, with the rules before and after.
+    FRAUD_RULES_CHANGE = "fraud_rules.change"
     PRIVACY_EXPORT = "privacy.export"
     PRIVACY_ERASE = "privacy.erase"
     # Written by `bff keys rotate-data | rewrap | retire-data` (bff/db/data_keys.py).

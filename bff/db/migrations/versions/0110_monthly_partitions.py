@@ -18,14 +18,14 @@ The data is copied within the migration's transaction: no row is lost, and none 
 meanwhile.
 
 Revision ID: 0110
-Revises: 0080
+Revises: 0100
 Create Date: 2026-12-03
 """
 
 from bff.db.migrations.script import run_script
 
 revision = "0110"
-down_revision = "0080"
+down_revision = "0100"
 branch_labels = None
 depends_on = None
 
