@@ -88,6 +88,11 @@ SUBSCRIPTIONS_OPEN = Gauge(
     "Live GraphQL subscriptions (account event streams).",
     multiprocess_mode="livesum",
 )
+FRAUD_DECISIONS = Counter(
+    "bff_fraud_decisions_total",
+    "Transfer requests screened, by the decision (allow, step_up, review, block).",
+    ["decision"],
+)
 RELAY_LAG = Gauge(
     "bff_outbox_relay_lag_seconds",
     "Age of the oldest account event not yet published by the outbox relay (0: none).",
