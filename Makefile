@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: install browser run test bench lint schema lock clean
+.PHONY: install browser run test bench load lint schema lock clean
 
 # The venv's own pip installs exactly the locked wheels, each checked against its hash (an
 # unpinned `pip install --upgrade pip` would make the install depend on the day; wheels only, so
@@ -40,6 +40,11 @@ test: $(DEV) browser
 ## Benchmarks: each prints a ratio measured side by side in one run.
 bench: $(DEV)
 	$(BIN)/python -m bench
+
+## Load test: simulated app users against `bff serve` (BFF_WORKERS=2, Redis), bounded in time;
+## LOAD_USERS (2000), LOAD_SECONDS (150), LOAD_CUSTOMERS, LOAD_SPAWN_SECONDS (see bench/load.py).
+load: $(DEV)
+	$(BIN)/python -m bench.load
 
 ## ruff, mypy and the import contracts of the layers (pyproject.toml [tool.importlinter]).
 lint: $(DEV)

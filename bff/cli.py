@@ -1,5 +1,5 @@
-"""The `bff` command: serve, migrate, seed, export-schema, purge, backup, keys, user create,
-oauth client create.
+"""The `bff` command: serve, migrate, seed, export-schema, purge, partitions ensure, backup,
+keys, user create, oauth client create.
 
 A failure the operator can fix (settings, database, key ring, input) is one line on stderr
 starting with `bff:` and a non-zero exit status, never a traceback."""
@@ -31,9 +31,11 @@ from bff.backup import BackupError
 from bff.config import Settings
 from bff.crypto import commands as data_keys
 from bff.crypto.ring import DataKeyRingError
-from bff.db import migrate
+from bff.db import migrate, partitions
+from bff.db.database import Database
 from bff.db.maintenance import purge
 from bff.db.provision import DatabaseUnavailable, database
+from bff.db.unsealed import Sealed, seal_unsealed_rows
 from bff.domain import delegation, users
 from bff.domain.errors import DomainError
 from bff.domain.rbac import Role
@@ -113,12 +115,32 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _migrate(settings: Settings, url: str) -> None:
+    """The migrations, then the sealing of rows from before personal fields were sealed."""
+    migrate.upgrade(url)
+
+    async def seal() -> Sealed:
+        database = Database(settings, url)
+        try:
+            return await seal_unsealed_rows(database.engine, database.sealing)
+        finally:
+            await database.dispose()
+
+    sealed = asyncio.run(seal())
+    if sealed != Sealed():
+        print(
+            f"sealed the personal fields of {sealed.users} users, {sealed.sessions} sessions "
+            f"and {sealed.accounts} accounts from before field encryption",
+            flush=True,
+        )
+
+
 def _serve(settings: Settings, url: str, args: argparse.Namespace) -> None:
     import uvicorn
 
     tls = _tls_options(settings)  # checked before anything else is done
     if args.migrate:
-        migrate.upgrade(url)
+        _migrate(settings, url)
     if args.seed:
         _seed(settings, url)
     if settings.fraud_screening and not settings.fraud_model_path.exists():
@@ -249,6 +271,27 @@ def _purge(settings: Settings, url: str) -> None:
     asyncio.run(run())
 
 
+def _ensure_partitions(settings: Settings, url: str, months_ahead: int | None) -> None:
+    async def run() -> partitions.Ensured:
+        runtime = build_runtime(settings, url)
+        try:
+            ahead = settings.partition_months_ahead if months_ahead is None else months_ahead
+            return await partitions.ensure(runtime.database.engine, ahead)
+        finally:
+            await runtime.close()
+
+    try:
+        ensured = asyncio.run(run())
+    except partitions.PartitionsNotEnsured as error:
+        raise CommandError(str(error)) from None
+    print(f"created {len(ensured.created)} partitions: {', '.join(ensured.created) or 'none'}")
+    if ensured.in_default:
+        print(
+            "left to the default partition (it holds rows of those months): "
+            + ", ".join(ensured.in_default)
+        )
+
+
 def _create_keys(path: Path | None) -> None:
     # Settings are read only to find the path: creating a ring needs nothing else.
     path = path or _settings().jwt_keys_file
@@ -338,7 +381,21 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "purge", help="delete expired idempotency keys and account events past retention"
     )
-    keys = commands.add_parser("keys", help="manage the JWT key ring (no database needed)")
+    partitions_command = commands.add_parser(
+        "partitions", help="the monthly partitions of the ledger and the account events"
+    )
+    partition_actions = partitions_command.add_subparsers(dest="action", required=True)
+    ensure = partition_actions.add_parser(
+        "ensure", help="create the partitions of this month and the months ahead, if missing"
+    )
+    ensure.add_argument(
+        "--months-ahead",
+        type=int,
+        choices=range(1, 37),
+        metavar="N",
+        help="months after this one (default BFF_PARTITION_MONTHS_AHEAD)",
+    )
+    keys = commands.add_parser("keys", help="manage the JWT key ring and the data key ring")
     key_actions = keys.add_subparsers(dest="action", required=True)
     create_ring = key_actions.add_parser(
         "create", help="write a new production key ring (mode 0600); never overwrites"
@@ -481,10 +538,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    if args.command == "keys" and args.action in ("rewrap", "retire-data"):
+    if args.command == "keys" and args.action in ("rotate-data", "rewrap", "retire-data"):
         settings = _settings()
         with database(settings) as url:
-            if args.action == "rewrap":
+            if args.action == "rotate-data":
+                data_keys.rotate(settings, url)
+            elif args.action == "rewrap":
                 data_keys.rewrap(settings, url, max(1, args.batch))
             else:
                 data_keys.retire(settings, url, args.version)
@@ -495,8 +554,6 @@ def _run(args: argparse.Namespace) -> None:
                 _create_keys(args.file)
             elif args.action == "create-data":
                 data_keys.create(args.file)
-            elif args.action == "rotate-data":
-                data_keys.rotate(_settings())
             else:
                 _rotate_keys(_settings())
         except OSError as error:  # a ring file that cannot be read or written
@@ -511,11 +568,13 @@ def _run(args: argparse.Namespace) -> None:
         if args.command == "serve":
             _serve(settings, url, args)
         elif args.command == "migrate":
-            migrate.upgrade(url)
+            _migrate(settings, url)
         elif args.command == "seed":
             _seed(settings, url, reset_passwords=args.reset_passwords)
         elif args.command == "purge":
             _purge(settings, url)
+        elif args.command == "partitions":
+            _ensure_partitions(settings, url, args.months_ahead)
         elif args.command == "backup":
             _backup(settings, url)
         elif args.command == "audit":

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     fraud_screening: bool = True
     # How long published account events stay for clients resuming live streams (`bff purge`).
     event_retention_days: int = Field(default=30, ge=1)
+    # Monthly partitions of the history tables kept ready ahead of time (`bff partitions ensure`,
+    # and every server process at start and then every partition_check_s).
+    partition_months_ahead: int = Field(default=3, ge=1, le=36)
+    partition_check_s: float = Field(default=6 * 3600, gt=0)
 
     log_json: bool | None = None
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")

@@ -8,40 +8,21 @@ due, so a hold is voided exactly once whichever process gets there first.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from contextlib import suppress
 
 from bff.domain import transfers
 from bff.domain.ports import UnitOfWork
+from bff.periodic import Periodic
 
 log = logging.getLogger("bff.holds")
 
 
-class HoldExpiry:
-    def __init__(self, unit_of_work: Callable[[], UnitOfWork], poll_s: float) -> None:
-        self._unit_of_work = unit_of_work
-        self._poll_s = poll_s
-        self._task: asyncio.Task[None] | None = None
+def hold_expiry(unit_of_work: Callable[[], UnitOfWork], poll_s: float) -> Periodic:
+    """The job, every `poll_s` seconds."""
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hold-expiry")
+    async def expire_due() -> None:
+        while await transfers.expire_holds(unit_of_work()) == transfers.EXPIRY_BATCH:
+            pass  # a full batch: more may be due
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await transfers.expire_holds(self._unit_of_work()) == transfers.EXPIRY_BATCH:
-                    pass  # a full batch: more may be due
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The job must outlive a database outage: what is due stays due.
-                log.exception("hold expiry failed; retrying")
-            await asyncio.sleep(self._poll_s)
+    return Periodic("hold-expiry", expire_due, poll_s, log)

@@ -33,9 +33,11 @@ from bff.db.uow import SqlUnitOfWork
 from bff.domain.audit_models import AuditContext
 from bff.domain.fraud import Screener
 from bff.fraud import model
-from bff.holds import HoldExpiry
+from bff.holds import hold_expiry
 from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
+from bff.partitions import partition_upkeep
+from bff.periodic import Periodic
 from bff.ratelimit import Limiter
 from bff.ratelimit.buckets import CostBuckets, MemoryCostBuckets, RedisCostBuckets
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
@@ -59,7 +61,9 @@ class Runtime:
     limiter: Limiter | None
     notifications: Notifications
     sampler: Sampler
-    holds: HoldExpiry
+    sampling: Periodic
+    holds: Periodic
+    partitions: Periodic
     # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
     screener: Screener | None
     cost_buckets: CostBuckets | None = None
@@ -89,13 +93,15 @@ class Runtime:
         """Start the background work of a serving process (the outbox relay, customer events)."""
         self.relay.start()
         self.notifications.start_for_server()
-        self.sampler.start()
+        self.sampling.start()
         self.holds.start()
+        self.partitions.start()
 
     async def close(self) -> None:
-        await self.sampler.stop()
+        await self.sampling.stop()
         await self.relay.stop()
         await self.holds.stop()
+        await self.partitions.stop()
         await self.notifications.close()
         await self.broker.close()
         if self.redis is not None:
@@ -120,6 +126,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         else MemoryBroker()
     )
     responses = _responses(settings, cache)
+    sampler = _sampler(settings, database, cache, responses)
     runtime = Runtime(
         settings=settings,
         database=database,
@@ -143,8 +150,12 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         responses=responses,
         limiter=_limiter(settings, redis),
         notifications=Notifications(settings, database),
-        sampler=_sampler(settings, database, cache, responses),
-        holds=HoldExpiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
+        sampler=sampler,
+        sampling=sampler.job(),
+        holds=hold_expiry(lambda: runtime.unit_of_work(), settings.hold_expiry_poll_s),
+        partitions=partition_upkeep(
+            database.engine, settings.partition_months_ahead, settings.partition_check_s
+        ),
         screener=_screener(settings),
         cost_buckets=_cost_buckets(settings, redis),
     )

@@ -19,6 +19,7 @@ from resolvers.mutations.notifications import (
 from resolvers.mutations.open_account import open_account
 from resolvers.mutations.privacy import erase_user, export_my_data
 from resolvers.mutations.refresh_session import refresh_session
+from resolvers.mutations.review import approve_transfer, reject_transfer
 from resolvers.mutations.roles import assign_role, revoke_role
 from resolvers.mutations.sign_up import sign_up
 
@@ -97,4 +98,14 @@ class Mutation:
     erase_user = strawberry.mutation(
         resolver=erase_user,
         description="Erase a customer by destroying their data key (admins; empty accounts only).",
+    )
+    approve_transfer = strawberry.mutation(
+        resolver=approve_transfer,
+        description="Approve a transfer held for review: it posts for exactly its reserved "
+        "amount (fraud analysts; never their own transfers).",
+    )
+    reject_transfer = strawberry.mutation(
+        resolver=reject_transfer,
+        description="Reject a transfer held for review: it is voided and its reservation "
+        "released (fraud analysts; never their own transfers).",
     )

@@ -11,11 +11,13 @@ from bff.domain import documents
 from bff.domain.errors import PermissionDenied
 from resolvers.audit_log import audit_log
 from resolvers.nodes import fetch_node, fetch_typed
+from resolvers.review_queue import review_queue
 from schema.account import Account
 from schema.app_build import AppBuild
 from schema.audit import AuditEntry, AuditLogFilter
 from schema.node import Node
 from schema.pagination import After, Connection, First
+from schema.review import HeldTransfer
 from schema.transfer import Transfer
 from schema.user import User
 
@@ -72,3 +74,12 @@ class Query:
         ] = None,
     ) -> Connection[AuditEntry]:
         return await audit_log(info, first, after, filter)
+
+    @strawberry.field(
+        description="Transfers held by fraud screening for an analyst to approve or reject, "
+        "oldest first, without the viewer's own; fraud analysts and admins only."
+    )
+    async def review_queue(
+        self, info: Info, first: First = 20, after: After = None
+    ) -> Connection[HeldTransfer]:
+        return await review_queue(info, first, after)

@@ -91,6 +91,8 @@ expose(
         Role.OPERATOR: "Deposits funds into customer accounts.",
         Role.ADMIN: "Every staff power, and assigns and revokes roles (never their own).",
         Role.AUDITOR: "Reads any user and account, and changes nothing.",
+        Role.FRAUD_ANALYST: "Works the review queue of held transfers (approves or rejects "
+        "them, never their own) and edits the fraud screening rules.",
     },
 )
 expose(

@@ -124,3 +124,11 @@ class RegisterAppBuildInput:
 class AppBuildInput:
     app: str = strawberry.field(description="The app (`ios`).")
     version: str = strawberry.field(description="The build's version (`4.2.0`).")
+
+
+@strawberry.input(description="An analyst's decision on a transfer held for review.")
+class ReviewTransferInput:
+    transfer_id: strawberry.ID = strawberry.field(description="The held transfer.")
+    note: str = strawberry.field(
+        description="Why, 1 to 500 characters: audited, and never shown to the customer."
+    )

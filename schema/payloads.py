@@ -82,3 +82,13 @@ class NotificationPreferencesPayload:
 class AppBuildPayload:
     build: AppBuild | None = strawberry.field(default=None, description="The build as it is now.")
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of approveTransfer or rejectTransfer.")
+class ReviewTransferPayload:
+    transfer: Transfer | None = strawberry.field(
+        default=None,
+        description="The transfer as the decision left it: COMPLETED or CANCELLED (its memo, "
+        "the customer's own words, is not shown to analysts).",
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)

@@ -349,3 +349,37 @@ mutation ($input: RegisterOAuthClientInput!) {
   }
 }
 """
+REVOKE_APP_ACCESS = """
+mutation ($input: RevokeAppAccessInput!) { revokeAppAccess(input: $input) { userErrors { code } } }
+"""
+CONNECTED_APPS = "{ viewer { connectedApps { id } } }"
+
+# --- fraud review ---------------------------------------------------------------------------
+
+REVIEW_QUEUE = """
+query ReviewQueue($first: Int!, $after: String) {
+  reviewQueue(first: $first, after: $after) {
+    edges {
+      cursor
+      node {
+        transferId status amount { amount currency } fromAccountNumber toAccountNumber
+        heldAt ageSeconds holdExpiresAt
+        screening { score modelVersion rulesVersion reasons }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+APPROVE_TRANSFER = f"""
+mutation ApproveTransfer($input: ReviewTransferInput!) {{
+  approveTransfer(input: $input) {{ transfer {{ id status amount {{ amount }} }} {USER_ERRORS} }}
+}}
+"""
+
+REJECT_TRANSFER = f"""
+mutation RejectTransfer($input: ReviewTransferInput!) {{
+  rejectTransfer(input: $input) {{ transfer {{ id status amount {{ amount }} }} {USER_ERRORS} }}
+}}
+"""

@@ -65,6 +65,7 @@ from bff.domain.ports import (
     ScreeningFacts,
 )
 from bff.domain.rbac import Role
+from bff.domain.review_models import HeldTransfer, Review, ReviewClaim, ReviewPageKey
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
 ThrottleKey = tuple[ThrottleScope, str]
@@ -630,6 +631,17 @@ class FakeFraud(_Repository):
     async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
         raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
 
+    async def review_queue(self, key: ReviewPageKey) -> list[HeldTransfer]:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def claim_review(self, transfer_id: UUID) -> ReviewClaim | None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
+    async def record_review(
+        self, transfer_id: UUID, review: Review, reviewer_id: UUID, note: str
+    ) -> None:
+        raise NotImplementedError(_SCREENING_IN_POSTGRESQL)
+
 
 _SCREENING_IN_POSTGRESQL = "screening is tested against PostgreSQL (tests/test_fraud_*.py)"
 
@@ -761,9 +773,13 @@ class FakeOAuth(_Repository):
     async def spent_today(self, grant_id: UUID, currency: str) -> int:
         return sum(
             money.minor
-            for grant, money in self._tables.oauth_transfers.values()
-            if grant == grant_id and money.currency == currency
+            for transfer_id, (grant, money) in self._tables.oauth_transfers.items()
+            if grant == grant_id and money.currency == currency and not self._voided(transfer_id)
         )
+
+    def _voided(self, transfer_id: UUID) -> bool:
+        transfer = self._tables.transfers.get(transfer_id)
+        return transfer is not None and transfer.status is TransferStatus.CANCELLED
 
     async def record_transfer(
         self, transfer_id: UUID, grant_id: UUID, client_id: str, money: Money

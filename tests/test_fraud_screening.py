@@ -7,20 +7,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
 
-from bff.config import Settings
 from bff.domain.fraud import Rules
 from bff.domain.models import Account
-from bff.fraud import training
-from bff.fraud.commands import THRESHOLDS
-from bff.runtime import Runtime, build_runtime
+from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import Person, World, asgi_client, graphql
+from tests.screened import model_file, screened
+
+__all__ = ["model_file", "screened"]  # the fixtures used here
 
 CREATE = """
 mutation ($input: CreateTransferInput!) {
@@ -30,22 +29,6 @@ mutation ($input: CreateTransferInput!) {
   }
 }
 """
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fraud") / "model.skops"
-    training.train_to(path, THRESHOLDS)
-    return path
-
-
-@pytest.fixture
-async def screened(settings: Settings, model_file: Path) -> AsyncIterator[Runtime]:
-    screening = {"fraud_model_file": model_file, "fraud_screening": True}
-    runtime = build_runtime(settings.model_copy(update=screening), settings.database_url or "")
-    assert runtime.screener is not None
-    yield runtime
-    await runtime.close()
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ subscription runs over graphql-transport-ws to the same server, and the page loa
 anywhere else: every request for another origin is recorded and refused, as it would fail on a
 machine without the internet.
 
-`make test` installs Debian's chromium when it is missing; without it these tests are skipped,
-and fail under CI=true.
+Chromium and the server come from tests/browser.py.
 """
 
 from __future__ import annotations
@@ -13,54 +12,28 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Route
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from bff.config import Settings
 from bff.runtime import Runtime
 from schema.ids import encode_id
+from tests.browser import TIMEOUT_MS, browsed_server, chromium
 from tests.conftest import World
-from tests.database import in_ci
-from tests.servers import Server, ServerSet
+from tests.servers import Server
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Playwright adds --headless, --no-sandbox (no chromium_sandbox) and a fresh temporary
-# --user-data-dir itself; these keep the browser from reaching out on its own.
-CHROMIUM_FLAGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 30_000  # the page parses 4 MB of script on a shared machine
 QUERY_EDITOR = ".graphiql-query-editor .CodeMirror"
 HEADERS_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
 RESPONSE = ".graphiql-response .CodeMirror"
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if in_ci():
-        pytest.fail(f"CI=true but {CHROMIUM} is missing (`make test` installs Debian's chromium)")
-    pytest.skip(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
-
-
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    _require_chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=TIMEOUT_MS
-        )
-        yield browser
-        await browser.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +43,9 @@ async def server(
     database_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Server]:
-    # The runtime has written the development key ring into data_dir: the server reads the same
-    # ring, so the tokens the test process issues verify there.
-    assert settings.keys_file.exists()
-    servers = ServerSet(
-        database_url=database_url,
-        redis_url=None,
-        data_dir=settings.data_dir,
-        log_dir=tmp_path_factory.mktemp("graphiql-server"),
-    )
-    try:
-        yield await servers.start("graphiql", {"BFF_DB_POOL_SIZE": "2", "BFF_DB_MAX_OVERFLOW": "2"})
-    finally:
-        await servers.stop_all()
+    log_dir = tmp_path_factory.mktemp("graphiql-server")
+    async with browsed_server("graphiql", settings, database_url, log_dir) as served:
+        yield served
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from bff.domain import transfers
+from bff.domain.delegation import ClientRegistration, new_client
 from bff.domain.errors import DomainError
 from bff.domain.models import Account, EventKind, Transfer, TransferKind, TransferStatus
 from bff.domain.money import Money
@@ -167,6 +169,32 @@ async def test_voiding_releases_the_reservation(runtime: Runtime, pair: Pair) ->
     # and it can no longer be settled
     late = await transfers.settle_held(runtime.unit_of_work(), held.id)
     assert late.outcome is HoldOutcome.NOT_PENDING
+
+
+async def test_a_voided_hold_gives_a_connected_app_its_daily_room_back(
+    runtime: Runtime, pair: Pair
+) -> None:
+    # given an app that Alice let pay 9.00 a day, whose transfer of 4.00 is held
+    registration = ClientRegistration(
+        "Budget Buddy", ["https://app.example.com/cb"], ["transfers:write"], None
+    )
+    client = new_client(registration, datetime.now(UTC))
+    held = await hold(runtime, pair, 400)
+    uow = runtime.unit_of_work()
+    async with uow:
+        await uow.oauth.add_client(client, None)
+        scopes = frozenset({"transfers:write"})
+        grant = await uow.oauth.add_grant(pair.alice.user.id, client.id, scopes, [], 9)
+        await uow.oauth.record_transfer(held.id, grant.id, client.id, Money(400, "USD"))
+        await uow.commit()
+    async with uow:
+        spent_while_held = await uow.oauth.spent_today(grant.id, "USD")
+    # when the hold is voided (rejected, a failed step-up, expiry)
+    await transfers.void_held(runtime.unit_of_work(), held.id)
+    # then its amount no longer counts against the app's daily limit
+    async with uow:
+        spent_after = await uow.oauth.spent_today(grant.id, "USD")
+    assert (spent_while_held, spent_after) == (400, 0)
 
 
 async def test_concurrent_settle_and_void_resolve_exactly_once(

@@ -439,3 +439,27 @@ async def test_consent_sign_in_is_throttled_like_login(
     # then after the free failures the sign-in is throttled (429 with Retry-After)
     assert statuses[:3] == [401, 401, 401]
     assert 429 in statuses[3:]
+
+
+async def test_a_consent_sign_in_left_behind_ends_within_minutes(
+    party: ThirdParty, oauth_world: World, app: httpx.ASGITransport, oauth_runtime: Runtime
+) -> None:
+    # given a customer who signs in on the consent page, then walks away without deciding
+    person = await oauth_world.person()
+    authorization = await party.authorize()
+    page = await customer(person, app).sign_in(party.authorize_url(authorization))
+    assert page.status_code == 200
+    # then the session the sign-in opened ends within ten minutes, not with an app session's
+    # lifetime (a shared computer's next user finds nothing signed in for long)
+    async with oauth_runtime.database.engine.connect() as connection:
+        lifetime = (
+            await connection.execute(
+                text(
+                    "SELECT expires_at - created_at FROM sessions WHERE user_id = :user_id"
+                    " ORDER BY created_at DESC LIMIT 1"
+                ),
+                {"user_id": person.user.id},
+            )
+        ).scalar_one()
+    assert lifetime.total_seconds() < 610  # the row's created_at is the database's clock
+    assert oauth_runtime.settings.session_policy.max_lifetime.total_seconds() > 600

@@ -13,28 +13,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Request, Route, async_playwright
+from playwright.async_api import Browser, Request, Route
 
 from bff.config import Settings
 from bff.runtime import Runtime
 from schema.ids import encode_id
+from tests.browser import TIMEOUT_MS, browsed_server, chromium
 from tests.conftest import PASSWORD, World
 from tests.oauth_party import REDIRECT_URI, register
-from tests.servers import Server, ServerSet
-from tests.test_graphiql_browser import CHROMIUM, CHROMIUM_FLAGS, TIMEOUT_MS, _require_chromium
+from tests.servers import Server
 
 ACCOUNTS = "{ viewer { accounts { edges { node { id } } } } }"
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    _require_chromium()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, timeout=TIMEOUT_MS
-        )
-        yield browser
-        await browser.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +39,9 @@ async def server(
     database_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Server]:
-    # The server reads the test process's key ring and database: what the test registers
-    # there (the client, the customer) is what the server sees.
-    assert settings.keys_file.exists()
-    servers = ServerSet(
-        database_url=database_url,
-        redis_url=None,
-        data_dir=settings.data_dir,
-        log_dir=tmp_path_factory.mktemp("oauth-server"),
-    )
-    try:
-        yield await servers.start("oauth", {"BFF_DB_POOL_SIZE": "2", "BFF_DB_MAX_OVERFLOW": "2"})
-    finally:
-        await servers.stop_all()
+    log_dir = tmp_path_factory.mktemp("oauth-server")
+    async with browsed_server("oauth", settings, database_url, log_dir) as served:
+        yield served
 
 
 async def test_a_customer_connects_an_app_in_a_browser(

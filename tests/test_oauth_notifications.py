@@ -13,6 +13,7 @@ from bff.domain.notification_models import CustomerEventKind, Preferences
 from bff.domain.notification_texts import compose
 from bff.runtime import Runtime
 from tests.conftest import World, graphql
+from tests.documents import CONNECTED_APPS, REVOKE_APP_ACCESS
 from tests.oauth_party import (
     ThirdParty,
     app,
@@ -24,10 +25,6 @@ from tests.oauth_party import (
 )
 
 __all__ = ["app", "oauth_runtime", "oauth_world", "party"]  # the fixtures used here
-REVOKE = """
-mutation ($input: RevokeAppAccessInput!) { revokeAppAccess(input: $input) { userErrors { code } } }
-"""
-APPS = "{ viewer { connectedApps { id } } }"
 
 
 async def app_events(runtime: Runtime, user_id: UUID) -> list[tuple[str, dict[str, Any]]]:
@@ -55,9 +52,9 @@ async def test_connecting_and_disconnecting_an_app_tell_the_customer(
     assert payload["scopes"] == ["accounts:read"]
     # when the customer disconnects it
     async with httpx.AsyncClient(transport=app, base_url="http://localhost") as own:
-        apps = await graphql(own, APPS, person=connected.person)
+        apps = await graphql(own, CONNECTED_APPS, person=connected.person)
         app_id = apps["data"]["viewer"]["connectedApps"][0]["id"]
-        await graphql(own, REVOKE, {"input": {"appId": app_id}}, connected.person)
+        await graphql(own, REVOKE_APP_ACCESS, {"input": {"appId": app_id}}, connected.person)
     # then an app_disconnected event follows, with the reason
     events = await app_events(oauth_runtime, user_id)
     assert [kind for kind, _ in events] == ["app_connected", "app_disconnected"]

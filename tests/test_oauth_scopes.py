@@ -109,6 +109,30 @@ async def test_an_app_without_transfers_write_gets_insufficient_scope(
     assert answer["createTransfer"]["userErrors"] == [{"code": "INSUFFICIENT_SCOPE", "field": None}]
 
 
+async def test_a_retried_payment_gets_its_transfer_after_the_daily_room_ran_out(
+    party: ThirdParty, oauth_world: World, app: httpx.ASGITransport
+) -> None:
+    # given an app allowed to pay 10 a day that paid all 10 at once
+    connected = await connect(
+        party, oauth_world, app, ["accounts:read", "transfers:write"], daily_limit=10
+    )
+    token = connected.tokens["access_token"]
+    payment = transfer_input(account_id(connected.shared), account_id(connected.other), "10.00")
+    paid = await data_of(party, token, TRANSFER, payment)
+    # when it retries the same request (its answer was lost), and then sends a new one
+    retried = await data_of(party, token, TRANSFER, payment)
+    fresh = transfer_input(account_id(connected.shared), account_id(connected.other), "1.00")
+    over = await data_of(party, token, TRANSFER, fresh)
+    over_again = await data_of(party, token, TRANSFER, fresh)
+    # then the retry gets the transfer that was paid, not a refusal; the new one is refused,
+    # and stays refused under its key
+    assert retried["createTransfer"] == paid["createTransfer"]
+    assert paid["createTransfer"]["transfer"] is not None
+    refusal = [{"code": "TRANSFER_LIMIT_EXCEEDED", "field": "amount.amount"}]
+    assert over["createTransfer"]["userErrors"] == refusal
+    assert over_again["createTransfer"]["userErrors"] == refusal
+
+
 async def test_an_app_pays_from_shared_accounts_within_its_daily_limit(
     party: ThirdParty,
     oauth_world: World,

@@ -14,16 +14,11 @@ from websockets.asyncio.client import connect
 from bff.runtime import Runtime
 from schema.ids import encode_id
 from tests.conftest import ServerStarter, World, graphql
-from tests.documents import ACCOUNT_EVENTS
+from tests.documents import ACCOUNT_EVENTS, CONNECTED_APPS, REVOKE_APP_ACCESS
 from tests.oauth_party import Connected, ThirdParty, register
 from tests.oauth_party import connect as connect_app
 from tests.servers import Server
 from tests.test_subscriptions import PROTOCOL, Client, Closed
-
-REVOKE = """
-mutation ($input: RevokeAppAccessInput!) { revokeAppAccess(input: $input) { userErrors { code } } }
-"""
-APPS = "{ viewer { connectedApps { id } } }"
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +69,11 @@ async def test_an_app_streams_a_shared_account_until_the_customer_disconnects_it
         assert snapshot["kind"] == "SNAPSHOT"
         # when the customer disconnects the app in their own app
         async with httpx.AsyncClient(base_url=server.http_url) as own:
-            apps = await graphql(own, APPS, person=connected.person)
+            apps = await graphql(own, CONNECTED_APPS, person=connected.person)
             app_id = apps["data"]["viewer"]["connectedApps"][0]["id"]
-            revoked = await graphql(own, REVOKE, {"input": {"appId": app_id}}, connected.person)
+            revoked = await graphql(
+                own, REVOKE_APP_ACCESS, {"input": {"appId": app_id}}, connected.person
+            )
             assert revoked["data"]["revokeAppAccess"]["userErrors"] == []
         # then the live stream ends
         assert await client.error_code("1") == "SESSION_ENDED"

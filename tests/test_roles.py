@@ -25,6 +25,7 @@ from schema.ids import decode_any, encode_id
 from tests.conftest import Person, World
 from tests.documents import (
     ACCOUNT,
+    APPROVE_TRANSFER,
     ASSIGN_ROLE,
     CREATE_TRANSFER,
     DEPOSIT_FUNDS,
@@ -34,7 +35,9 @@ from tests.documents import (
     OPEN_ACCOUNT,
     REGISTER_APP_BUILD,
     REGISTER_OAUTH_CLIENT,
+    REJECT_TRANSFER,
     RETIRE_APP_BUILD,
+    REVIEW_QUEUE,
     REVOKE_ROLE,
     REVOKE_SESSION,
     TRANSFER,
@@ -66,6 +69,10 @@ def user_id(person: Person) -> str:
 
 def codes(payload: dict[str, Any]) -> list[str]:
     return [error["code"] for error in payload["userErrors"]]
+
+
+def review_input() -> dict[str, Any]:
+    return {"input": {"transferId": encode_id("Transfer", uuid.uuid4()), "note": "audit"}}
 
 
 def role_input(user: str, role: str) -> dict[str, Any]:
@@ -290,6 +297,22 @@ async def read_audit_log_operation(
         assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
 
 
+async def review_transfers_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller reads the review queue, and rejects a transfer that is not held
+    queue = await call(client, REVIEW_QUEUE, {"first": 5}, caller)
+    rejected = await data(client, REJECT_TRANSFER, review_input(), caller)
+    # then they get a page and a typed answer, or are refused both
+    if allowed:
+        assert "edges" in queue["data"]["reviewQueue"], queue
+        assert codes(rejected["rejectTransfer"]) == ["TRANSFER_NOT_HELD"]
+    else:
+        assert queue["data"] is None
+        assert queue["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+        assert codes(rejected["rejectTransfer"]) == ["PERMISSION_DENIED"]
+
+
 ERASE_USER = """
 mutation Erase($input: EraseUserInput!) {
   eraseUser(input: $input) { erasedUserId userErrors { code } }
@@ -348,6 +371,7 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.AUDIT_READ: read_audit_log_operation,
     Permission.USER_ERASE: erase_user_operation,
     Permission.OAUTH_CLIENT_MANAGE: register_oauth_client_operation,
+    Permission.FRAUD_REVIEW: review_transfers_operation,
 }
 
 
@@ -366,6 +390,7 @@ GRANTED_TO: dict[str, set[str]] = {
     "audit:read": {"admin", "auditor"},
     "user:erase": {"admin"},
     "oauth_client:manage": {"admin"},
+    "fraud:review": {"admin", "fraud_analyst"},
 }
 
 
@@ -626,6 +651,8 @@ WRITES: dict[str, tuple[str, str]] = {
     "retireAppBuild": (RETIRE_APP_BUILD, "build"),
     "eraseUser": (ERASE_USER, "erasedUserId"),
     "registerOAuthClient": (REGISTER_OAUTH_CLIENT, "client"),
+    "approveTransfer": (APPROVE_TRANSFER, "transfer"),
+    "rejectTransfer": (REJECT_TRANSFER, "transfer"),
 }
 
 
@@ -663,6 +690,8 @@ async def test_an_auditor_writes_nothing(
         "retireAppBuild": {"input": {"app": "ios", "version": "9.9.9"}},
         "eraseUser": {"input": {"userId": user_id(c.ben), "reason": "auditor tries"}},
         "registerOAuthClient": oauth_client_input("Audit"),
+        "approveTransfer": review_input(),
+        "rejectTransfer": review_input(),
     }[mutation]
     document, result = WRITES[mutation]
     # when the auditor tries the write

@@ -9,11 +9,13 @@ from bff.config import Settings
 from bff.crypto.ring import (
     DataKeyRingError,
     create_data_key_ring_file,
+    next_data_key_version,
     retire_from_ring_file,
     rotate_data_key_ring_file,
 )
 from bff.db.data_keys import not_current, rewrap_batch
 from bff.db.data_keys import retire as retire_version
+from bff.db.data_keys import rotate as rotate_version
 from bff.db.database import Database
 
 
@@ -28,8 +30,22 @@ def _ring_file(settings: Settings) -> Path:
     return settings.data_keys_path
 
 
-def rotate(settings: Settings) -> None:
-    version = rotate_data_key_ring_file(_ring_file(settings), production=settings.is_production)
+def rotate(settings: Settings, url: str) -> None:
+    """Add a KEK to the ring (audited)."""
+    path = _ring_file(settings)
+    version = next_data_key_version(path, production=settings.is_production)
+
+    def add() -> None:
+        rotate_data_key_ring_file(path, version, production=settings.is_production)
+
+    async def run() -> None:
+        database = Database(settings, url)
+        try:
+            await rotate_version(database.engine, version, add)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
     print(
         f"added key-encryption key version {version}; servers wrap new data keys with it within "
         "a second; `bff keys rewrap` moves the existing ones onto it"

@@ -91,14 +91,18 @@ def create_data_key_ring_file(path: Path) -> None:
         raise DataKeyRingError(f"{path} already exists") from None
 
 
-def rotate_data_key_ring_file(path: Path, *, production: bool) -> int:
-    """Append a new KEK; it wraps every data key created from now on. Returns its version."""
-    ring = load_data_key_ring_file(path, production=production)
+def next_data_key_version(path: Path, *, production: bool) -> int:
+    """The version the next rotation of the ring at `path` adds."""
+    return max(load_data_key_ring_file(path, production=production).keks) + 1
+
+
+def rotate_data_key_ring_file(path: Path, version: int, *, production: bool) -> None:
+    """Append KEK `version` (the next one); it wraps every data key created from now on."""
+    if version != next_data_key_version(path, production=production):
+        raise DataKeyRingError(f"the ring changed meanwhile: version {version} is not next")
     data = json.loads(path.read_text())
-    version = max(ring.keks) + 1
     data["keys"].append(_kek_entry(version))
     _write(path, data)
-    return version
 
 
 def retire_from_ring_file(path: Path, version: int, *, production: bool) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bff.crypto.envelope import Vault, WrappedKey
 from bff.domain.audit_models import AuditOperation
 
+KEY_ROTATE = AuditOperation.KEY_ROTATE.value
 KEY_REWRAP, KEY_RETIRE = AuditOperation.KEY_REWRAP.value, AuditOperation.KEY_RETIRE.value
 
 # SKIP LOCKED: several runs share the work, and a key being re-wrapped holds up nobody, since
@@ -63,6 +64,15 @@ async def not_current(engine: AsyncEngine, vault: Vault) -> int:
     async with engine.connect() as connection:
         current = vault.keys.ring.current_version
         return int((await connection.execute(_NOT_CURRENT, {"current": current})).scalar_one())
+
+
+async def rotate(engine: AsyncEngine, version: int, add: Callable[[], None]) -> None:
+    """Audit the coming KEK `version`, then call `add` (which appends it to the ring), in one
+    transaction: a rotation is made only once the log holds its entry."""
+    async with engine.begin() as connection:
+        detail = json.dumps({"kek_version": version})
+        await connection.execute(_AUDIT, {"operation": KEY_ROTATE, "detail": detail})
+        add()
 
 
 async def retire(engine: AsyncEngine, version: int, drop: Callable[[], None]) -> int:

@@ -28,11 +28,23 @@ class AuditOperation(StrEnum):
     CUSTOMER_DATA_READ = "customer_data.read"
     TRANSFER_CREATE = "transfer.create"
     DEPOSIT_CREATE = "deposit.create"
+    # A fraud analyst's resolution of a held transfer, with their note.
+    TRANSFER_APPROVE = "transfer.approve"
+    TRANSFER_REJECT = "transfer.reject"
+    # A new version of the screening rules, with the rules before and after.
+    FRAUD_RULES_CHANGE = "fraud_rules.change"
     PRIVACY_EXPORT = "privacy.export"
     PRIVACY_ERASE = "privacy.erase"
-    # Written by `bff keys rewrap` and `bff keys retire-data` (bff/db/data_keys.py).
+    # Written by `bff keys rotate-data | rewrap | retire-data` (bff/db/data_keys.py).
+    KEY_ROTATE = "key.rotate"
     KEY_REWRAP = "key.rewrap"
     KEY_RETIRE = "key.retire"
+    # Written by the database's triggers on oauth_clients and oauth_grants (migration 0080).
+    OAUTH_CLIENT_CREATE = "oauth_client.create"
+    OAUTH_CLIENT_CHANGE = "oauth_client.change"
+    OAUTH_CLIENT_REMOVE = "oauth_client.remove"
+    OAUTH_GRANT_CREATE = "oauth_grant.create"
+    OAUTH_GRANT_REVOKE = "oauth_grant.revoke"
 
 
 class AuditResult(StrEnum):

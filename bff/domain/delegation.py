@@ -222,13 +222,16 @@ async def within_daily_limit(
     actor: Actor,
     money: Money,
     post: Callable[..., Awaitable[Transfer]],
+    refuse: Callable[[], Awaitable[Transfer]],
 ) -> Transfer:
     """Post a connected app's transfer within its grant's daily limit.
 
     The amount is reserved first, under the grant's row lock, in a transaction of its own
     (posting is one too), so concurrent transfers cannot both fit into the same room; the
     reservation is released when the posting is refused or replays an earlier transfer, and
-    names the client on the transfer it became.
+    names the client on the transfer it became. A request that does not fit goes to `refuse`,
+    which refuses it under its idempotency key (TRANSFER_LIMIT_EXCEEDED): so the retry of one
+    that was paid before the room ran out still gets its transfer.
     """
     delegated = actor.delegation
     assert delegated is not None
@@ -238,10 +241,12 @@ async def within_daily_limit(
         if grant is None:
             raise PermissionDenied()
         spent = await uow.oauth.spent_today(grant.id, money.currency)
-        if spent + money.minor > daily_limit_minor(delegated, money.currency):
-            raise DomainError(ErrorCode.TRANSFER_LIMIT_EXCEEDED, field="amount.amount")
-        await uow.oauth.record_transfer(transfer_id, grant.id, grant.client_id, money)
-        await uow.commit()
+        fits = spent + money.minor <= daily_limit_minor(delegated, money.currency)
+        if fits:
+            await uow.oauth.record_transfer(transfer_id, grant.id, grant.client_id, money)
+            await uow.commit()
+    if not fits:
+        return await refuse()
     transfer: Transfer | None = None
     try:
         transfer = await post(transfer_id=transfer_id)

@@ -39,6 +39,7 @@ from bff.domain.notification_models import (
     SpendingLine,
 )
 from bff.domain.rbac import Role
+from bff.domain.review_models import HeldTransfer, Review, ReviewClaim, ReviewPageKey
 from bff.domain.throttle import ThrottleScope, ThrottleState
 
 
@@ -317,6 +318,23 @@ class FraudRepository(Protocol):
     async def save_rules(self, rules: Rules, changed_by: UUID, note: str) -> Rules | None:
         """Store `rules` as version `rules.version + 1`, with who and why; None when another
         change took that version first (the caller edited rules that are no longer current)."""
+        ...
+
+    async def review_queue(self, key: ReviewPageKey) -> list[HeldTransfer]:
+        """Up to `key.first + 1` transfers held for review and not decided, oldest first."""
+        ...
+
+    async def claim_review(self, transfer_id: UUID) -> ReviewClaim | None:
+        """The transfer's screening, locked until the transaction ends, when it was held for
+        review (None otherwise). Begins the unit of work's transaction, so the ledger's
+        `resolve` that follows takes part in it."""
+        ...
+
+    async def record_review(
+        self, transfer_id: UUID, review: Review, reviewer_id: UUID, note: str
+    ) -> None:
+        """Store an analyst's decision on the screening (its training label)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
     ADMIN = "admin"
     AUDITOR = "auditor"
+    FRAUD_ANALYST = "fraud_analyst"
 
 
 class Permission(StrEnum):
@@ -25,6 +26,8 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     USER_ERASE = "user:erase"
     OAUTH_CLIENT_MANAGE = "oauth_client:manage"
+    # The review queue of held transfers, and approving or rejecting them.
+    FRAUD_REVIEW = "fraud:review"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -44,11 +47,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUDIT_READ,
             Permission.OAUTH_CLIENT_MANAGE,
             Permission.USER_ERASE,
+            Permission.FRAUD_REVIEW,
         }
     ),
     Role.AUDITOR: frozenset(
         {Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY, Permission.AUDIT_READ}
     ),
+    # Sees held transfers through the review queue only (masked numbers), not accounts at large.
+    Role.FRAUD_ANALYST: frozenset({Permission.FRAUD_REVIEW}),
 }
 
 

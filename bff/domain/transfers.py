@@ -145,7 +145,10 @@ async def create_transfer(
         verdict=verdict,
     )
     if actor.delegation is not None:
-        return await delegation.within_daily_limit(uow, actor, money, post)
+        over_limit = Refusal(ErrorCode.TRANSFER_LIMIT_EXCEEDED, AMOUNT_FIELD)
+        return await delegation.within_daily_limit(
+            uow, actor, money, post, partial(post, refusal=over_limit)
+        )
     return await post()
 
 
@@ -201,10 +204,11 @@ async def _post(
     hold_s: int | None = None,
     verdict: screening.Verdict | None = None,
     transfer_id: UUID | None = None,
+    refusal: Refusal | None = None,
 ) -> Transfer:
     """Post the movement once under the actor's key (or, with `hold_s`, hold it PENDING for that
-    long, or refuse it when `verdict` blocks it); `fields` are the input fields that name its
-    source and its destination."""
+    long, or refuse it with `refusal` or when `verdict` blocks it); `fields` are the input
+    fields that name its source and its destination."""
     command = PostingCommand(
         actor_id=actor.user_id,
         key=key,
@@ -225,7 +229,7 @@ async def _post(
         refusal=(
             Refusal(ErrorCode.TRANSFER_BLOCKED, None)
             if verdict is not None and verdict.screening.decision is Decision.BLOCK
-            else None
+            else refusal
         ),
     )
     result = await idempotency.run_once(uow, command)

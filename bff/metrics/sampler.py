@@ -4,10 +4,8 @@ dead relay shows as growing lag)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +20,7 @@ from bff.metrics.families import (
     RELAY_LAG,
     REPLICA_LAG,
 )
+from bff.periodic import Periodic
 
 log = logging.getLogger("bff.metrics")
 
@@ -43,24 +42,11 @@ class Sampler:
     breaker_open: Callable[[], bool] = lambda: False
     replica_lag_s: Callable[[], Awaitable[float | None]] | None = None
     _reported: dict[tuple[str, str], int] = field(default_factory=dict)
-    _task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="metrics-sampler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except Exception as error:  # a sample missed is no reason to stop sampling
-                log.warning("metrics sample failed: %r", error)
-            await asyncio.sleep(INTERVAL_S)
+    def job(self) -> Periodic:
+        """Sampling every INTERVAL_S seconds in the background (a sample missed is no reason
+        to stop sampling)."""
+        return Periodic("metrics-sampler", self.sample, INTERVAL_S, log)
 
     async def sample(self) -> None:
         """Bring every sampled family up to date."""

@@ -12,6 +12,7 @@ whose Origin is not this server is refused.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from urllib.parse import parse_qsl
 from uuid import UUID
 
@@ -31,6 +32,11 @@ from bff.oauth.service import PATHS, OAuthService
 from bff.runtime import Runtime
 
 SESSION_COOKIE = "bff_oauth_session"
+# The customer signs in here only to decide one request, which expires in 90 s: a session left
+# behind by someone who walked away ends on its own soon after, not when an app session would.
+CONSENT_SESSION = sessions.SessionPolicy(
+    idle_timeout=timedelta(minutes=10), max_lifetime=timedelta(minutes=10)
+)
 CSRF_COOKIE = "bff_oauth_csrf"
 _COOKIE_PATH = "/oauth"
 _NOT_PUSHED = "This server accepts only pushed authorization requests (PAR, RFC 9126)."
@@ -166,10 +172,7 @@ class Consent:
         )
         try:
             opened = await users.log_in(
-                self.runtime.unit_of_work(),
-                command,
-                settings.session_policy,
-                settings.throttle_policy,
+                self.runtime.unit_of_work(), command, CONSENT_SESSION, settings.throttle_policy
             )
         except Throttled as throttled:
             refused = sign_in_page(client.name, hidden, throttled.message, 429)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bff.db import driver
+from bff.db.rows import to_transfer
 from bff.db.sealing import Sealing
-from bff.domain.fraud import Rules
+from bff.domain.fraud import Rules, Screening
 from bff.domain.fraud_signals import Signals
 from bff.domain.ports import ScreeningFacts
+from bff.domain.review_models import HeldTransfer, Review, ReviewClaim, ReviewPageKey
 
 # fraud_signals() (migration 0091) reads everything in one statement.
 _FACTS = """
@@ -26,6 +30,42 @@ _SAVE_RULES = text("""
     VALUES (:version, CAST(:rules AS jsonb), :changed_by, :note)
     ON CONFLICT (version) DO NOTHING
     RETURNING version
+""")
+
+# A screening held for review with its transfer (index transfer_screenings_review_queue of
+# migration 0100); the transfer's memo is not the analyst's to read.
+_HELD = """
+    SELECT t.id, t.kind, t.status, t.amount, t.currency, t.from_account_id, t.to_account_id,
+           src.owner_id AS from_owner_id, dst.owner_id AS to_owner_id, NULL AS memo,
+           t.initiated_by, t.created_at, t.version, t.hold_expires_at, sc.screening, sc.review,
+           coalesce(src.number_last_four, right(src.account_number, 4)) AS from_last_four,
+           coalesce(dst.number_last_four, right(dst.account_number, 4)) AS to_last_four,
+           floor(extract(epoch FROM now() - sc.created_at))::bigint AS age_s,
+           sc.created_at AS held_at
+      FROM transfer_screenings sc
+      JOIN transfers t ON t.id = sc.transfer_id
+      JOIN accounts src ON src.id = t.from_account_id
+      JOIN accounts dst ON dst.id = t.to_account_id
+     WHERE sc.screening ->> 'decision' = 'review'
+"""
+# Not decided yet, oldest first, none the viewer sent or receives.
+_QUEUE = text(
+    _HELD
+    + """
+       AND sc.review IS NULL AND t.status = 'pending'
+       AND (CAST(:after_at AS timestamptz) IS NULL
+            OR (sc.created_at, sc.transfer_id) > (:after_at, CAST(:after_id AS uuid)))
+       AND :viewer NOT IN (t.initiated_by, src.owner_id)
+       AND dst.owner_id IS DISTINCT FROM :viewer
+     ORDER BY sc.created_at, sc.transfer_id
+     LIMIT :limit
+"""
+)
+_CLAIM = text(_HELD + " AND sc.transfer_id = :transfer_id FOR UPDATE OF sc")
+_RECORD_REVIEW = text("""
+    UPDATE transfer_screenings
+       SET review = :review, reviewed_by = :reviewer, reviewed_at = now(), note = :note
+     WHERE transfer_id = :transfer_id
 """)
 
 
@@ -100,6 +140,61 @@ class SqlFraud:
         if saved.first() is None:
             return None
         return Rules.from_stored(rules.to_stored(), version)
+
+    async def review_queue(self, key: ReviewPageKey) -> list[HeldTransfer]:
+        after_at, after_id = key.after if key.after is not None else (None, None)
+        rows = await self._connection.execute(
+            _QUEUE,
+            {
+                "viewer": key.viewer_id,
+                "after_at": after_at,
+                "after_id": after_id,
+                "limit": key.first + 1,
+            },
+        )
+        return [
+            HeldTransfer(
+                transfer=to_transfer(row),
+                screening=_screening(row),
+                from_last_four=row["from_last_four"],
+                to_last_four=row["to_last_four"],
+                held_at=row["held_at"],
+                age_s=row["age_s"],
+            )
+            for row in rows.mappings()
+        ]
+
+    async def claim_review(self, transfer_id: UUID) -> ReviewClaim | None:
+        row = (
+            (await self._connection.execute(_CLAIM, {"transfer_id": transfer_id}))
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        review = row["review"]
+        return ReviewClaim(
+            transfer=to_transfer(row),
+            screening=_screening(row),
+            review=Review(review) if review is not None else None,
+        )
+
+    async def record_review(
+        self, transfer_id: UUID, review: Review, reviewer_id: UUID, note: str
+    ) -> None:
+        await self._connection.execute(
+            _RECORD_REVIEW,
+            {
+                "transfer_id": transfer_id,
+                "review": review.value,
+                "reviewer": reviewer_id,
+                "note": note,
+            },
+        )
+
+
+def _screening(row: Mapping[Any, Any]) -> Screening:
+    return Screening.from_stored(row["screening"])
 
 
 def _rules(stored: object, version: int | None) -> Rules:

@@ -95,10 +95,13 @@ _SEEN_JTI = text("""
     ON CONFLICT (jti) DO NOTHING
     RETURNING jti
 """)
+# A held transfer that was voided (rejected, failed its step-up, expired) gives its room back.
 _SPENT_TODAY = text("""
-    SELECT coalesce(sum(amount), 0) AS spent FROM oauth_transfers
-     WHERE grant_id = :grant_id AND currency = :currency
-       AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    SELECT coalesce(sum(o.amount), 0) AS spent FROM oauth_transfers o
+     WHERE o.grant_id = :grant_id AND o.currency = :currency
+       AND o.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+       AND NOT EXISTS (SELECT 1 FROM transfers t
+                        WHERE t.id = o.transfer_id AND t.status = 'cancelled')
 """)
 _RECORD_TRANSFER = text("""
     INSERT INTO oauth_transfers (transfer_id, grant_id, client_id, amount, currency)
