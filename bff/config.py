@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     cost_anonymous_bucket: int = Field(default=5_000, ge=1)
     cost_anonymous_restore_rate: float = Field(default=500.0, gt=0)
     cost_refusal_charge: int = Field(default=10, ge=0)
+    # Load shedding (bff/edge/load_shedding.py): saturated over this many HTTP GraphQL requests
+    # in flight or this event-loop lag; then queries costing more than `shed_heavy_cost` and
+    # introspection are refused with 503 OVERLOADED.
+    shed_max_in_flight: int = Field(default=64, ge=0)
+    shed_max_loop_lag_ms: float = Field(default=250.0, ge=0)
+    shed_heavy_cost: int = Field(default=2_000, ge=0)
     # The read-through cache of the dataloaders (Redis with REDIS_URL, else process memory).
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=300, ge=1)

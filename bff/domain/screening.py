@@ -67,6 +67,7 @@ async def screen(
         destination=facts.destination_id,
         amount=amount,
     )
+    screener.decided(decision)
     screening = Screening(decision, risk, screener.scorer.version, facts.rules.version, reasons)
     return Verdict(screening, tuple(vector))
 
