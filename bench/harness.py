@@ -13,7 +13,8 @@ connections of every side compared with the Node.js servers), BENCH_WARMUP_S (2,
 run), BENCH_DURATION_S (16, measured seconds per side, split over the rounds), BENCH_ROUNDS (2; the
 sides are alternated round by round so that drift hits every side alike), BENCH_POSTGRES_URL
 (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed),
-BENCH_ONLY (ratios, node, ws or notify: run one part only).
+BENCH_ONLY (ratios, node, ws, notify, audit, abuse or overload: run one part only; bench/abuse.py
+and bench/overload.py say what those two measure).
 
 After the ratios, bench/breakdown.py prints where the CPU of one request goes, layer by layer.
 
@@ -45,7 +46,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import audit, breakdown, notify, pgbench, ws
+from bench import abuse, audit, breakdown, notify, overload, pgbench, ws
 from bench.compare import (
     HOME_QUERY,
     Side,
@@ -77,6 +78,7 @@ from bff.config import Settings
 from bff.db import migrate
 from bff.runtime import build_runtime
 
+_PARTS = ("ratios", "node", "ws", "notify", "audit", "abuse", "overload")
 POOL_SIZE = 20
 MAX_OVERFLOW = 10
 
@@ -404,8 +406,8 @@ def _interrupt(signum: int, _: FrameType | None) -> None:
 def main() -> None:
     config = Config.from_env()
     only = os.environ.get("BENCH_ONLY", "")
-    if only not in ("", "ratios", "node", "ws", "notify", "audit"):
-        sys.exit("BENCH_ONLY must be ratios, node, ws, notify or audit")
+    if only not in ("", *_PARTS):
+        sys.exit(f"BENCH_ONLY must be one of {', '.join(_PARTS)}")
     try:
         ws_config = ws.WsConfig.from_env()
     except BenchError as error:
@@ -435,10 +437,10 @@ def main() -> None:
             version = asyncio.run(postgres.version())
             print(f"postgres  : {version} at {postgres.description}, fresh databases per run")
             passed = True
-            parts = ("ratios", "node", "ws", "notify", "audit") if not only else (only,)
+            parts = _PARTS if not only else (only,)
             # Installed first: a missing or broken Node.js fails the run before any database.
             node = peers.install(processes, required=only == "node") if "node" in parts else None
-            if "ratios" in parts or node is not None or "audit" in parts:
+            if "ratios" in parts or node is not None or {"audit", "abuse", "overload"} & set(parts):
                 stage = prepare(config, processes, postgres)
                 if "ratios" in parts:
                     passed = run(config, processes, postgres, stage)
@@ -446,6 +448,10 @@ def main() -> None:
                     passed = node.run(config.timing, config.node_concurrency, stage) and passed
                 if "audit" in parts:
                     passed = audit.run(config, processes, stage) and passed
+                if "abuse" in parts:
+                    passed = abuse.run(processes, stage) and passed
+                if "overload" in parts:
+                    passed = overload.run(processes, stage) and passed
             if "ws" in parts:
                 passed = ws.run(ws_config, processes, postgres) and passed
             if "notify" in parts:

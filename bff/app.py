@@ -55,6 +55,7 @@ from bff.edge.body_limit import BodySizeLimit
 from bff.edge.cors import Cors
 from bff.edge.csrf import CsrfPrevention
 from bff.edge.last_resort import LastResort
+from bff.edge.load_shedding import LoadGauge, LoadShedding, Thresholds
 from bff.edge.request_log import RequestLog
 from bff.edge.security_headers import SecurityHeaders
 from bff.edge.websocket_origin import WebSocketOrigin
@@ -217,6 +218,11 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
     app: ASGIApp = BearerAuthentication(
         starlette, runtime.tokens, runtime.actors.resolve, delegated.authenticate
     )
+    # Saturated, the least important requests are refused before anyone authenticates them.
+    thresholds = Thresholds(
+        settings.shed_max_in_flight, settings.shed_max_loop_lag_ms / 1000, settings.shed_heavy_cost
+    )
+    app = LoadShedding(app, LoadGauge(thresholds))
     app = BodySizeLimit(app, settings.max_body_bytes)
     # Forged requests are refused on their headers, before anything reads a body or a token.
     app = CsrfPrevention(app)

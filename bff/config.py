@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     cost_anonymous_bucket: int = Field(default=5_000, ge=1)
     cost_anonymous_restore_rate: float = Field(default=500.0, gt=0)
     cost_refusal_charge: int = Field(default=10, ge=0)
+    # Load shedding (bff/edge/load_shedding.py): saturated over this many HTTP GraphQL requests
+    # in flight or this event-loop lag; then queries costing more than `shed_heavy_cost` and
+    # introspection are refused with 503 OVERLOADED.
+    shed_max_in_flight: int = Field(default=64, ge=0)
+    shed_max_loop_lag_ms: float = Field(default=250.0, ge=0)
+    shed_heavy_cost: int = Field(default=2_000, ge=0)
     # The read-through cache of the dataloaders (Redis with REDIS_URL, else process memory).
     cache_enabled: bool = True
     cache_ttl_s: int = Field(default=300, ge=1)
@@ -112,6 +118,8 @@ class Settings(BaseSettings):
     login_address_free_failures: int = Field(default=20, ge=1)
     login_address_lockout_failures: int = Field(default=100, ge=2)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
+    # The issuer name authenticator apps show beside an enrolled TOTP secret.
+    totp_issuer: str = Field(default="Fintech Bank", min_length=1, max_length=64)
     # Third-party access (OAuth 2.0): the authorization server's public base URL (its issuer
     # identifier; default http://HOST:PORT) and the lifetime of the apps' access tokens.
     oauth_issuer: str | None = None
@@ -149,6 +157,10 @@ class Settings(BaseSettings):
     # Held transfers (fraud review, step-up): voided unless resolved within this long.
     hold_ttl_s: int = Field(default=72 * 3600, ge=1)
     hold_expiry_poll_s: float = Field(default=5.0, gt=0)
+    # Step-up: how long a transfer waits for the customer's second factor (then it is voided),
+    # and how many wrong answers fail its challenge (voiding it too).
+    step_up_ttl_s: int = Field(default=300, ge=1)
+    step_up_max_failures: int = Field(default=3, ge=1)
     # The fraud risk model (skops); `bff serve` trains one there at first start when missing.
     fraud_model_file: Path | None = None
     # Screening of customer transfers; false: every transfer posts as before.
@@ -337,6 +349,10 @@ class Settings(BaseSettings):
                 ),
                 ThrottleScope.ADDRESS: Limits(
                     self.login_address_free_failures, self.login_address_lockout_failures
+                ),
+                # A second factor is throttled like a login to the account.
+                ThrottleScope.SECOND_FACTOR: Limits(
+                    self.login_free_failures, self.login_lockout_failures
                 ),
             },
             lockout_s=self.login_lockout_s,

@@ -34,6 +34,7 @@ from bff.domain.audit_models import AuditContext
 from bff.domain.fraud import Screener
 from bff.fraud import model
 from bff.holds import hold_expiry
+from bff.metrics.fraud import count_fraud_decision
 from bff.metrics.sampler import Sampler
 from bff.notify.service import Notifications
 from bff.partitions import partition_upkeep
@@ -191,7 +192,9 @@ def _screener(settings: Settings) -> Screener | None:
         # `bff serve` trains one at first start; other commands move no money and need none.
         log.info("no fraud model file: transfers are not screened", extra={"path": str(path)})
         return None
-    return Screener(model.load(path), settings.hold_ttl_s)
+    return Screener(
+        model.load(path), settings.hold_ttl_s, settings.step_up_ttl_s, decided=count_fraud_decision
+    )
 
 
 def _rate_limits(

@@ -7,6 +7,7 @@ import strawberry
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
 from resolvers.mutations.app_builds import register_app_build, retire_app_build
 from resolvers.mutations.change_password import change_password
+from resolvers.mutations.confirm_transfer import confirm_transfer
 from resolvers.mutations.connected_apps import register_oauth_client, revoke_app_access
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
@@ -21,6 +22,11 @@ from resolvers.mutations.privacy import erase_user, export_my_data
 from resolvers.mutations.refresh_session import refresh_session
 from resolvers.mutations.review import approve_transfer, reject_transfer
 from resolvers.mutations.roles import assign_role, revoke_role
+from resolvers.mutations.second_factors import (
+    confirm_totp_enrollment,
+    enroll_totp,
+    remove_totp,
+)
 from resolvers.mutations.sign_up import sign_up
 
 
@@ -99,6 +105,18 @@ class Mutation:
         resolver=erase_user,
         description="Erase a customer by destroying their data key (admins; empty accounts only).",
     )
+    enroll_totp = strawberry.mutation(
+        resolver=enroll_totp,
+        description="Start enrolling an authenticator app as your second factor (TOTP).",
+    )
+    confirm_totp_enrollment = strawberry.mutation(
+        resolver=confirm_totp_enrollment,
+        description="Activate the authenticator app you are enrolling with a code it shows.",
+    )
+    remove_totp = strawberry.mutation(
+        resolver=remove_totp,
+        description="Remove your authenticator app; takes one of its current codes.",
+    )
     approve_transfer = strawberry.mutation(
         resolver=approve_transfer,
         description="Approve a transfer held for review: it posts for exactly its reserved "
@@ -108,4 +126,9 @@ class Mutation:
         resolver=reject_transfer,
         description="Reject a transfer held for review: it is voided and its reservation "
         "released (fraud analysts; never their own transfers).",
+    )
+    confirm_transfer = strawberry.mutation(
+        resolver=confirm_transfer,
+        description="Confirm a transfer screening held for step-up with your second factor: it "
+        "posts. Wrong answers count; too many, or too late, void it.",
     )

@@ -7,7 +7,9 @@ from typing import Self
 import strawberry
 
 from bff.domain.errors import DomainError
+from bff.domain.screening import StepUpRequired
 from schema.enums import ErrorCode
+from schema.ids import encode_id
 
 
 @strawberry.type(description="An expected failure of a mutation, such as insufficient funds.")
@@ -18,6 +20,22 @@ class UserError:
         description='The input field at fault, as a dotted path such as "amount.amount".'
     )
 
+    challenge_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="With STEP_UP_REQUIRED: the challenge to answer with confirmTransfer.",
+    )
+
     @classmethod
     def of(cls, error: DomainError) -> Self:
-        return cls(code=error.code, message=error.message, field=error.field)
+        challenge = error.challenge_id if isinstance(error, StepUpRequired) else None
+        return cls(
+            code=error.code,
+            message=error.message,
+            field=error.field,
+            challenge_id=(
+                strawberry.ID(encode_id(CHALLENGE, challenge)) if challenge is not None else None
+            ),
+        )
+
+
+CHALLENGE = "StepUpChallenge"

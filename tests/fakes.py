@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 
 from bff.domain import transfers
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.challenges import Challenge, ChallengeStatus
 from bff.domain.delegation import Client, ClientKind, Grant, GrantRevocation
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import DomainError, ErrorCode
@@ -67,6 +68,7 @@ from bff.domain.ports import (
 from bff.domain.rbac import Role
 from bff.domain.review_models import HeldTransfer, Review, ReviewClaim, ReviewPageKey
 from bff.domain.throttle import ThrottleScope, ThrottleState
+from bff.domain.totp import TotpFactor
 
 ThrottleKey = tuple[ThrottleScope, str]
 # The database keeps idempotency records at least this long (idempotency_keys_kept_a_day).
@@ -790,6 +792,49 @@ class FakeOAuth(_Repository):
         self._tables.oauth_transfers.pop(transfer_id, None)
 
 
+class FakeSecondFactors(_Repository):
+    """Second factors are sealed in SQL; they are tested against PostgreSQL."""
+
+    async def totp(self, user_id: UUID) -> TotpFactor | None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def activate_totp(self, factor_id: UUID, step: int) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def use_totp(self, factor_id: UUID, step: int) -> bool:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def remove(self, factor_id: UUID) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def has_active(self, user_id: UUID) -> bool:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+
+class FakeStepUp(_Repository):
+    """Step-up challenges hold transfers that screening held; tested against PostgreSQL."""
+
+    async def open(
+        self, transfer_id: UUID, user_id: UUID, session_id: UUID, expires_at: datetime
+    ) -> UUID:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def lock(self, challenge_id: UUID) -> Challenge | None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def fail(self, challenge_id: UUID) -> int:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def close(self, challenge_id: UUID, status: ChallengeStatus) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+
+_SECOND_FACTORS_IN_POSTGRESQL = "second factors are tested against PostgreSQL"
+
+
 class FakeUnitOfWork:
     """The domain's `UnitOfWork` over plain dicts: what `commit()` saved is in `committed`."""
 
@@ -805,6 +850,8 @@ class FakeUnitOfWork:
     privacy: FakePrivacy
     fraud: FakeFraud
     oauth: FakeOAuth
+    second_factors: FakeSecondFactors
+    step_up: FakeStepUp
 
     def __init__(self) -> None:
         self.committed = Tables()
@@ -826,6 +873,8 @@ class FakeUnitOfWork:
         self.privacy = FakePrivacy(tables)
         self.fraud = FakeFraud(tables)
         self.oauth = FakeOAuth(tables)
+        self.second_factors = FakeSecondFactors(tables)
+        self.step_up = FakeStepUp(tables)
         return self
 
     async def __aexit__(

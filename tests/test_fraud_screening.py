@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from bff.domain.fraud import Rules
@@ -160,3 +161,24 @@ async def test_a_retry_gets_the_first_decision_and_is_not_scored_again(
             {"a": alice.user.id},
         )
         assert stored.scalar_one() == 1
+
+
+def decisions(decision: str) -> float:
+    return REGISTRY.get_sample_value("bff_fraud_decisions_total", {"decision": decision}) or 0.0
+
+
+async def test_each_decision_is_counted_in_the_metrics(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given Alice with a well-funded account, and the count of decisions so far
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="2000.00")
+    destination = await world.account(bob, "USD")
+    allowed = decisions("allow")
+    # when she sends Bob an ordinary amount, then retries it with the same key
+    key = str(uuid.uuid4())
+    first = await send(client, alice, source, destination, "20.00", key)
+    await send(client, alice, source, destination, "20.00", key)
+    # then the one screening is counted once, as allowed
+    assert first["transfer"]["status"] == "COMPLETED"  # type: ignore[index]
+    assert decisions("allow") == allowed + 1

@@ -123,6 +123,22 @@ async def test_connection_init_with_a_live_token_is_acknowledged(
     )
 
 
+@pytest.mark.parametrize("message", ["null", '"connection_init"', "1", "[]", "true"])
+async def test_a_message_that_is_json_but_not_an_object_closes_with_4400(
+    server: Server, message: str
+) -> None:
+    # given an open WebSocket (found by tests/test_fuzz.py: `null` closed it with 1011)
+    async with connect(server.ws_url, subprotocols=[PROTOCOL], open_timeout=10) as ws:
+        # when the client sends JSON that is no graphql-transport-ws message
+        await ws.send(message)
+        # then the server closes for a protocol breach, not for an internal error
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_S)
+    frame = closed.value.rcvd
+    assert frame is not None
+    assert frame.code == 4400, frame
+
+
 async def test_the_server_logged_no_traceback_while_refusing(server: Server) -> None:
     # given the refusals above (and one more)
     await first_answer(server, {})

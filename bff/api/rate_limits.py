@@ -29,7 +29,8 @@ from strawberry.extensions import SchemaExtension
 from bff.api.cost import actual_cost, requested_cost
 from bff.api.operation_name import selected_operation
 from bff.domain.errors import ServiceUnavailable
-from bff.metrics.families import GRAPHQL_COST, RATE_LIMIT_REFUSALS
+from bff.edge.load_shedding import OVERLOADED, RETRY_AFTER_S, SATURATED
+from bff.metrics.families import GRAPHQL_COST, RATE_LIMIT_REFUSALS, REQUESTS_SHED
 from bff.ratelimit import Bucket, Budgets, LimiterUnavailable, OperationClass, Spend, Take
 from bff.ratelimit.buckets import Throttle
 
@@ -94,6 +95,9 @@ async def spend_budgets(
     """Spend what `operation` costs from the caller's budgets: the refusal when one is spent
     (429, 400 for a cost no bucket can hold, or 503 when the limiter is down for a fail-closed
     class), and what its bucket was charged."""
+    shed = _shed_heavy_read(context, schema, operation, document, variables)
+    if shed is not None:
+        return shed, None
     runtime = getattr(context, "runtime", None)  # None when the schema runs outside HTTP/WS
     if runtime is None or runtime.limiter is None:
         return None, None
@@ -243,6 +247,31 @@ async def _spend_attempts(
         {"code": RATE_LIMITED, "retryAfter": wait},
         wait,
     ), None
+
+
+def _shed_heavy_read(
+    context: Any,
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    document: DocumentNode,
+    variables: dict[str, Any] | None,
+) -> ExecutionResult | None:
+    """The 503 for a query over the heavy-read cost arriving while the process is saturated
+    (the edge marked it, bff/edge/load_shedding.py), before anything runs; else None."""
+    request = getattr(context, "request", None)
+    heavy_cost = getattr(request.state, SATURATED, None) if request is not None else None
+    if heavy_cost is None or operation.operation is not OperationType.QUERY:
+        return None
+    if requested_cost(schema, document, operation, variables) <= heavy_cost:
+        return None
+    REQUESTS_SHED.labels("heavy_read").inc()
+    return _refuse(
+        context,
+        503,
+        "The server is overloaded; retry this query shortly.",
+        {"code": OVERLOADED, "retryAfter": RETRY_AFTER_S},
+        RETRY_AFTER_S,
+    )
 
 
 def _refuse(

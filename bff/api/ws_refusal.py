@@ -1,6 +1,7 @@
 """Refusing a graphql-transport-ws `connection_init` with a close reason the client can show,
-and a `subscribe` whose document the documents mode does not run (an `error` message with its
-code, as over HTTP).
+a `subscribe` whose document the documents mode does not run (an `error` message with its
+code, as over HTTP), and a message that is JSON but not an object (closed 4400 like one that is
+not JSON; Strawberry would index it and close with 1011).
 
 Strawberry's ConnectionRejectionError always closes with 4403 and the reason "Forbidden" (its
 payload is only read by the legacy graphql-ws protocol). `on_ws_connect` raises Refused instead,
@@ -18,6 +19,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     ErrorMessage,
+    Message,
     SubscribeMessage,
 )
 
@@ -39,6 +41,13 @@ class Refused(Exception):
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+    async def handle_message(self, message: Message) -> None:
+        # JSON text decodes to any value: only an object is a graphql-transport-ws message.
+        if not isinstance(message, dict):
+            await self.handle_invalid_message("WebSocket message must be a JSON object")
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
             await super().handle_connection_init(message)

@@ -24,8 +24,10 @@ from bff.db.repositories.ledger import SqlLedger
 from bff.db.repositories.notifications import SqlNotifications
 from bff.db.repositories.oauth import SqlOAuth
 from bff.db.repositories.privacy import SqlPrivacy
+from bff.db.repositories.second_factors import SqlSecondFactors
 from bff.db.repositories.security_events import SqlSecurityEvents
 from bff.db.repositories.sessions import SqlSessions
+from bff.db.repositories.step_up import SqlStepUp
 from bff.db.repositories.throttles import SqlThrottles
 from bff.db.repositories.users import SqlUsers
 from bff.db.sealing import Sealing
@@ -56,6 +58,8 @@ class SqlUnitOfWork:
     privacy: SqlPrivacy
     fraud: SqlFraud
     oauth: SqlOAuth
+    second_factors: SqlSecondFactors
+    step_up: SqlStepUp
 
     def __init__(
         self,
@@ -95,6 +99,8 @@ class SqlUnitOfWork:
         self.privacy = SqlPrivacy(connection, sealing)
         self.fraud = SqlFraud(connection, sealing)
         self.oauth = SqlOAuth(connection, changes)
+        self.second_factors = SqlSecondFactors(connection, sealing)
+        self.step_up = SqlStepUp(connection)
         return self
 
     async def __aexit__(

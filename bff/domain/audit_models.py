@@ -45,6 +45,10 @@ class AuditOperation(StrEnum):
     OAUTH_CLIENT_REMOVE = "oauth_client.remove"
     OAUTH_GRANT_CREATE = "oauth_grant.create"
     OAUTH_GRANT_REVOKE = "oauth_grant.revoke"
+    SECOND_FACTOR_ENROLL = "second_factor.enroll"
+    SECOND_FACTOR_REMOVE = "second_factor.remove"
+    STEP_UP_CONFIRM = "step_up.confirm"
+    STEP_UP_FAIL = "step_up.fail"
 
 
 class AuditResult(StrEnum):

@@ -108,6 +108,38 @@ class ErrorCode(Enum):
         "TRANSFER_LIMIT_EXCEEDED",
         "The transfer would exceed the daily limit you set for this connected app.",
     )
+    SECOND_FACTOR_ENROLLED = (
+        "SECOND_FACTOR_ENROLLED",
+        "An authenticator app is already enrolled: remove it before enrolling another.",
+    )
+    NO_PENDING_ENROLLMENT = (
+        "NO_PENDING_ENROLLMENT",
+        "There is no enrollment waiting for confirmation: start one with enrollTotp.",
+    )
+    SECOND_FACTOR_NOT_ENROLLED = (
+        "SECOND_FACTOR_NOT_ENROLLED",
+        "No authenticator app is enrolled.",
+    )
+    INVALID_SECOND_FACTOR = (
+        "INVALID_SECOND_FACTOR",
+        "The code is wrong, expired or was already used.",
+    )
+    STEP_UP_CHALLENGE_NOT_FOUND = (
+        "STEP_UP_CHALLENGE_NOT_FOUND",
+        "No such step-up challenge for this session.",
+    )
+    STEP_UP_CHALLENGE_USED = (
+        "STEP_UP_CHALLENGE_USED",
+        "The challenge was already answered; the transfer shows how it ended.",
+    )
+    STEP_UP_CHALLENGE_EXPIRED = (
+        "STEP_UP_CHALLENGE_EXPIRED",
+        "The challenge expired before it was confirmed: the transfer was voided.",
+    )
+    STEP_UP_FAILED = (
+        "STEP_UP_FAILED",
+        "Too many wrong codes: the challenge failed and the transfer was voided.",
+    )
 
 
 class DomainError(Exception):

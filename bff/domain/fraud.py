@@ -8,7 +8,7 @@ thresholds on the score, allow and block lists by account, per-customer limits p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -139,3 +139,7 @@ class Screener:
 
     scorer: Scorer
     hold_s: int
+    # A hold waiting for the customer's second factor ends sooner than one for an analyst.
+    step_up_s: int = 300
+    # Told every decision as it is made (the server counts them in its metrics).
+    decided: Callable[[Decision], None] = lambda decision: None

@@ -11,6 +11,7 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from bff.domain.audit_models import AuditEntry, AuditPageKey, AuditRecord
+from bff.domain.challenges import Challenge, ChallengeStatus
 from bff.domain.delegation import Client, Grant, GrantRevocation
 from bff.domain.documents import Build, TrustedDocument
 from bff.domain.errors import ErrorCode
@@ -41,6 +42,7 @@ from bff.domain.notification_models import (
 from bff.domain.rbac import Role
 from bff.domain.review_models import HeldTransfer, Review, ReviewClaim, ReviewPageKey
 from bff.domain.throttle import ThrottleScope, ThrottleState
+from bff.domain.totp import TotpFactor
 
 
 class UserRepository(Protocol):
@@ -425,6 +427,42 @@ class OAuthRepository(Protocol):
         ...
 
 
+class SecondFactorRepository(Protocol):
+    async def totp(self, user_id: UUID) -> TotpFactor | None:
+        """The user's authenticator app (pending or active), its secret opened."""
+        ...
+
+    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
+        """A pending TOTP factor with this secret (sealed), replacing a pending one."""
+        ...
+
+    async def activate_totp(self, factor_id: UUID, step: int) -> None: ...
+    async def use_totp(self, factor_id: UUID, step: int) -> bool:
+        """Record that a code of `step` was accepted; False when that step or a later one was
+        (a replayed or concurrent code)."""
+        ...
+
+    async def remove(self, factor_id: UUID) -> None: ...
+    async def has_active(self, user_id: UUID) -> bool:
+        """Whether the user has a second factor to confirm a step-up with."""
+        ...
+
+
+class StepUpRepository(Protocol):
+    async def open(
+        self, transfer_id: UUID, user_id: UUID, session_id: UUID, expires_at: datetime
+    ) -> UUID:
+        """The transfer's challenge: created once, found again on a retry."""
+        ...
+
+    async def lock(self, challenge_id: UUID) -> Challenge | None: ...
+    async def fail(self, challenge_id: UUID) -> int:
+        """Count a wrong answer; the challenge's failures now."""
+        ...
+
+    async def close(self, challenge_id: UUID, status: ChallengeStatus) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls it back."""
 
@@ -452,6 +490,10 @@ class UnitOfWork(Protocol):
     def fraud(self) -> FraudRepository: ...
     @property
     def oauth(self) -> OAuthRepository: ...
+    @property
+    def second_factors(self) -> SecondFactorRepository: ...
+    @property
+    def step_up(self) -> StepUpRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -24,9 +24,11 @@ class Verdict:
 class StepUpRequired(DomainError):
     """The transfer is held until the customer confirms it with a second factor."""
 
-    def __init__(self, transfer: Transfer) -> None:
+    def __init__(self, transfer: Transfer, challenge_id: UUID | None = None) -> None:
         super().__init__(ErrorCode.STEP_UP_REQUIRED)
         self.transfer = transfer
+        # What confirmTransfer answers (`bff.domain.step_up`).
+        self.challenge_id = challenge_id
 
 
 async def screen(
@@ -65,6 +67,7 @@ async def screen(
         destination=facts.destination_id,
         amount=amount,
     )
+    screener.decided(decision)
     screening = Screening(decision, risk, screener.scorer.version, facts.rules.version, reasons)
     return Verdict(screening, tuple(vector))
 

@@ -16,6 +16,8 @@ from enum import StrEnum
 class ThrottleScope(StrEnum):
     ACCOUNT = "account"
     ADDRESS = "address"
+    # Second-factor codes of one user, across enrollment changes and step-up challenges.
+    SECOND_FACTOR = "second_factor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,11 @@ class Limits:
 
 
 def _default_limits() -> dict[ThrottleScope, Limits]:
-    return {ThrottleScope.ACCOUNT: Limits(3, 10), ThrottleScope.ADDRESS: Limits(20, 100)}
+    return {
+        ThrottleScope.ACCOUNT: Limits(3, 10),
+        ThrottleScope.ADDRESS: Limits(20, 100),
+        ThrottleScope.SECOND_FACTOR: Limits(3, 10),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import partial
 from uuid import UUID, uuid4
 
-from bff.domain import delegation, idempotency, screening
+from bff.domain import delegation, idempotency, screening, step_up_holds
 from bff.domain.accounts import account_not_found, is_account_number
 from bff.domain.actor import Actor
 from bff.domain.errors import DomainError, ErrorCode
@@ -126,7 +126,12 @@ async def create_transfer(
             destination_id=request.to_account_id,
             destination_number=destination_number,
         )
+    if verdict is not None:
+        verdict = await step_up_holds.answerable(uow, actor, verdict)
     decision = verdict.screening.decision if verdict is not None else None
+    hold_s = None
+    if screener is not None and decision in screening.HELD:
+        hold_s = screener.step_up_s if decision is Decision.STEP_UP else screener.hold_s
     post = partial(
         _post,
         uow,
@@ -141,15 +146,20 @@ async def create_transfer(
         source_id=request.from_account_id,
         destination_id=request.to_account_id,
         destination_number=destination_number,
-        hold_s=screener.hold_s if screener is not None and decision in screening.HELD else None,
+        hold_s=hold_s,
         verdict=verdict,
     )
-    if actor.delegation is not None:
-        over_limit = Refusal(ErrorCode.TRANSFER_LIMIT_EXCEEDED, AMOUNT_FIELD)
-        return await delegation.within_daily_limit(
-            uow, actor, money, post, partial(post, refusal=over_limit)
-        )
-    return await post()
+    try:
+        if actor.delegation is not None:
+            over_limit = Refusal(ErrorCode.TRANSFER_LIMIT_EXCEEDED, AMOUNT_FIELD)
+            return await delegation.within_daily_limit(
+                uow, actor, money, post, partial(post, refusal=over_limit)
+            )
+        return await post()
+    except screening.StepUpRequired as held:
+        # Held for the customer: the challenge they confirm it with (opened once per transfer).
+        challenge_id = await step_up_holds.challenge_of(uow, actor, held.transfer)
+        raise screening.StepUpRequired(held.transfer, challenge_id) from None
 
 
 async def deposit_funds(

@@ -29,6 +29,12 @@ GRAPHQL_COST = Histogram(
     ["operation_class"],
     buckets=_COST_BUCKETS,
 )
+REQUESTS_SHED = Counter(
+    "bff_requests_shed_total",
+    "GraphQL requests refused with 503 OVERLOADED while the process was saturated "
+    "(bff/edge/load_shedding.py), by what they were: introspection or a heavy read.",
+    ["priority"],
+)
 RATE_LIMIT_REFUSALS = Counter(
     "bff_rate_limit_refusals_total",
     "Operations refused because a rate-limit budget was spent (HTTP 429).",
@@ -81,6 +87,11 @@ SUBSCRIPTIONS_OPEN = Gauge(
     "bff_graphql_subscriptions",
     "Live GraphQL subscriptions (account event streams).",
     multiprocess_mode="livesum",
+)
+FRAUD_DECISIONS = Counter(
+    "bff_fraud_decisions_total",
+    "Transfer requests screened, by the decision (allow, step_up, review, block).",
+    ["decision"],
 )
 RELAY_LAG = Gauge(
     "bff_outbox_relay_lag_seconds",

@@ -1,0 +1,124 @@
+"""Enrolling a second factor (an authenticator app's TOTP secret) for step-up confirmation.
+
+Only the signed-in customer manages their own factors, never a connected app: a factor is what
+proves it is the customer, so whoever holds a delegated token must not be able to add one.
+Every code checked counts against the user's second-factor throttle first, like a login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from bff.domain import audit, delegation, totp
+from bff.domain.actor import Actor
+from bff.domain.audit_models import AuditOperation
+from bff.domain.errors import DomainError, ErrorCode, Throttled
+from bff.domain.ports import UnitOfWork
+from bff.domain.rbac import Permission
+from bff.domain.throttle import ThrottlePolicy, ThrottleScope
+
+CODE_FIELD = "code"
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrollment:
+    """A pending enrollment: the secret to type in, or the URI to scan as a QR code."""
+
+    secret: str
+    uri: str
+
+
+def require_own_factors(actor: Actor) -> None:
+    """Second factors are the customer's own business, through their own session."""
+    actor.require(Permission.TRANSFER_CREATE_OWN)
+    delegation.require_own_access(actor)
+    if actor.session_id is None:
+        raise DomainError(ErrorCode.PERMISSION_DENIED)
+
+
+async def admit_attempt(uow: UnitOfWork, policy: ThrottlePolicy, user_id: UUID) -> None:
+    """Count a second-factor attempt up front (parallel guesses all count), in a transaction
+    of its own; Throttled while the user must wait."""
+    key = (ThrottleScope.SECOND_FACTOR, str(user_id))
+    now = datetime.now(UTC)
+    async with uow:
+        state = policy.current((await uow.throttles.lock([key]))[key], now)
+        wait = policy.wait_s(key[0], state, now)
+        if wait:
+            raise Throttled(wait)
+        await uow.throttles.save(key, policy.attempted(key[0], state, now))
+        await uow.commit()
+
+
+async def attempt_succeeded(uow: UnitOfWork, policy: ThrottlePolicy, user_id: UUID) -> None:
+    """Forget the user's failures (in the caller's transaction): the right code was given."""
+    key = (ThrottleScope.SECOND_FACTOR, str(user_id))
+    state = (await uow.throttles.lock([key]))[key]
+    await uow.throttles.save(key, policy.succeeded(key[0], state))
+
+
+async def enroll_totp(uow: UnitOfWork, actor: Actor, issuer: str) -> TotpEnrollment:
+    """Start enrolling an authenticator app: a new secret, pending until a code confirms it
+    (a pending one is replaced; an active one must be removed first)."""
+    require_own_factors(actor)
+    async with uow:
+        user = await uow.users.lock(actor.user_id)  # one enrollment of a user at a time
+        if user is None:
+            raise DomainError(ErrorCode.USER_NOT_FOUND)
+        existing = await uow.second_factors.totp(actor.user_id)
+        if existing is not None and existing.active:
+            raise DomainError(ErrorCode.SECOND_FACTOR_ENROLLED)
+        secret = totp.new_secret()
+        await uow.second_factors.replace_pending_totp(actor.user_id, secret)
+        await uow.commit()
+    return TotpEnrollment(secret, totp.provisioning_uri(secret, user.email, issuer))
+
+
+async def confirm_totp(uow: UnitOfWork, actor: Actor, code: str, policy: ThrottlePolicy) -> None:
+    """Activate the pending authenticator app with a code it shows."""
+    require_own_factors(actor)
+    await admit_attempt(uow, policy, actor.user_id)
+    async with uow:
+        await uow.users.lock(actor.user_id)
+        factor = await uow.second_factors.totp(actor.user_id)
+        if factor is None or factor.active:
+            raise DomainError(ErrorCode.NO_PENDING_ENROLLMENT)
+        step = totp.accepted_step(factor.secret, code, datetime.now(UTC), factor.last_step)
+        if step is None:
+            raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=CODE_FIELD)
+        await uow.second_factors.activate_totp(factor.id, step)
+        await attempt_succeeded(uow, policy, actor.user_id)
+        await uow.audit.record(_entry(actor, AuditOperation.SECOND_FACTOR_ENROLL, factor.id))
+        await uow.commit()
+
+
+async def remove_totp(uow: UnitOfWork, actor: Actor, code: str, policy: ThrottlePolicy) -> None:
+    """Remove the enrolled authenticator app; it takes one of its current codes, so a stolen
+    session alone cannot strip the customer's second factor."""
+    require_own_factors(actor)
+    await admit_attempt(uow, policy, actor.user_id)
+    async with uow:
+        await uow.users.lock(actor.user_id)
+        factor = await uow.second_factors.totp(actor.user_id)
+        if factor is None or not factor.active:
+            raise DomainError(ErrorCode.SECOND_FACTOR_NOT_ENROLLED)
+        step = totp.accepted_step(factor.secret, code, datetime.now(UTC), factor.last_step)
+        if step is None:
+            raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=CODE_FIELD)
+        await uow.second_factors.remove(factor.id)
+        await attempt_succeeded(uow, policy, actor.user_id)
+        await uow.audit.record(_entry(actor, AuditOperation.SECOND_FACTOR_REMOVE, factor.id))
+        await uow.commit()
+
+
+def _entry(actor: Actor, operation: AuditOperation, factor_id: UUID) -> audit.AuditRecord:
+    return audit.by(
+        actor,
+        operation,
+        object_type="second_factor",
+        object_id=str(factor_id),
+        subject_id=actor.user_id,
+        detail={"kind": "totp"},
+    )

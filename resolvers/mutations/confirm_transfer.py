@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from bff.api.context import Info
+from bff.domain import step_up
+from resolvers.boundary import actor_of, returns_user_errors
+from schema.errors import CHALLENGE
+from schema.ids import decode_id
+from schema.payloads import TransferPayload
+from schema.second_factors import ConfirmTransferInput
+from schema.transfer import Transfer
+
+
+@returns_user_errors
+async def confirm_transfer(
+    info: Info,
+    input: Annotated[
+        ConfirmTransferInput, strawberry.argument(description="The challenge and your answer.")
+    ],
+) -> TransferPayload:
+    """Post a transfer held for step-up."""
+    settings = info.context.runtime.settings
+    confirmation = step_up.Confirmation(
+        challenge_id=decode_id(input.challenge_id, CHALLENGE, "challengeId"),
+        totp_code=input.totp_code,
+    )
+    transfer = await step_up.confirm_transfer(
+        info.context.unit_of_work(),
+        actor_of(info),
+        confirmation,
+        settings.throttle_policy,
+        settings.step_up_max_failures,
+    )
+    return TransferPayload(transfer=Transfer.of(transfer))
