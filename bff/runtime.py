@@ -128,6 +128,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
     )
     responses = _responses(settings, cache)
     sampler = _sampler(settings, database, cache, responses)
+    limiter, cost_buckets = _rate_limits(settings, redis)
     runtime = Runtime(
         settings=settings,
         database=database,
@@ -149,7 +150,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         redis=redis,
         cache=cache,
         responses=responses,
-        limiter=_limiter(settings, redis),
+        limiter=limiter,
         notifications=Notifications(settings, database),
         sampler=sampler,
         sampling=sampler.job(),
@@ -158,7 +159,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
             database.engine, settings.partition_months_ahead, settings.partition_check_s
         ),
         screener=_screener(settings),
-        cost_buckets=_cost_buckets(settings, redis),
+        cost_buckets=cost_buckets,
     )
     return runtime
 
@@ -196,16 +197,16 @@ def _screener(settings: Settings) -> Screener | None:
     )
 
 
-def _cost_buckets(settings: Settings, redis: Redis | None) -> CostBuckets | None:
+def _rate_limits(
+    settings: Settings, redis: Redis | None
+) -> tuple[Limiter | None, CostBuckets | None]:
+    """The attempt counters and the cost buckets (one store: a mutation spends both at once)."""
     if not settings.rate_limits_enabled:
-        return None
-    return RedisCostBuckets(redis) if redis is not None else MemoryCostBuckets()
-
-
-def _limiter(settings: Settings, redis: Redis | None) -> Limiter | None:
-    if not settings.rate_limits_enabled:
-        return None
-    return RedisLimiter(redis) if redis is not None else MemoryLimiter()
+        return None, None
+    if redis is not None:
+        return RedisLimiter(redis), RedisCostBuckets(redis)
+    buckets = MemoryCostBuckets()
+    return MemoryLimiter(buckets), buckets
 
 
 def _cache(settings: Settings, redis: Redis | None, vault: Vault) -> ReadThrough | None:

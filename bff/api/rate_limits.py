@@ -31,7 +31,7 @@ from bff.api.operation_name import selected_operation
 from bff.domain.errors import ServiceUnavailable
 from bff.edge.load_shedding import OVERLOADED, RETRY_AFTER_S, SATURATED
 from bff.metrics.families import GRAPHQL_COST, RATE_LIMIT_REFUSALS, REQUESTS_SHED
-from bff.ratelimit import Bucket, Budgets, LimiterUnavailable, OperationClass, Spend
+from bff.ratelimit import Bucket, Budgets, LimiterUnavailable, OperationClass, Spend, Take
 from bff.ratelimit.buckets import Throttle
 
 log = logging.getLogger("bff.ratelimit")
@@ -102,22 +102,25 @@ async def spend_budgets(
     if runtime is None or runtime.limiter is None:
         return None, None
     budgets: Budgets = runtime.settings.rate_limit_budgets
-    refusal = await _spend_attempts(context, runtime, budgets, operation)
-    if refusal is not None:
+    subscription = operation.operation is OperationType.SUBSCRIPTION  # bounded per connection
+    cost = 0 if subscription else requested_cost(schema, document, operation, variables)
+    too_costly = cost > budgets.max_cost
+    # What the bucket is charged, in the attempts' round trip: a refused document pays the charge.
+    charge = budgets.refusal_charge if too_costly else cost
+    then = None if subscription else _take_of(context, budgets, charge)
+    refusal, throttle = await _spend_attempts(context, runtime, budgets, operation, then)
+    if refusal is not None or subscription:
         return refusal, None
-    if operation.operation is OperationType.SUBSCRIPTION:
-        return None, None  # bounded per connection instead
-    cost = requested_cost(schema, document, operation, variables)
     kind = operation.operation.value  # the metrics' operation class: query or mutation
     GRAPHQL_COST.labels(kind).observe(cost)
-    if cost > budgets.max_cost:
+    if too_costly:
         return _refuse(
             context,
             400,
             f"The operation costs {cost}, more than the {budgets.max_cost} one may cost.",
             {"code": QUERY_TOO_COSTLY, "requestedQueryCost": cost},
-        ), await charge_refusal(context)
-    spent = SpentCost(cost, await _take(context, cost), _asks_for_cost(context))
+        ), SpentCost(0, throttle, _asks_for_cost(context))
+    spent = SpentCost(cost, throttle, _asks_for_cost(context))
     if spent.throttle is not None and not spent.throttle.allowed:
         RATE_LIMIT_REFUSALS.labels(kind).inc()
         wait = spent.throttle.wait_for(cost)
@@ -186,6 +189,11 @@ def _asks_for_cost(context: Any) -> bool:
     return bool(headers.get(COST_HEADER) == "1")
 
 
+def _take_of(context: Any, budgets: Budgets, cost: int) -> Take:
+    key, bucket = _principal(context, budgets)
+    return Take(key, cost, bucket)
+
+
 def _principal(context: Any, budgets: Budgets) -> tuple[str, Bucket]:
     if context.actor is not None:
         return f"user:{context.actor.user_id}", budgets.user_cost
@@ -193,8 +201,14 @@ def _principal(context: Any, budgets: Budgets) -> tuple[str, Bucket]:
 
 
 async def _spend_attempts(
-    context: Any, runtime: Any, budgets: Budgets, operation: OperationDefinitionNode
-) -> ExecutionResult | None:
+    context: Any,
+    runtime: Any,
+    budgets: Budgets,
+    operation: OperationDefinitionNode,
+    then: Take | None,
+) -> tuple[ExecutionResult | None, Throttle | None]:
+    """Spend the operation's attempts and then take `then` from its bucket, in one round trip:
+    the refusal, if any, and the bucket after the take (None: nothing taken, or fail open)."""
     spends: list[tuple[OperationClass, Spend]] = []
     for operation_class, weight in _attempts(operation):
         budget = budgets.per_class[operation_class]
@@ -206,21 +220,23 @@ async def _spend_attempts(
         if context.actor is not None:
             actor = Spend(f"{prefix}actor:{context.actor.user_id}", weight, budget)
             spends.append((operation_class, actor))
-    if not spends:
-        return None
+    if not spends and then is None:
+        return None, None
     try:
         # Every budget of the request in one round trip.
-        refused = await runtime.limiter.spend([spend for _, spend in spends], budgets.window_s)
+        refused, throttle = await runtime.limiter.spend(
+            [spend for _, spend in spends], budgets.window_s, then
+        )
     except LimiterUnavailable as error:
         log.warning("rate limiter unavailable", extra={"error": str(error)})
         if any(operation_class in budgets.fail_closed for operation_class, _ in spends):
             # An outage, not the caller's excess: the error boundary answers 503.
             outage = ServiceUnavailable("redis", _LIMITER_RETRY_AFTER_S)
             failure = GraphQLError(outage.client_message, original_error=outage)
-            return ExecutionResult(data=None, errors=[failure])
-        return None
+            return ExecutionResult(data=None, errors=[failure]), None
+        return None, None  # fail open: cost bounds load, it guards no secret
     if refused is None:
-        return None
+        return None, throttle
     index, wait = refused
     operation_class = spends[index][0]
     RATE_LIMIT_REFUSALS.labels(operation_class.value).inc()
@@ -230,7 +246,7 @@ async def _spend_attempts(
         f"Too many {operation_class.value} requests; retry in {wait} seconds.",
         {"code": RATE_LIMITED, "retryAfter": wait},
         wait,
-    )
+    ), None
 
 
 def _shed_heavy_read(

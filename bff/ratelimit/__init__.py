@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bff.ratelimit.buckets import Throttle
 
 
 class OperationClass(StrEnum):
@@ -31,11 +34,23 @@ class Spend:
     budget: int
 
 
+@dataclass(frozen=True, slots=True)
+class Take:
+    """A cost to take from a principal's bucket once the attempts are spent."""
+
+    key: str
+    cost: int
+    bucket: Bucket
+
+
 class Limiter(Protocol):
-    async def spend(self, spends: Sequence[Spend], window_s: int) -> tuple[int, int] | None:
-        """Spend each weight from its key's budget, in order, in one round trip, stopping at the
-        first over budget: None when all were allowed, else (that spend's index, seconds until
-        its budget refills)."""
+    async def spend(
+        self, spends: Sequence[Spend], window_s: int, then: Take | None = None
+    ) -> tuple[tuple[int, int] | None, Throttle | None]:
+        """Spend each weight from its key's budget, in order, stopping at the first over budget,
+        and then take `then` from its bucket, all in one round trip: (None when all were
+        allowed, else that spend's index and seconds until its budget refills; the bucket after
+        the take, None when nothing was taken)."""
         ...
 
 

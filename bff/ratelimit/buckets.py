@@ -36,25 +36,36 @@ class CostBuckets(Protocol):
         ...
 
 
-_TAKE = """
-local cost = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local rate = tonumber(ARGV[3])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'available', 'at')
-local available = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-available = math.min(capacity, available + math.max(0, now - at) * rate)
-local allowed = 0
-if cost <= available then
-  available = available - cost
-  allowed = 1
+# The take as a Lua function, for this module's script and the rate limiter's (which spends a
+# mutation's attempts and then takes its cost in the same round trip).
+TAKE_FUNCTION = """
+local function take(key, cost, capacity, rate)
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+  local state = redis.call('HMGET', key, 'available', 'at')
+  local available = tonumber(state[1]) or capacity
+  local at = tonumber(state[2]) or now
+  available = math.min(capacity, available + math.max(0, now - at) * rate)
+  local allowed = 0
+  if cost <= available then
+    available = available - cost
+    allowed = 1
+  end
+  redis.call('HSET', key, 'available', tostring(available), 'at', tostring(now))
+  redis.call('EXPIRE', key, math.ceil(capacity / rate) + 1)
+  return {allowed, tostring(available)}
 end
-redis.call('HSET', KEYS[1], 'available', tostring(available), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
-return {allowed, tostring(available)}
 """
+
+_TAKE = (
+    TAKE_FUNCTION
+    + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))\n"
+)
+
+
+def bucket_key(key: str) -> str:
+    """The Redis key of a principal's bucket."""
+    return f"bff:cost:{key}"
 
 
 class RedisCostBuckets:
@@ -64,7 +75,7 @@ class RedisCostBuckets:
     async def take(self, key: str, cost: int, bucket: Bucket) -> Throttle:
         try:
             allowed, available = await self._take(
-                keys=[f"bff:cost:{key}"], args=[cost, bucket.capacity, bucket.restore_rate]
+                keys=[bucket_key(key)], args=[cost, bucket.capacity, bucket.restore_rate]
             )
         except (RedisError, OSError) as error:
             raise LimiterUnavailable(str(error)) from error
