@@ -209,7 +209,7 @@ async def test_two_workers_are_added_up_on_the_metrics_listener(
 
 
 async def _scrape_until(
-    http: httpx.AsyncClient, url: str, name: str, condition: object, within_s: float = 10.0
+    http: httpx.AsyncClient, url: str, name: str, condition: object, within_s: float = 30.0
 ) -> Samples:
     """Scrapes until the gauge `name` satisfies `condition` (a WebSocket closes on the server
     a moment after the client sees it closed)."""
