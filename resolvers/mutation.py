@@ -11,6 +11,7 @@ from resolvers.mutations.connected_apps import register_oauth_client, revoke_app
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
 from resolvers.mutations.end_sessions import logout, logout_everywhere, revoke_session
+from resolvers.mutations.fraud_rules import update_fraud_rules
 from resolvers.mutations.login import login
 from resolvers.mutations.notifications import (
     register_push_device,
@@ -108,4 +109,9 @@ class Mutation:
         resolver=reject_transfer,
         description="Reject a transfer held for review: it is voided and its reservation "
         "released (fraud analysts; never their own transfers).",
+    )
+    update_fraud_rules = strawberry.mutation(
+        resolver=update_fraud_rules,
+        description="Change the fraud screening rules: thresholds, allow and block lists, "
+        "per-customer limits; a new audited version (fraud analysts).",
     )
