@@ -12,6 +12,7 @@ from resolvers.mutations.connected_apps import register_oauth_client, revoke_app
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
 from resolvers.mutations.end_sessions import logout, logout_everywhere, revoke_session
+from resolvers.mutations.fraud_rules import update_fraud_rules
 from resolvers.mutations.login import login
 from resolvers.mutations.notifications import (
     register_push_device,
@@ -131,4 +132,9 @@ class Mutation:
         resolver=confirm_transfer,
         description="Confirm a transfer screening held for step-up with your second factor: it "
         "posts. Wrong answers count; too many, or too late, void it.",
+    )
+    update_fraud_rules = strawberry.mutation(
+        resolver=update_fraud_rules,
+        description="Change the fraud screening rules: thresholds, allow and block lists, "
+        "per-customer limits; a new audited version (fraud analysts).",
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from bff.api.context import Info
-from bff.domain import documents
+from bff.domain import documents, fraud_rules
 from bff.domain.errors import PermissionDenied
 from resolvers.audit_log import audit_log
 from resolvers.nodes import fetch_node, fetch_typed
@@ -15,6 +15,7 @@ from resolvers.review_queue import review_queue
 from schema.account import Account
 from schema.app_build import AppBuild
 from schema.audit import AuditEntry, AuditLogFilter
+from schema.fraud_rules import FraudRules
 from schema.node import Node
 from schema.pagination import After, Connection, First
 from schema.review import HeldTransfer
@@ -83,3 +84,10 @@ class Query:
         self, info: Info, first: First = 20, after: After = None
     ) -> Connection[HeldTransfer]:
         return await review_queue(info, first, after)
+
+    @strawberry.field(
+        description="The fraud screening rules in force; fraud analysts and admins only."
+    )
+    async def fraud_rules(self, info: Info) -> FraudRules:
+        rules = await fraud_rules.current_rules(info.context.unit_of_work(), info.context.actor)
+        return FraudRules.of(rules)

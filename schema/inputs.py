@@ -6,6 +6,7 @@ import strawberry
 
 from schema.enums import Currency, Platform, Role
 from schema.money import MoneyInput
+from schema.scalars import Decimal
 
 
 @strawberry.input(description="Register as a customer.")
@@ -131,4 +132,40 @@ class ReviewTransferInput:
     transfer_id: strawberry.ID = strawberry.field(description="The held transfer.")
     note: str = strawberry.field(
         description="Why, 1 to 500 characters: audited, and never shown to the customer."
+    )
+
+
+@strawberry.input(description="A customer's largest single transfer before it is reviewed.")
+class CustomerLimitInput:
+    user_id: strawberry.ID = strawberry.field(description="The customer.")
+    max_minor_units: Decimal = strawberry.field(
+        description='A positive whole number of minor units, of any currency, e.g. "50000".'
+    )
+
+
+@strawberry.input(
+    description="Change the fraud rules of `version`; omitted settings stay, a given list "
+    "replaces the whole list."
+)
+class UpdateFraudRulesInput:
+    version: int = strawberry.field(
+        description="The version you read (fraudRules.version); RULES_CHANGED when it is not "
+        "the current one any more."
+    )
+    note: str = strawberry.field(description="Why, 1 to 500 characters (audited).")
+    step_up_at: float | None = strawberry.field(default=None, description="0 to 1.")
+    review_at: float | None = strawberry.field(
+        default=None, description="0 to 1, at least stepUpAt."
+    )
+    block_at: float | None = strawberry.field(
+        default=None, description="0 to 1, at least reviewAt."
+    )
+    allow_account_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Accounts always allowed (either side)."
+    )
+    block_account_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Accounts always refused (either side)."
+    )
+    limits: list[CustomerLimitInput] | None = strawberry.field(
+        default=None, description="Per-customer limits per transfer."
     )

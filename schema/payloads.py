@@ -7,6 +7,7 @@ import strawberry
 from schema.account import Account
 from schema.app_build import AppBuild
 from schema.errors import UserError
+from schema.fraud_rules import FraudRules
 from schema.notifications import NotificationPreferences, PushDevice
 from schema.transfer import Transfer
 from schema.user import User
@@ -90,5 +91,13 @@ class ReviewTransferPayload:
         default=None,
         description="The transfer as the decision left it: COMPLETED or CANCELLED (its memo, "
         "the customer's own words, is not shown to analysts).",
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.type(description="The result of updateFraudRules.")
+class FraudRulesPayload:
+    rules: FraudRules | None = strawberry.field(
+        default=None, description="The rules now in force (the new version)."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)

@@ -383,3 +383,16 @@ mutation RejectTransfer($input: ReviewTransferInput!) {{
   rejectTransfer(input: $input) {{ transfer {{ id status amount {{ amount }} }} {USER_ERRORS} }}
 }}
 """
+
+FRAUD_RULES_FIELDS = """
+  version stepUpAt reviewAt blockAt allowAccountIds blockAccountIds
+  limits { userId maxMinorUnits }
+"""
+
+FRAUD_RULES = f"query FraudRules {{ fraudRules {{ {FRAUD_RULES_FIELDS} }} }}"
+
+UPDATE_FRAUD_RULES = f"""
+mutation UpdateFraudRules($input: UpdateFraudRulesInput!) {{
+  updateFraudRules(input: $input) {{ rules {{ {FRAUD_RULES_FIELDS} }} {USER_ERRORS} }}
+}}
+"""

@@ -29,6 +29,7 @@ from tests.documents import (
     ASSIGN_ROLE,
     CREATE_TRANSFER,
     DEPOSIT_FUNDS,
+    FRAUD_RULES,
     FREEZE,
     HISTORY,
     NODE,
@@ -42,6 +43,7 @@ from tests.documents import (
     REVOKE_SESSION,
     TRANSFER,
     UNFREEZE,
+    UPDATE_FRAUD_RULES,
     USER,
     VIEWER,
     VIEWER_ACCOUNTS,
@@ -73,6 +75,11 @@ def codes(payload: dict[str, Any]) -> list[str]:
 
 def review_input() -> dict[str, Any]:
     return {"input": {"transferId": encode_id("Transfer", uuid.uuid4()), "note": "audit"}}
+
+
+def stale_rules_input() -> dict[str, Any]:
+    """A change of the rules of version -1, which never were in force: it changes nothing."""
+    return {"input": {"version": -1, "note": "matrix", "reviewAt": 0.9}}
 
 
 def role_input(user: str, role: str) -> dict[str, Any]:
@@ -313,6 +320,22 @@ async def review_transfers_operation(
         assert codes(rejected["rejectTransfer"]) == ["PERMISSION_DENIED"]
 
 
+async def manage_fraud_rules_operation(
+    client: httpx.AsyncClient, world: World, caller: Person, allowed: bool
+) -> None:
+    # when the caller reads the fraud rules, and saves a change of a version long gone
+    rules = await call(client, FRAUD_RULES, {}, caller)
+    change = await data(client, UPDATE_FRAUD_RULES, stale_rules_input(), caller)
+    # then they read them and are told to reload, or are refused both
+    if allowed:
+        assert rules["data"]["fraudRules"]["version"] >= 0, rules
+        assert codes(change["updateFraudRules"]) == ["RULES_CHANGED"]
+    else:
+        assert rules["data"] is None
+        assert rules["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+        assert codes(change["updateFraudRules"]) == ["PERMISSION_DENIED"]
+
+
 ERASE_USER = """
 mutation Erase($input: EraseUserInput!) {
   eraseUser(input: $input) { erasedUserId userErrors { code } }
@@ -372,6 +395,7 @@ OPERATIONS: dict[Permission, Operation] = {
     Permission.USER_ERASE: erase_user_operation,
     Permission.OAUTH_CLIENT_MANAGE: register_oauth_client_operation,
     Permission.FRAUD_REVIEW: review_transfers_operation,
+    Permission.FRAUD_RULES_MANAGE: manage_fraud_rules_operation,
 }
 
 
@@ -391,6 +415,7 @@ GRANTED_TO: dict[str, set[str]] = {
     "user:erase": {"admin"},
     "oauth_client:manage": {"admin"},
     "fraud:review": {"admin", "fraud_analyst"},
+    "fraud_rules:manage": {"admin", "fraud_analyst"},
 }
 
 
@@ -653,6 +678,7 @@ WRITES: dict[str, tuple[str, str]] = {
     "registerOAuthClient": (REGISTER_OAUTH_CLIENT, "client"),
     "approveTransfer": (APPROVE_TRANSFER, "transfer"),
     "rejectTransfer": (REJECT_TRANSFER, "transfer"),
+    "updateFraudRules": (UPDATE_FRAUD_RULES, "rules"),
 }
 
 
@@ -692,6 +718,7 @@ async def test_an_auditor_writes_nothing(
         "registerOAuthClient": oauth_client_input("Audit"),
         "approveTransfer": review_input(),
         "rejectTransfer": review_input(),
+        "updateFraudRules": stale_rules_input(),
     }[mutation]
     document, result = WRITES[mutation]
     # when the auditor tries the write

@@ -28,6 +28,8 @@ class Permission(StrEnum):
     OAUTH_CLIENT_MANAGE = "oauth_client:manage"
     # The review queue of held transfers, and approving or rejecting them.
     FRAUD_REVIEW = "fraud:review"
+    # Reading and changing the screening rules.
+    FRAUD_RULES_MANAGE = "fraud_rules:manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -48,13 +50,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.OAUTH_CLIENT_MANAGE,
             Permission.USER_ERASE,
             Permission.FRAUD_REVIEW,
+            Permission.FRAUD_RULES_MANAGE,
         }
     ),
     Role.AUDITOR: frozenset(
         {Permission.ACCOUNT_READ_ANY, Permission.USER_READ_ANY, Permission.AUDIT_READ}
     ),
     # Sees held transfers through the review queue only (masked numbers), not accounts at large.
-    Role.FRAUD_ANALYST: frozenset({Permission.FRAUD_REVIEW}),
+    Role.FRAUD_ANALYST: frozenset({Permission.FRAUD_REVIEW, Permission.FRAUD_RULES_MANAGE}),
 }
 
 
