@@ -648,8 +648,8 @@ async def test_an_auditor_reads_users_accounts_transfers_and_transactions(
     assert nodes["Transaction"]["amount"] == {"amount": "7.50"}
 
 
-# Mutations a user performs on their own sign-in and devices; every other mutation writes to
-# the bank.
+# Mutations a user performs on their own sign-in, devices and second factors (confirming one's
+# own held transfer is answering one's own challenge); every other mutation writes to the bank.
 SELF_SERVICE = {
     "signUp",
     "login",
@@ -662,6 +662,10 @@ SELF_SERVICE = {
     "updateNotificationPreferences",
     "exportMyData",
     "revokeAppAccess",
+    "enrollTotp",
+    "confirmTotpEnrollment",
+    "removeTotp",
+    "confirmTransfer",
 }
 
 WRITES: dict[str, tuple[str, str]] = {
