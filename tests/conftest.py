@@ -57,6 +57,10 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         # Screening would hold the suite's bursts of transfers for review; the fraud tests
         # switch it on for themselves, with a model of their own.
         fraud_screening=False,
+        # A loaded test machine lags every event loop and the load tests run many requests at
+        # once: shedding would refuse their reads (tests/test_load_shedding.py sets its own).
+        shed_max_in_flight=100_000,
+        shed_max_loop_lag_ms=600_000,
     )
 
 

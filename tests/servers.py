@@ -73,6 +73,9 @@ class Server:
                 "BFF_DOCUMENTS_MODE": "open",  # tests send documents of their own making
                 # Screening would hold a test's bursts of transfers (the fraud tests turn it on).
                 "BFF_FRAUD_SCREENING": "false",
+                # A loaded machine lags the loop: shedding only where a test asks for it.
+                "BFF_SHED_MAX_IN_FLIGHT": "100000",
+                "BFF_SHED_MAX_LOOP_LAG_MS": "600000",
                 "BFF_HOST": HOST,
                 "BFF_PORT": str(self.port),
                 "BFF_DATA_DIR": str(data_dir),
