@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from bff.config import Settings
 from bff.runtime import Runtime
 from tests.conftest import World, asgi_client, runtime_on
-from tests.documents import HOME
+from tests.documents import CHANGE_PASSWORD, HOME
 from tests.services import suite_redis_url
 
 FLOOR = "{ __typename }"
@@ -83,3 +83,21 @@ async def test_without_rate_limits_a_query_costs_no_redis_round_trip(
     # then Redis heard nothing of it
     assert response.json() == {"data": {"__typename": "Query"}}
     assert sent == []
+
+
+async def test_a_mutation_spends_its_attempts_and_cost_in_one_round_trip(
+    on_redis: tuple[Runtime, Redis], world: World
+) -> None:
+    # given a customer and a first attempt (which loads the script)
+    runtime, redis = on_redis
+    alice = await world.person()
+    wrong = {"input": {"currentPassword": "not-her-password", "newPassword": "n" * 16}}
+    body = {"query": CHANGE_PASSWORD, "variables": wrong}
+    async with asgi_client(runtime) as http:
+        await http.post("/graphql", json=body, headers=alice.headers)
+        # when she tries again
+        async with sent_meanwhile(redis) as sent:
+            response = await http.post("/graphql", json=body, headers=alice.headers)
+    # then one script spent the attempt budgets and took the cost
+    assert response.json()["data"]["changePassword"]["userErrors"]
+    assert sent == ["EVALSHA"]
