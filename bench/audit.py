@@ -61,9 +61,6 @@ def run(config: Any, processes: Processes, stage: Any) -> bool:
     settings, app_url, population = stage.settings, stage.app_url, stage.population
     port = free_port()
     os.environ["BFF_PORT"] = str(port)
-    # Both sides alike without fraud screening, whose pace rules stop the benchmark's customers
-    # (hundreds of transfers an hour each): the ratio is then the audit log's cost alone.
-    os.environ["BFF_FRAUD_SCREENING"] = "false"
     server, log = processes.start("bff-server-audit", bff_argv())
     wait_until_ready(server, log, port)
     customers = population.customers

@@ -157,8 +157,10 @@ async def _ledger_check(url: str, expected_transfers: int) -> str:
         negative = await connection.fetchval(
             "SELECT count(*) FROM accounts WHERE kind = 'customer' AND balance < 0"
         )
+        # The benchmark's transfers carry a memo (sealed at rest, so only its presence tells);
+        # the population's history carries none.
         transfers = await connection.fetchval(
-            "SELECT count(*) FROM transfers WHERE kind = 'transfer' AND memo = 'bench'"
+            "SELECT count(*) FROM transfers WHERE kind = 'transfer' AND memo IS NOT NULL"
         )
     finally:
         await connection.close()
@@ -415,6 +417,10 @@ def main() -> None:
     # Also when started in the background, where SIGINT may arrive ignored.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
+    # The benchmark's customers send hundreds of transfers an hour each, which screening's pace
+    # rules would hold or refuse: every part measures without it (its own cost is measured
+    # apart), as the suite's servers do.
+    os.environ["BFF_FRAUD_SCREENING"] = "false"
     scratch = Path(tempfile.mkdtemp(prefix="bff-bench-"))
     started = time.monotonic()
     code = 0
