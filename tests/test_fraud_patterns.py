@@ -37,6 +37,7 @@ from tests.test_fraud_screening import (  # noqa: F401 - fixtures: the screening
     screened,
     send,
 )
+from tests.test_second_factors import enrolled
 
 # Normal transfers replayed; their false positives are compared with the model card's rate.
 NORMAL_REPLAYS = 40
@@ -264,6 +265,9 @@ async def replay_and_check(
 ) -> None:
     # given a customer, their past and the payee as the simulator drew them
     staged = await stage(world, sample.signals)
+    if expected is Decision.STEP_UP:
+        # with an authenticator app to answer it (without one, a step-up is held for review)
+        await enrolled(http, staged.customer)
     # when the suspicious transfer is sent, and retried with the same key
     key = str(uuid.uuid4())
     first = await send(http, staged.customer, staged.source, staged.payee, staged.amount, key)
