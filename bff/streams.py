@@ -32,8 +32,10 @@ OVERFLOW_GRACE_S = 10.0
 # by the first of them only. A few thousand cover every message still being fanned out.
 _DECODED_KEPT = 4096
 _decoded: LRUCache[bytes, AccountEvent] = LRUCache(_DECODED_KEPT)
-# What the stream's timers put in its queue: time to look at the clock.
-_TICK = "stream:tick"
+# What the stream's timers put in its queue. The tick itself says which moment came: on uvloop
+# a timer may run before the loop's clock (cached per iteration, in milliseconds) reaches it.
+_CATCH_UP = "stream:catch-up"
+_EXPIRED = "stream:expired"
 
 
 def _decode_once(message: bytes) -> AccountEvent:
@@ -67,13 +69,13 @@ async def account_events(
                 yield event
                 last = event.sequence
         loop = asyncio.get_running_loop()
-        catch_up_at = loop.time() + CATCH_UP_AFTER_S
         expires_at = loop.time() + _seconds_until(claims.expires_at)
         recovered_at = -OVERFLOW_GRACE_S
         # One timer each for the catch-up read and the token's expiry, waking the stream through
         # its own queue: no timer is armed and cancelled per event.
         timers = [
-            loop.call_at(moment, live.offer, _TICK, b"") for moment in (catch_up_at, expires_at)
+            loop.call_later(CATCH_UP_AFTER_S, live.offer, _CATCH_UP, b""),
+            loop.call_at(expires_at, live.offer, _EXPIRED, b""),
         ]
         try:
             while True:
@@ -89,10 +91,9 @@ async def account_events(
                     recovered_at = now
                     live.reset()
                     # The expiry's wake-up may have been dropped with the overflowing queue.
-                    timers.append(loop.call_at(expires_at, live.offer, _TICK, b""))
-                    channel, message = "", b""
-                    catch_up_at = now
-                if loop.time() >= expires_at:
+                    timers.append(loop.call_at(expires_at, live.offer, _EXPIRED, b""))
+                    channel, message = _CATCH_UP, b""
+                if channel == _EXPIRED or loop.time() >= expires_at:
                     raise DomainError(ErrorCode.TOKEN_EXPIRED)
                 if channel == channels[1]:
                     await _check_still_allowed(runtime, claims, account)
@@ -105,8 +106,7 @@ async def account_events(
                         last = event.sequence
                         continue
                     upto = event.sequence  # a gap: fill it from the database, this event included
-                elif channel == RESYNC or catch_up_at <= loop.time():
-                    catch_up_at = float("inf")
+                elif channel in (RESYNC, _CATCH_UP):
                     upto = MAX_SEQUENCE
                 else:
                     continue
