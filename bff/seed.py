@@ -1,4 +1,5 @@
-"""Demo data for development: two funded customers with some history, an operator, an admin."""
+"""Demo data for development: two funded customers with some history, an operator, a fraud
+analyst, an admin."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ DEMO_USERS: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("alice@example.com", "Alice Martin", (Role.CUSTOMER,)),
     ("bob@example.com", "Bob Okafor", (Role.CUSTOMER,)),
     ("operator@example.com", "Olga Operator", (Role.OPERATOR,)),
+    ("analyst@example.com", "Fatima Analyst", (Role.FRAUD_ANALYST,)),
     ("admin@example.com", "Adam Admin", (Role.ADMIN,)),
 )
 
@@ -51,7 +53,7 @@ async def seed_demo(runtime: Runtime) -> list[Credential] | None:
         user = await users.provision_user(runtime.unit_of_work(), command, frozenset(roles))
         credentials.append(Credential(email, password, ", ".join(roles)))
         people.append(user)
-    alice, bob, operator, _ = people
+    alice, bob, operator = people[:3]
 
     async def open_funded(owner: User, name: str, currency: str, amount: str) -> Account:
         account = await accounts.open_account(runtime.unit_of_work(), _actor(owner), name, currency)

@@ -208,6 +208,7 @@ async def test_seed_reset_passwords_prints_new_ones_and_ends_the_old_sessions(
         "alice@example.com",
         "bob@example.com",
         "operator@example.com",
+        "analyst@example.com",
         "admin@example.com",
     }
     session = await log_in(demo_client, "alice@example.com", first["alice@example.com"])
