@@ -31,9 +31,12 @@ from tests.screened import model_file
 
 __all__ = ["model_file"]  # the fixture used here
 
-# The amount the README's walkthrough sends (300.00 passes, 600.00 to 1,000.00 are held, most sums above are refused outright).
+# The amount the README's walkthrough sends: on the demo data 300.00 passes, 600.00 to 1,000.00
+# are held, and most sums above are refused outright.
 WALKTHROUGH_AMOUNT = "800.00"
-HOME = "{ viewer { accounts { edges { node { id name accountNumber availableBalance { amount } } } } } }"
+HOME = """
+{ viewer { accounts { edges { node { id name accountNumber availableBalance { amount } } } } } }
+"""
 
 
 @pytest.fixture
