@@ -87,17 +87,17 @@ async def held_with_devices(bank: Bank) -> tuple[Held, str, str]:
 async def pushed(bank: Bank, person: Person, token: str, title: str) -> dict[str, Any]:
     """The one push with `title` to the person's device `token`, once it came."""
     await eventually(lambda: _now(bool(bank.expo.to(token, title))), f"the {title!r} push")
-    return await only(bank, person, token, title)
+    await settled(bank, person, token)
+    (message,) = bank.expo.to(token, title)
+    return message
 
 
-async def only(bank: Bank, person: Person, token: str, title: str) -> dict[str, Any]:
-    """The one push with `title` to the person's device `token`, after a later event (a new
-    sign-in) was pushed to it too: anything told before has been told by then."""
+async def settled(bank: Bank, person: Person, token: str) -> None:
+    """Once a later event (a new sign-in) is pushed to the person's device `token` too: what
+    was to be told before has been told by then."""
     before = len(bank.expo.to(token, "New sign-in"))
     await bank.world.log_in(person.user)
     await eventually(lambda: _now(len(bank.expo.to(token, "New sign-in")) > before), "a later push")
-    (message,) = bank.expo.to(token, title)
-    return message
 
 
 async def _now(value: bool) -> bool:
@@ -141,7 +141,8 @@ async def test_a_held_transfer_is_told_once_to_the_sender_and_fed(bank: Bank) ->
     entries = [e for e in await bank.activity(held.alice) if e["kind"] == "TRANSFER_HELD"]
     assert [(e["amount"]["amount"], e["summary"]) for e in entries] == [("30.00", message["body"])]
     assert entries[0]["accountId"] == encode_id("Account", held.source.id)
-    assert [m["title"] for m in bank.expo.to(bob_token)] == []
+    await settled(bank, held.bob, bob_token)
+    assert [m["title"] for m in bank.expo.to(bob_token)] == ["New sign-in"]
 
 
 async def test_an_approved_transfer_is_told_once_to_each_side(bank: Bank) -> None:
@@ -189,8 +190,8 @@ async def test_a_rejected_transfer_is_told_to_the_sender_without_the_note(bank: 
     assert "scam" not in str(bank.expo.accepted)
     assert await kinds_in_feed(bank, held.alice, "30.00") == ["TRANSFER_HELD", "TRANSFER_REJECTED"]
     # ... and Bob hears of nothing
-    assert await only(bank, held.bob, bob_token, "New sign-in")
-    assert bank.expo.to(bob_token, "Money received") == []
+    await settled(bank, held.bob, bob_token)
+    assert [m["title"] for m in bank.expo.to(bob_token)] == ["New sign-in"]
 
 
 async def test_a_hold_the_expiry_job_voids_is_told_to_the_sender(bank: Bank) -> None:
