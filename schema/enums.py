@@ -125,6 +125,19 @@ expose(
         CustomerEventKind.STEP_UP_REQUESTED: (
             "A transfer waits for the customer to confirm it with a second factor."
         ),
+        CustomerEventKind.TRANSFER_HELD: (
+            "A transfer of the customer's is held for a check; its amount is set aside meanwhile."
+        ),
+        CustomerEventKind.TRANSFER_APPROVED: (
+            "A held transfer of the customer's was approved and sent (told instead of MONEY_SENT)."
+        ),
+        CustomerEventKind.TRANSFER_REJECTED: (
+            "A held transfer of the customer's was declined after a check; nothing was sent."
+        ),
+        CustomerEventKind.TRANSFER_EXPIRED: (
+            "A held transfer of the customer's was cancelled, unchecked or unconfirmed in time "
+            "or after a failed confirmation; nothing was sent."
+        ),
     },
     name="ActivityKind",
 )

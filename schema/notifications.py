@@ -28,11 +28,14 @@ class PushDevice:
 
 @strawberry.type(
     description="What the customer is told by push. Security notifications (a new sign-in, a "
-    "password change) always go out and are not listed."
+    "password change) and transfers that did not go as asked (held, declined, cancelled) always "
+    "go out and are not listed."
 )
 class NotificationPreferences:
     money_received: bool = strawberry.field(description="When money arrives.")
-    money_sent: bool = strawberry.field(description="When money leaves.")
+    money_sent: bool = strawberry.field(
+        description="When money leaves, a held transfer's approval included."
+    )
     account_changes: bool = strawberry.field(description="When the user's roles change.")
     locale: str = strawberry.field(
         description="How amounts are written, as a CLDR locale such as `en_GB` or `de_DE`."
@@ -56,24 +59,28 @@ class ActivityEntry:
         description="One sentence for the feed, as the notification said it."
     )
     amount: Money | None = strawberry.field(
-        description="The money that moved; null for other kinds."
+        description="The money that moved, or the amount of the transfer it is about; null for "
+        "other kinds."
     )
     account_id: strawberry.ID | None = strawberry.field(
-        description="The customer's account it happened on; null for other kinds."
+        description="The customer's account it happened on; null for other kinds (and for a "
+        "step-up request)."
     )
 
     @classmethod
     def of(cls, entry: models.ActivityEntry, locale: str) -> Self:
         data = entry.data
-        moved = "amount" in data
+        # A step-up request names its amount but not its account.
         return cls(
             kind=entry.kind,
             occurred_at=entry.occurred_at,
             summary=compose(entry.kind, data, locale).body,
             amount=Money.of(DomainMoney(int(data["amount"]), str(data["currency"])))
-            if moved
+            if "amount" in data
             else None,
-            account_id=strawberry.ID(encode_id("Account", data["account_id"])) if moved else None,
+            account_id=strawberry.ID(encode_id("Account", data["account_id"]))
+            if "account_id" in data
+            else None,
         )
 
 

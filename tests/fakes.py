@@ -45,9 +45,9 @@ from bff.domain.models import (
 )
 from bff.domain.money import Currency, Money
 from bff.domain.notification_models import (
+    SENT_KINDS,
     ActivityEntry,
     ActivityPageKey,
-    CustomerEventKind,
     Platform,
     Preferences,
     PushDevice,
@@ -590,7 +590,7 @@ class FakeNotifications(_Repository):
     async def spending(self, user_id: UUID, month: str) -> list[SpendingLine]:
         totals: dict[tuple[str, str, str], list[int]] = {}
         for owner, entry in self._tables.activity:
-            if owner != user_id or entry.kind is not CustomerEventKind.MONEY_SENT:
+            if owner != user_id or entry.kind not in SENT_KINDS:
                 continue
             if entry.occurred_at.astimezone(UTC).strftime("%Y-%m") != month:
                 continue

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aio_pika
@@ -39,6 +40,14 @@ async def _broker_reachable() -> bool:
 
 @pytest.fixture
 async def names() -> AsyncIterator[Names]:
+    async with own_names() as names:
+        yield names
+
+
+@asynccontextmanager
+async def own_names() -> AsyncIterator[Names]:
+    """Exchange and queue names of the test's own on the machine's broker, deleted afterwards
+    (a skip without a broker, a failure in CI)."""
     if not await _broker_reachable():
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but RabbitMQ is not reachable at {AMQP_URL}")

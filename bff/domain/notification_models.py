@@ -26,6 +26,13 @@ class CustomerEventKind(StrEnum):
     APP_DISCONNECTED = "app_disconnected"
     # A transfer waits for the customer's second factor (step-up).
     STEP_UP_REQUESTED = "step_up_requested"
+    # A transfer of the customer's, held for review, and how its hold ended: posted after review
+    # (told instead of its money_sent), rejected by an analyst, or voided when its hold ran out
+    # or its step-up failed.
+    TRANSFER_HELD = "transfer_held"
+    TRANSFER_APPROVED = "transfer_approved"
+    TRANSFER_REJECTED = "transfer_rejected"
+    TRANSFER_EXPIRED = "transfer_expired"
 
 
 # A customer cannot turn these off: they are how a taken-over account gets noticed.
@@ -39,6 +46,19 @@ SECURITY_KINDS = frozenset(
         CustomerEventKind.STEP_UP_REQUESTED,
     }
 )
+# Nor these: a payment of theirs that has not gone as they asked (held, or not made at all).
+# The money_sent preference mutes confirmations of what the customer did; these say it did not
+# happen, which they must know to pay another way, and a held transfer they did not make is a
+# takeover's sign. An approved transfer did go: it is their money_sent, muted with it.
+PAYMENT_NOT_MADE_KINDS = frozenset(
+    {
+        CustomerEventKind.TRANSFER_HELD,
+        CustomerEventKind.TRANSFER_REJECTED,
+        CustomerEventKind.TRANSFER_EXPIRED,
+    }
+)
+# What counts as money the customer sent, in spending summaries.
+SENT_KINDS = frozenset({CustomerEventKind.MONEY_SENT, CustomerEventKind.TRANSFER_APPROVED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +92,12 @@ class Preferences:
 
     def wants(self, kind: CustomerEventKind) -> bool:
         """Whether an event of `kind` is pushed to this customer."""
-        if kind in SECURITY_KINDS:
+        if kind in SECURITY_KINDS or kind in PAYMENT_NOT_MADE_KINDS:
             return True
         return {
             CustomerEventKind.MONEY_RECEIVED: self.money_received,
             CustomerEventKind.MONEY_SENT: self.money_sent,
+            CustomerEventKind.TRANSFER_APPROVED: self.money_sent,
             CustomerEventKind.ROLE_CHANGED: self.account_changes,
             CustomerEventKind.APP_DISCONNECTED: self.account_changes,
         }[kind]

@@ -32,6 +32,39 @@ def _counterparty(payload: dict[str, Any]) -> str:
     return f"account ••{payload.get('counterparty_last_four', '')}"
 
 
+_RELEASED = "The money is available to you again."
+# Why a held transfer was voided without an analyst's rejection (the event's `reason`).
+_VOIDED = {
+    "not_reviewed": "was cancelled: it could not be checked in time",
+    "not_confirmed": "was cancelled: it was not confirmed in time",
+    "step_up_failed": "was cancelled: it was not confirmed (too many wrong codes)",
+}
+
+
+def _held_transfer(kind: CustomerEventKind, payload: dict[str, Any], locale: str) -> PushText:
+    amount = amount_in(int(payload["amount"]), str(payload["currency"]), locale)
+    what = f"Your transfer of {amount} from {payload['account_name']} to {_counterparty(payload)}"
+    data = {
+        "kind": kind.value,
+        "accountId": str(payload["account_id"]),
+        "transferId": str(payload["transfer_id"]),
+    }
+    if kind is CustomerEventKind.TRANSFER_HELD:
+        return PushText(
+            "Transfer on hold",
+            f"{what} is held for a check before it goes. The money is set aside until then; "
+            "you will be told the outcome.",
+            data,
+        )
+    if kind is CustomerEventKind.TRANSFER_APPROVED:
+        return PushText("Transfer approved", f"{what} was checked and sent.", data)
+    if kind is CustomerEventKind.TRANSFER_REJECTED:
+        return PushText(
+            "Transfer declined", f"{what} was declined after a check. {_RELEASED}", data
+        )
+    return PushText("Transfer cancelled", f"{what} {_VOIDED[payload['reason']]}. {_RELEASED}", data)
+
+
 def compose(kind: CustomerEventKind, payload: dict[str, Any], locale: str) -> PushText:
     """The notification telling a customer about an event of `kind` with `payload`."""
     data = {"kind": kind.value}
@@ -83,3 +116,10 @@ def compose(kind: CustomerEventKind, payload: dict[str, Any], locale: str) -> Pu
                 "confirm it, and change your password.",
                 data,
             )
+        case (
+            CustomerEventKind.TRANSFER_HELD
+            | CustomerEventKind.TRANSFER_APPROVED
+            | CustomerEventKind.TRANSFER_REJECTED
+            | CustomerEventKind.TRANSFER_EXPIRED
+        ):
+            return _held_transfer(kind, payload, locale)

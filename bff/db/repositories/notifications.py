@@ -42,7 +42,8 @@ _ACTIVITY = text("""
      WHERE user_id = :user_id AND id < :before
      ORDER BY id DESC LIMIT :limit
 """)
-# The month is taken in UTC, as every timestamp the API shows is.
+# The month is taken in UTC, as every timestamp the API shows is. The kinds are SENT_KINDS, as
+# the partial index activity_entries_spending (migration 0160) names them.
 _SPENDING = text("""
     SELECT :month AS month,
            CASE WHEN (data ->> 'counterparty_is_bank')::boolean THEN 'the bank'
@@ -51,7 +52,7 @@ _SPENDING = text("""
            sum((data ->> 'amount')::bigint) AS amount,
            count(*) AS transfers
       FROM activity_entries
-     WHERE user_id = :user_id AND kind = 'money_sent'
+     WHERE user_id = :user_id AND kind IN ('money_sent', 'transfer_approved')
        AND occurred_at >= (CAST(:month || '-01' AS date) AT TIME ZONE 'UTC')
        AND occurred_at < ((CAST(:month || '-01' AS date) + interval '1 month') AT TIME ZONE 'UTC')
      GROUP BY 2, 3, data ->> 'counterparty_account_id'
