@@ -1,4 +1,5 @@
-"""Enrolling a second factor (an authenticator app's TOTP secret) for step-up confirmation.
+"""Enrolling second factors for step-up confirmation: an authenticator app's TOTP secret, and
+passkeys (WebAuthn credentials, any number of them).
 
 Only the signed-in customer manages their own factors, never a connected app: a factor is what
 proves it is the customer, so whoever holds a delegated token must not be able to add one.
@@ -8,10 +9,10 @@ Every code checked counts against the user's second-factor throttle first, like 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from bff.domain import audit, delegation, totp
+from bff.domain import audit, delegation, passkeys, totp
 from bff.domain.actor import Actor
 from bff.domain.audit_models import AuditOperation
 from bff.domain.errors import DomainError, ErrorCode, Throttled
@@ -20,6 +21,8 @@ from bff.domain.rbac import Permission
 from bff.domain.throttle import ThrottlePolicy, ThrottleScope
 
 CODE_FIELD = "code"
+CREDENTIAL_FIELD = "credential"
+PASSKEY_FIELD = "passkeyId"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,9 @@ async def confirm_totp(uow: UnitOfWork, actor: Actor, code: str, policy: Throttl
             raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=CODE_FIELD)
         await uow.second_factors.activate_totp(factor.id, step)
         await attempt_succeeded(uow, policy, actor.user_id)
-        await uow.audit.record(_entry(actor, AuditOperation.SECOND_FACTOR_ENROLL, factor.id))
+        await uow.audit.record(
+            _entry(actor, AuditOperation.SECOND_FACTOR_ENROLL, factor.id, "totp")
+        )
         await uow.commit()
 
 
@@ -109,16 +114,80 @@ async def remove_totp(uow: UnitOfWork, actor: Actor, code: str, policy: Throttle
             raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=CODE_FIELD)
         await uow.second_factors.remove(factor.id)
         await attempt_succeeded(uow, policy, actor.user_id)
-        await uow.audit.record(_entry(actor, AuditOperation.SECOND_FACTOR_REMOVE, factor.id))
+        await uow.audit.record(
+            _entry(actor, AuditOperation.SECOND_FACTOR_REMOVE, factor.id, "totp")
+        )
         await uow.commit()
 
 
-def _entry(actor: Actor, operation: AuditOperation, factor_id: UUID) -> audit.AuditRecord:
+async def begin_passkey_registration(
+    uow: UnitOfWork, actor: Actor, rp: passkeys.RelyingParty
+) -> str:
+    """Start registering a passkey: the creation options (JSON) for the device; their challenge
+    is kept server-side, for `rp.timeout_s`, and replaces a registration begun before."""
+    require_own_factors(actor)
+    async with uow:
+        user = await uow.users.lock(actor.user_id)  # one registration of a user at a time
+        if user is None:
+            raise DomainError(ErrorCode.USER_NOT_FOUND)
+        registered = await uow.second_factors.passkeys(actor.user_id)
+        ceremony = passkeys.registration(rp, actor.user_id, user.email, registered)
+        await uow.second_factors.replace_pending_passkey(actor.user_id, ceremony.challenge)
+        await uow.commit()
+    return ceremony.options_json
+
+
+async def finish_passkey_registration(
+    uow: UnitOfWork, actor: Actor, rp: passkeys.RelyingParty, response: str
+) -> passkeys.Passkey:
+    """Bind the passkey of the device's registration response (navigator.credentials.create()'s
+    credential, as JSON) to the customer. The registration's challenge is spent by any answer,
+    so a response is good once."""
+    require_own_factors(actor)
+    async with uow:
+        await uow.users.lock(actor.user_id)
+        pending = await uow.second_factors.pending_passkey(actor.user_id)
+        if pending is None or datetime.now(UTC) >= pending.created_at + timedelta(
+            seconds=rp.timeout_s
+        ):
+            raise DomainError(ErrorCode.NO_PENDING_ENROLLMENT)
+        registered = passkeys.verified_registration(rp, pending.challenge, response)
+        passkey = (
+            await uow.second_factors.activate_passkey(pending.id, registered)
+            if registered is not None
+            else None
+        )
+        if passkey is None:
+            await uow.second_factors.remove(pending.id)
+            await uow.commit()
+            raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=CREDENTIAL_FIELD)
+        await uow.audit.record(
+            _entry(actor, AuditOperation.SECOND_FACTOR_ENROLL, passkey.id, "passkey")
+        )
+        await uow.commit()
+    return passkey
+
+
+async def remove_passkey(uow: UnitOfWork, actor: Actor, passkey_id: UUID) -> None:
+    """Remove one of the customer's passkeys (a lost device's, say)."""
+    require_own_factors(actor)
+    async with uow:
+        if not await uow.second_factors.remove_passkey(actor.user_id, passkey_id):
+            raise DomainError(ErrorCode.PASSKEY_NOT_FOUND, field=PASSKEY_FIELD)
+        await uow.audit.record(
+            _entry(actor, AuditOperation.SECOND_FACTOR_REMOVE, passkey_id, "passkey")
+        )
+        await uow.commit()
+
+
+def _entry(
+    actor: Actor, operation: AuditOperation, factor_id: UUID, kind: str
+) -> audit.AuditRecord:
     return audit.by(
         actor,
         operation,
         object_type="second_factor",
         object_id=str(factor_id),
         subject_id=actor.user_id,
-        detail={"kind": "totp"},
+        detail={"kind": kind},
     )

@@ -7,8 +7,15 @@ import strawberry
 from bff.api.context import Info
 from bff.domain import second_factors
 from resolvers.boundary import actor_of, returns_user_errors
+from schema.ids import decode_id
 from schema.second_factors import (
+    PASSKEY,
     EnrollTotpPayload,
+    Passkey,
+    PasskeyOptionsPayload,
+    PasskeyPayload,
+    PasskeyRegistrationInput,
+    RemovePasskeyInput,
     SecondFactorPayload,
     TotpCodeInput,
     TotpEnrollment,
@@ -46,5 +53,45 @@ async def remove_totp(info: Info, input: Annotated[TotpCodeInput, _CODE]) -> Sec
     policy = info.context.runtime.settings.throttle_policy
     await second_factors.remove_totp(
         info.context.unit_of_work(), actor_of(info), input.code, policy
+    )
+    return SecondFactorPayload(done=True)
+
+
+@returns_user_errors
+async def begin_passkey_registration(info: Info) -> PasskeyOptionsPayload:
+    """Start registering a passkey."""
+    options = await second_factors.begin_passkey_registration(
+        info.context.unit_of_work(), actor_of(info), info.context.runtime.settings.relying_party
+    )
+    return PasskeyOptionsPayload(options=options)
+
+
+@returns_user_errors
+async def finish_passkey_registration(
+    info: Info,
+    input: Annotated[
+        PasskeyRegistrationInput, strawberry.argument(description="The device's new credential.")
+    ],
+) -> PasskeyPayload:
+    """Bind the device's new passkey to the viewer."""
+    passkey = await second_factors.finish_passkey_registration(
+        info.context.unit_of_work(),
+        actor_of(info),
+        info.context.runtime.settings.relying_party,
+        input.credential,
+    )
+    return PasskeyPayload(passkey=Passkey.of(passkey))
+
+
+@returns_user_errors
+async def remove_passkey(
+    info: Info,
+    input: Annotated[RemovePasskeyInput, strawberry.argument(description="The passkey.")],
+) -> SecondFactorPayload:
+    """Remove one of the viewer's passkeys."""
+    await second_factors.remove_passkey(
+        info.context.unit_of_work(),
+        actor_of(info),
+        decode_id(input.passkey_id, PASSKEY, "passkeyId"),
     )
     return SecondFactorPayload(done=True)
