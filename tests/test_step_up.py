@@ -122,6 +122,25 @@ async def stream_of(runtime: Runtime, account: Account, transfer_id: str) -> lis
     return [event.kind for event in events if event.transfer_id == held_id]
 
 
+async def posted_with(runtime: Runtime, source: Account, transfer_id: str) -> list[str]:
+    """Check that the held 40.00 transfer from a 100.00 account posted, and that the account's
+    stream shows the hold and the posting; the factors its audited confirmations name."""
+    assert await balances(runtime, source) == (6_000, 6_000)
+    assert await stream_of(runtime, source, transfer_id) == [
+        EventKind.TRANSFER_HELD,
+        EventKind.TRANSACTION_POSTED,
+    ]
+    async with runtime.database.engine.connect() as connection:
+        audited = await connection.execute(
+            text(
+                "SELECT detail ->> 'factor' FROM audit_log WHERE operation = 'step_up.confirm'"
+                " AND object_id = :id"
+            ),
+            {"id": str(decode_id(transfer_id, "Transfer", "id"))},
+        )
+        return list(audited.scalars())
+
+
 async def status_of(runtime: Runtime, transfer_id: str) -> str:
     async with runtime.database.engine.connect() as connection:
         found = await connection.execute(
@@ -142,20 +161,7 @@ async def test_the_right_code_posts_the_held_transfer_once(
     confirmed = await confirm(client, alice, challenge, code_at(secret, 1))
     # then it posts, and the audit log has the confirmation
     assert confirmed == {"transfer": {"id": transfer_id, "status": "COMPLETED"}, "userErrors": []}
-    assert await balances(screened, source) == (6_000, 6_000)
-    assert await stream_of(screened, source, transfer_id) == [
-        EventKind.TRANSFER_HELD,
-        EventKind.TRANSACTION_POSTED,
-    ]
-    async with screened.database.engine.connect() as connection:
-        audited = await connection.execute(
-            text(
-                "SELECT count(*) FROM audit_log WHERE operation = 'step_up.confirm'"
-                " AND object_id = :id"
-            ),
-            {"id": str(decode_id(transfer_id, "Transfer", "id"))},
-        )
-        assert audited.scalar_one() == 1
+    assert await posted_with(screened, source, transfer_id) == ["totp"]
     # when the challenge is answered again (a replay, even with a fresh code)
     replayed = await confirm(client, alice, challenge, code_at(secret, -1))
     # then it is refused, and nothing posts a second time

@@ -16,6 +16,7 @@ from bff.domain import audit, delegation, passkeys, totp
 from bff.domain.actor import Actor
 from bff.domain.audit_models import AuditOperation
 from bff.domain.errors import DomainError, ErrorCode, Throttled
+from bff.domain.models import User
 from bff.domain.ports import UnitOfWork
 from bff.domain.rbac import Permission
 from bff.domain.throttle import ThrottlePolicy, ThrottleScope
@@ -62,14 +63,20 @@ async def attempt_succeeded(uow: UnitOfWork, policy: ThrottlePolicy, user_id: UU
     await uow.throttles.save(key, policy.succeeded(key[0], state))
 
 
+async def _locked_user(uow: UnitOfWork, actor: Actor) -> User:
+    # One enrollment of a user at a time.
+    user = await uow.users.lock(actor.user_id)
+    if user is None:
+        raise DomainError(ErrorCode.USER_NOT_FOUND)
+    return user
+
+
 async def enroll_totp(uow: UnitOfWork, actor: Actor, issuer: str) -> TotpEnrollment:
     """Start enrolling an authenticator app: a new secret, pending until a code confirms it
     (a pending one is replaced; an active one must be removed first)."""
     require_own_factors(actor)
     async with uow:
-        user = await uow.users.lock(actor.user_id)  # one enrollment of a user at a time
-        if user is None:
-            raise DomainError(ErrorCode.USER_NOT_FOUND)
+        user = await _locked_user(uow, actor)
         existing = await uow.second_factors.totp(actor.user_id)
         if existing is not None and existing.active:
             raise DomainError(ErrorCode.SECOND_FACTOR_ENROLLED)
@@ -127,9 +134,7 @@ async def begin_passkey_registration(
     is kept server-side, for `rp.timeout_s`, and replaces a registration begun before."""
     require_own_factors(actor)
     async with uow:
-        user = await uow.users.lock(actor.user_id)  # one registration of a user at a time
-        if user is None:
-            raise DomainError(ErrorCode.USER_NOT_FOUND)
+        user = await _locked_user(uow, actor)
         registered = await uow.second_factors.passkeys(actor.user_id)
         ceremony = passkeys.registration(rp, actor.user_id, user.email, registered)
         await uow.second_factors.replace_pending_passkey(actor.user_id, ceremony.challenge)
