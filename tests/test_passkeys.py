@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,13 +17,21 @@ from sqlalchemy import text
 
 from bff.config import Settings
 from bff.domain.rbac import Role
-from bff.runtime import Runtime, build_runtime
+from bff.runtime import Runtime
 from schema.ids import decode_id, encode_id
-from tests.conftest import Person, World, asgi_client, graphql
+from tests.conftest import Person, World, graphql
 from tests.oauth_party import ThirdParty, app, connect, oauth_runtime, oauth_world, party
 from tests.passkey_device import Authenticator, b64url, other_key
 from tests.test_fraud_screening import client, model_file, screened
-from tests.test_step_up import balances, posted_with, send, status_of, step_up_rules
+from tests.test_step_up import (
+    assert_voided,
+    balances,
+    posted_with,
+    send,
+    short_step_up,
+    status_of,
+    step_up_rules,
+)
 
 # The fixtures used here.
 __all__ = [
@@ -355,26 +364,17 @@ async def test_only_the_session_that_made_the_transfer_can_answer_with_a_passkey
 
 @pytest.mark.usefixtures("step_up_rules")
 async def test_a_late_passkey_assertion_voids_the_transfer(
-    settings: Settings, model_file: Any, world: World
+    settings: Settings, model_file: Path, world: World
 ) -> None:
-    # given a server whose step-up holds last one second, and a transfer held there
-    update = {"fraud_model_file": model_file, "fraud_screening": True, "step_up_ttl_s": 1}
-    runtime = build_runtime(settings.model_copy(update=update), settings.database_url or "")
-    try:
-        async with asgi_client(runtime) as http:
-            alice, device, source, transfer_id, challenge = await held(
-                http, world, runtime.settings
-            )
-            assertion = device.get(await assertion_options(http, alice, challenge))
-            # when Alice's genuine assertion arrives after the challenge expired
-            await asyncio.sleep(1.5)
-            late = await confirm(http, alice, challenge, assertion)
+    async with short_step_up(settings, model_file) as (runtime, http):
+        # given a transfer held where step-up holds last one second, its options asked
+        alice, device, source, transfer_id, challenge = await held(http, world, runtime.settings)
+        assertion = device.get(await assertion_options(http, alice, challenge))
+        # when Alice's genuine assertion arrives after the challenge expired
+        await asyncio.sleep(1.5)
+        late = await confirm(http, alice, challenge, assertion)
         # then it is refused as expired, the transfer voided and its money released
-        assert late["userErrors"] == [{"code": "STEP_UP_CHALLENGE_EXPIRED", "field": "challengeId"}]
-        assert await status_of(runtime, transfer_id) == "cancelled"
-        assert await balances(runtime, source) == (10_000, 10_000)
-    finally:
-        await runtime.close()
+        await assert_voided(runtime, late, source, transfer_id)
 
 
 # --- who may ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -215,25 +216,41 @@ async def test_only_the_session_that_made_the_transfer_can_confirm_it(
     assert await status_of(screened, transfer_id) == "pending"
 
 
-@pytest.mark.usefixtures("step_up_rules")
-async def test_an_expired_challenge_voids_the_transfer(
-    settings: Settings, model_file: Path, world: World
-) -> None:
-    # given a server whose step-up holds last one second, and a transfer held there
+@asynccontextmanager
+async def short_step_up(
+    settings: Settings, model_file: Path
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    """A server whose step-up holds last one second, and a client of it."""
     update = {"fraud_model_file": model_file, "fraud_screening": True, "step_up_ttl_s": 1}
     runtime = build_runtime(settings.model_copy(update=update), settings.database_url or "")
     try:
         async with asgi_client(runtime) as http:
-            alice, secret, source, transfer_id, challenge = await held(http, world)
-            # when Alice confirms it after the challenge expired
-            await asyncio.sleep(1.5)
-            late = await confirm(http, alice, challenge, code_at(secret, 1))
-        # then it is refused as expired, the transfer voided and its money released
-        assert late["userErrors"] == [{"code": "STEP_UP_CHALLENGE_EXPIRED", "field": "challengeId"}]
-        assert await status_of(runtime, transfer_id) == "cancelled"
-        assert await balances(runtime, source) == (10_000, 10_000)
+            yield runtime, http
     finally:
         await runtime.close()
+
+
+async def assert_voided(
+    runtime: Runtime, late: dict[str, Any], source: Account, transfer: str
+) -> None:
+    """The late answer was refused as expired, the transfer voided and its money released."""
+    assert late["userErrors"] == [{"code": "STEP_UP_CHALLENGE_EXPIRED", "field": "challengeId"}]
+    assert await status_of(runtime, transfer) == "cancelled"
+    assert await balances(runtime, source) == (10_000, 10_000)
+
+
+@pytest.mark.usefixtures("step_up_rules")
+async def test_an_expired_challenge_voids_the_transfer(
+    settings: Settings, model_file: Path, world: World
+) -> None:
+    async with short_step_up(settings, model_file) as (runtime, http):
+        # given a transfer held there
+        alice, secret, source, transfer_id, challenge = await held(http, world)
+        # when Alice confirms it after the challenge expired
+        await asyncio.sleep(1.5)
+        late = await confirm(http, alice, challenge, code_at(secret, 1))
+        # then it is refused as expired, the transfer voided and its money released
+        await assert_voided(runtime, late, source, transfer_id)
 
 
 @pytest.mark.usefixtures("step_up_rules")
