@@ -65,11 +65,37 @@ class PasskeyOptionsPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
 
 
-@strawberry.input(description="The device's answer to beginPasskeyRegistration's options.")
+@strawberry.type(description="The result of beginPasskeyRegistration.")
+class PasskeyRegistrationPayload:
+    options: str | None = strawberry.field(
+        default=None,
+        description="PublicKeyCredentialCreationOptionsJSON for navigator.credentials.create() "
+        "or the platform's passkey API.",
+    )
+    proof_options: str | None = strawberry.field(
+        default=None,
+        description="When you have passkeys already: PublicKeyCredentialRequestOptionsJSON one "
+        "of them signs, as finishPasskeyRegistration's passkeyAssertion.",
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+
+
+@strawberry.input(
+    description="The device's answer to beginPasskeyRegistration's options; if you have a "
+    "second factor already, with proof by it (one of totpCode and passkeyAssertion)."
+)
 class PasskeyRegistrationInput:
     credential: str = strawberry.field(
         description="The new credential as JSON (WebAuthn's RegistrationResponseJSON, what "
         "PublicKeyCredential.toJSON() gives): good once, within the options' timeout."
+    )
+    totp_code: str | None = strawberry.field(
+        default=None, description="A current code of your authenticator app, as the proof."
+    )
+    passkey_assertion: str | None = strawberry.field(
+        default=None,
+        description="An assertion (AuthenticationResponseJSON) of one of your passkeys over "
+        "the registration's proofOptions, as the proof.",
     )
 
 

@@ -23,6 +23,7 @@ from tests.conftest import Person, World, graphql
 from tests.oauth_party import ThirdParty, app, connect, oauth_runtime, oauth_world, party
 from tests.passkey_device import Authenticator, b64url, other_key
 from tests.test_fraud_screening import client, model_file, screened
+from tests.test_second_factors import code_at, enrolled, wrong
 from tests.test_step_up import (
     assert_voided,
     balances,
@@ -46,11 +47,11 @@ __all__ = [
 ]
 
 BEGIN_REGISTRATION = """
-mutation { beginPasskeyRegistration { options userErrors { code field } } }
+mutation { beginPasskeyRegistration { options proofOptions userErrors { code field } } }
 """
 FINISH_REGISTRATION = """
-mutation ($credential: String!) {
-  finishPasskeyRegistration(input: {credential: $credential}) {
+mutation ($input: PasskeyRegistrationInput!) {
+  finishPasskeyRegistration(input: $input) {
     passkey { id createdAt } userErrors { code field }
   }
 }
@@ -92,7 +93,9 @@ async def registered(client: httpx.AsyncClient, person: Person, device: Authenti
     """Register the device's passkey for `person`; the passkey's ID."""
     options = (await call(client, BEGIN_REGISTRATION, person))["options"]
     credential = device.create(options)
-    finished = await call(client, FINISH_REGISTRATION, person, {"credential": credential})
+    finished = await call(
+        client, FINISH_REGISTRATION, person, {"input": {"credential": credential}}
+    )
     assert finished["userErrors"] == []
     return str(finished["passkey"]["id"])
 
@@ -163,16 +166,20 @@ async def test_a_customer_registers_a_passkey_once_per_challenge_and_removes_it(
     assert options["authenticatorSelection"]["userVerification"] == "required"
     # when her phone answers them
     credential = device.create(begun["options"])
-    finished = await call(client, FINISH_REGISTRATION, alice, {"credential": credential})
+    finished = await call(client, FINISH_REGISTRATION, alice, {"input": {"credential": credential}})
     # then the passkey is hers, its counter stored; the same answer again finds nothing to finish
     assert finished["userErrors"] == []
     passkey_id = finished["passkey"]["id"]
     assert await sign_count(screened, passkey_id) == 0
-    again = await call(client, FINISH_REGISTRATION, alice, {"credential": credential})
+    again = await call(client, FINISH_REGISTRATION, alice, {"input": {"credential": credential}})
     assert again["userErrors"] == [{"code": "NO_PENDING_ENROLLMENT", "field": None}]
-    # and a second registration excludes the phone's credential
-    options = json.loads((await call(client, BEGIN_REGISTRATION, alice))["options"])
+    # and a second registration excludes the phone's credential, and may be proven by it
+    second = await call(client, BEGIN_REGISTRATION, alice)
+    options = json.loads(second["options"])
     assert [c["id"] for c in options["excludeCredentials"]] == [json.loads(credential)["id"]]
+    proof_options = json.loads(second["proofOptions"])
+    assert proof_options["challenge"] == options["challenge"]
+    assert [c["id"] for c in proof_options["allowCredentials"]] == [json.loads(credential)["id"]]
     # when Mallory tries to remove it, then Alice does
     mallory = await world.person()
     theirs = await call(client, REMOVE, mallory, {"id": passkey_id})
@@ -200,7 +207,8 @@ async def test_a_registration_that_does_not_answer_the_bank_is_refused_and_spent
     # given a registration begun by Alice
     alice = await world.person()
     device = device_for(screened.settings)
-    options = (await call(client, BEGIN_REGISTRATION, alice))["options"]
+    begun_first = await call(client, BEGIN_REGISTRATION, alice)
+    options = begun_first["options"]
     # when the response comes from a phishing page, answers options of its own, or is garbage
     if forge == "origin":
         credential = device.create(options, origin=PHISHING)
@@ -208,14 +216,84 @@ async def test_a_registration_that_does_not_answer_the_bank_is_refused_and_spent
         credential = device.create(with_challenge(options, b"not the bank's"))
     else:
         credential = "{not json"
-    refused = await call(client, FINISH_REGISTRATION, alice, {"credential": credential})
+    refused = await call(client, FINISH_REGISTRATION, alice, {"input": {"credential": credential}})
     # then it is refused, and the registration is spent: even the right answer comes too late
+    assert begun_first["proofOptions"] is None
     assert refused == {
         "passkey": None,
         "userErrors": [{"code": "INVALID_SECOND_FACTOR", "field": "credential"}],
     }
-    late = await call(client, FINISH_REGISTRATION, alice, {"credential": device.create(options)})
+    late = await call(
+        client, FINISH_REGISTRATION, alice, {"input": {"credential": device.create(options)}}
+    )
     assert late["userErrors"] == [{"code": "NO_PENDING_ENROLLMENT", "field": None}]
+
+
+async def test_a_customer_with_an_authenticator_app_proves_it_to_add_a_passkey(
+    client: httpx.AsyncClient, world: World, screened: Runtime
+) -> None:
+    # given a customer with an authenticator app, and a thief holding her session
+    alice = await world.person()
+    secret = await enrolled(client, alice)
+    device = device_for(screened.settings)
+    # when the thief registers his own device's passkey without her app's code, or with a guess
+    credential = device.create((await call(client, BEGIN_REGISTRATION, alice))["options"])
+    unproven = await call(client, FINISH_REGISTRATION, alice, {"input": {"credential": credential}})
+    guessed = await call(
+        client,
+        FINISH_REGISTRATION,
+        alice,
+        {"input": {"credential": credential, "totpCode": wrong(code_at(secret, 1))}},
+    )
+    # then both are refused, and the guess spent the registration
+    assert unproven["userErrors"] == [{"code": "SECOND_FACTOR_PROOF_REQUIRED", "field": "totpCode"}]
+    assert guessed["userErrors"] == [{"code": "INVALID_SECOND_FACTOR", "field": "totpCode"}]
+    assert await passkey_ids(screened, alice) == []
+    # when Alice registers her phone with her app's current code
+    credential = device.create((await call(client, BEGIN_REGISTRATION, alice))["options"])
+    proven = await call(
+        client,
+        FINISH_REGISTRATION,
+        alice,
+        {"input": {"credential": credential, "totpCode": code_at(secret, 1)}},
+    )
+    # then it is hers
+    assert proven["userErrors"] == []
+    assert await passkey_ids(screened, alice) == [proven["passkey"]["id"]]
+
+
+async def test_a_customer_with_a_passkey_proves_it_with_that_passkey_to_add_another(
+    client: httpx.AsyncClient, world: World, screened: Runtime
+) -> None:
+    # given a customer with a passkey on her phone, registering her laptop
+    alice = await world.person()
+    phone, laptop = device_for(screened.settings), device_for(screened.settings)
+    await registered(client, alice, phone)
+    begun = await call(client, BEGIN_REGISTRATION, alice)
+    credential = laptop.create(begun["options"])
+    # when the proof is signed by a key that is not the phone's
+    forged = phone.get(begun["proofOptions"], key=other_key())
+    refused = await call(
+        client,
+        FINISH_REGISTRATION,
+        alice,
+        {"input": {"credential": credential, "passkeyAssertion": forged}},
+    )
+    # then it is refused
+    assert refused["userErrors"] == [{"code": "INVALID_SECOND_FACTOR", "field": "passkeyAssertion"}]
+    # when her phone signs the proof options of a new registration
+    begun = await call(client, BEGIN_REGISTRATION, alice)
+    credential = laptop.create(begun["options"])
+    proof = phone.get(begun["proofOptions"])
+    proven = await call(
+        client,
+        FINISH_REGISTRATION,
+        alice,
+        {"input": {"credential": credential, "passkeyAssertion": proof}},
+    )
+    # then the laptop's passkey is hers too
+    assert proven["userErrors"] == []
+    assert len(await passkey_ids(screened, alice)) == 2
 
 
 # --- step-up --------------------------------------------------------------------------------
@@ -379,9 +457,9 @@ async def test_a_late_passkey_assertion_voids_the_transfer(
 
 # --- who may ---------------------------------------------------------------------------------
 
-NEW_MUTATIONS = {
+NEW_MUTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "beginPasskeyRegistration": (BEGIN_REGISTRATION, {}),
-    "finishPasskeyRegistration": (FINISH_REGISTRATION, {"credential": "{}"}),
+    "finishPasskeyRegistration": (FINISH_REGISTRATION, {"input": {"credential": "{}"}}),
     "removePasskey": (REMOVE, {"id": encode_id("Passkey", uuid.uuid4())}),
     "beginPasskeyConfirmation": (
         BEGIN_CONFIRMATION,

@@ -125,6 +125,11 @@ class ErrorCode(Enum):
         "INVALID_SECOND_FACTOR",
         "The code or the passkey's response is wrong, expired or was already used.",
     )
+    SECOND_FACTOR_PROOF_REQUIRED = (
+        "SECOND_FACTOR_PROOF_REQUIRED",
+        "You have a second factor already: prove it (a current code, or your passkey's "
+        "assertion) to add another.",
+    )
     PASSKEY_NOT_FOUND = ("PASSKEY_NOT_FOUND", "You have no passkey of that ID.")
     STEP_UP_CHALLENGE_NOT_FOUND = (
         "STEP_UP_CHALLENGE_NOT_FOUND",

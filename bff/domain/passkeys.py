@@ -115,10 +115,14 @@ def verified_registration(rp: RelyingParty, challenge: bytes, response: str) -> 
     return Registered(verified.credential_id, verified.credential_public_key, verified.sign_count)
 
 
-def assertion(rp: RelyingParty, passkeys: list[Passkey]) -> Ceremony:
-    """Request options asking one of the user's passkeys to sign a fresh challenge."""
+def assertion(
+    rp: RelyingParty, passkeys: list[Passkey], challenge: bytes | None = None
+) -> Ceremony:
+    """Request options asking one of the user's passkeys to sign `challenge`, by default a
+    fresh one."""
     options = webauthn.generate_authentication_options(
         rp_id=rp.id,
+        challenge=challenge,
         timeout=rp.timeout_s * 1000,
         allow_credentials=_descriptors(passkeys),
         user_verification=UserVerificationRequirement.REQUIRED,

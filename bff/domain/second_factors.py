@@ -24,6 +24,30 @@ from bff.domain.throttle import ThrottlePolicy, ThrottleScope
 CODE_FIELD = "code"
 CREDENTIAL_FIELD = "credential"
 PASSKEY_FIELD = "passkeyId"
+PROOF_CODE_FIELD = "totpCode"
+PROOF_ASSERTION_FIELD = "passkeyAssertion"
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """Proof by a second factor the customer already has: a current code of their authenticator
+    app, or an assertion (JSON) of one of their passkeys over the ceremony's challenge."""
+
+    totp_code: str | None = None
+    passkey_assertion: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.totp_code is not None or self.passkey_assertion is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyRegistration:
+    """A begun passkey registration: creation options for the new device, and, when the
+    customer already has passkeys, request options one of them may sign as the proof."""
+
+    options_json: str
+    proof_options_json: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +85,31 @@ async def attempt_succeeded(uow: UnitOfWork, policy: ThrottlePolicy, user_id: UU
     key = (ThrottleScope.SECOND_FACTOR, str(user_id))
     state = (await uow.throttles.lock([key]))[key]
     await uow.throttles.save(key, policy.succeeded(key[0], state))
+
+
+async def right_code(uow: UnitOfWork, user_id: UUID, code: str, now: datetime) -> bool:
+    """Whether `code` is a current code of the user's authenticator app, not used before (it is
+    used now)."""
+    factor = await uow.second_factors.totp(user_id)
+    if factor is None or not factor.active:
+        return False
+    step = totp.accepted_step(factor.secret, code, now, factor.last_step)
+    return step is not None and await uow.second_factors.use_totp(factor.id, step)
+
+
+async def right_assertion(
+    uow: UnitOfWork, user_id: UUID, expected: bytes, assertion: str, rp: passkeys.RelyingParty
+) -> bool:
+    """Whether `assertion` is one of the user's passkeys signing `expected`, its counter past
+    the one last seen (which it becomes)."""
+    response = passkeys.parsed_assertion(assertion)
+    if response is None:
+        return False
+    passkey = await uow.second_factors.passkey(response.raw_id)
+    if passkey is None or passkey.user_id != user_id:
+        return False
+    sign_count = passkeys.verified_sign_count(rp, expected, response, passkey)
+    return sign_count is not None and await uow.second_factors.use_passkey(passkey.id, sign_count)
 
 
 async def _locked_user(uow: UnitOfWork, actor: Actor) -> User:
@@ -129,9 +178,11 @@ async def remove_totp(uow: UnitOfWork, actor: Actor, code: str, policy: Throttle
 
 async def begin_passkey_registration(
     uow: UnitOfWork, actor: Actor, rp: passkeys.RelyingParty
-) -> str:
+) -> PasskeyRegistration:
     """Start registering a passkey: the creation options (JSON) for the device; their challenge
-    is kept server-side, for `rp.timeout_s`, and replaces a registration begun before."""
+    is kept server-side, for `rp.timeout_s`, and replaces a registration begun before. The
+    customer's passkeys may sign the same challenge as the proof `finish_passkey_registration`
+    asks of a customer who has a second factor already."""
     require_own_factors(actor)
     async with uow:
         user = await _locked_user(uow, actor)
@@ -139,16 +190,31 @@ async def begin_passkey_registration(
         ceremony = passkeys.registration(rp, actor.user_id, user.email, registered)
         await uow.second_factors.replace_pending_passkey(actor.user_id, ceremony.challenge)
         await uow.commit()
-    return ceremony.options_json
+    proof = passkeys.assertion(rp, registered, ceremony.challenge) if registered else None
+    return PasskeyRegistration(ceremony.options_json, proof.options_json if proof else None)
 
 
 async def finish_passkey_registration(
-    uow: UnitOfWork, actor: Actor, rp: passkeys.RelyingParty, response: str
+    uow: UnitOfWork,
+    actor: Actor,
+    rp: passkeys.RelyingParty,
+    response: str,
+    proof: Proof,
+    policy: ThrottlePolicy,
 ) -> passkeys.Passkey:
     """Bind the passkey of the device's registration response (navigator.credentials.create()'s
     credential, as JSON) to the customer. The registration's challenge is spent by any answer,
-    so a response is good once."""
+    so a response is good once. A customer who has a second factor already proves it (`proof`,
+    throttled like codes): a stolen session alone must not add a factor that answers step-ups."""
     require_own_factors(actor)
+    if proof.totp_code is not None and proof.passkey_assertion is not None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "Give at most one of totpCode and passkeyAssertion.",
+            PROOF_CODE_FIELD,
+        )
+    if proof.given:
+        await admit_attempt(uow, policy, actor.user_id)
     async with uow:
         await uow.users.lock(actor.user_id)
         pending = await uow.second_factors.pending_passkey(actor.user_id)
@@ -156,6 +222,15 @@ async def finish_passkey_registration(
             seconds=rp.timeout_s
         ):
             raise DomainError(ErrorCode.NO_PENDING_ENROLLMENT)
+        if await uow.second_factors.has_active(actor.user_id):
+            if not proof.given:
+                raise DomainError(ErrorCode.SECOND_FACTOR_PROOF_REQUIRED, field=PROOF_CODE_FIELD)
+            if not await _proven(uow, actor.user_id, proof, pending.challenge, rp):
+                await uow.second_factors.remove(pending.id)
+                await uow.commit()
+                field = PROOF_CODE_FIELD if proof.totp_code is not None else PROOF_ASSERTION_FIELD
+                raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=field)
+            await attempt_succeeded(uow, policy, actor.user_id)
         registered = passkeys.verified_registration(rp, pending.challenge, response)
         passkey = (
             await uow.second_factors.activate_passkey(pending.id, registered)
@@ -183,6 +258,15 @@ async def remove_passkey(uow: UnitOfWork, actor: Actor, passkey_id: UUID) -> Non
             _entry(actor, AuditOperation.SECOND_FACTOR_REMOVE, passkey_id, "passkey")
         )
         await uow.commit()
+
+
+async def _proven(
+    uow: UnitOfWork, user_id: UUID, proof: Proof, challenge: bytes, rp: passkeys.RelyingParty
+) -> bool:
+    if proof.totp_code is not None:
+        return await right_code(uow, user_id, proof.totp_code, datetime.now(UTC))
+    assert proof.passkey_assertion is not None
+    return await right_assertion(uow, user_id, challenge, proof.passkey_assertion, rp)
 
 
 def _entry(

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from uuid import UUID
 
-from bff.domain import audit, idempotency, passkeys, second_factors, totp
+from bff.domain import audit, idempotency, passkeys, second_factors
 from bff.domain.actor import Actor
 from bff.domain.audit_models import AuditOperation, AuditResult
 from bff.domain.challenges import Challenge, ChallengeStatus
@@ -150,7 +150,7 @@ async def _answer(
         await _expire(uow, challenge)
         return _Ended.EXPIRED, None, None
     if confirmation.totp_code is not None:
-        right = await _right_code(uow, actor.user_id, confirmation.totp_code, now)
+        right = await second_factors.right_code(uow, actor.user_id, confirmation.totp_code, now)
     else:
         assert confirmation.passkey_assertion is not None
         right = await _right_assertion(uow, actor.user_id, challenge, confirmation, rp)
@@ -175,15 +175,6 @@ async def _answer(
     return _Ended.POSTED, result.transfer, None
 
 
-async def _right_code(uow: UnitOfWork, user_id: UUID, code: str, now: datetime) -> bool:
-    """Whether `code` is a current code of the user's authenticator app, not used before."""
-    factor = await uow.second_factors.totp(user_id)
-    if factor is None or not factor.active:
-        return False
-    step = totp.accepted_step(factor.secret, code, now, factor.last_step)
-    return step is not None and await uow.second_factors.use_totp(factor.id, step)
-
-
 async def _right_assertion(
     uow: UnitOfWork,
     user_id: UUID,
@@ -191,21 +182,16 @@ async def _right_assertion(
     confirmation: Confirmation,
     rp: passkeys.RelyingParty,
 ) -> bool:
-    """Whether the assertion is one of the user's passkeys signing the WebAuthn challenge handed
-    out for `challenge`, its counter past the one last seen; the WebAuthn challenge is spent."""
+    """Whether the assertion answers the WebAuthn challenge handed out for `challenge`, which
+    it spends."""
     expected = challenge.assertion_challenge
     if expected is None:
         return False
     await uow.step_up.set_assertion(challenge.id, None)
     assert confirmation.passkey_assertion is not None
-    response = passkeys.parsed_assertion(confirmation.passkey_assertion)
-    if response is None:
-        return False
-    passkey = await uow.second_factors.passkey(response.raw_id)
-    if passkey is None or passkey.user_id != user_id:
-        return False
-    sign_count = passkeys.verified_sign_count(rp, expected, response, passkey)
-    return sign_count is not None and await uow.second_factors.use_passkey(passkey.id, sign_count)
+    return await second_factors.right_assertion(
+        uow, user_id, expected, confirmation.passkey_assertion, rp
+    )
 
 
 async def _expire(uow: UnitOfWork, challenge: Challenge) -> None:

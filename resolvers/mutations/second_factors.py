@@ -12,9 +12,9 @@ from schema.second_factors import (
     PASSKEY,
     EnrollTotpPayload,
     Passkey,
-    PasskeyOptionsPayload,
     PasskeyPayload,
     PasskeyRegistrationInput,
+    PasskeyRegistrationPayload,
     RemovePasskeyInput,
     SecondFactorPayload,
     TotpCodeInput,
@@ -58,12 +58,14 @@ async def remove_totp(info: Info, input: Annotated[TotpCodeInput, _CODE]) -> Sec
 
 
 @returns_user_errors
-async def begin_passkey_registration(info: Info) -> PasskeyOptionsPayload:
+async def begin_passkey_registration(info: Info) -> PasskeyRegistrationPayload:
     """Start registering a passkey."""
-    options = await second_factors.begin_passkey_registration(
+    begun = await second_factors.begin_passkey_registration(
         info.context.unit_of_work(), actor_of(info), info.context.runtime.settings.relying_party
     )
-    return PasskeyOptionsPayload(options=options)
+    return PasskeyRegistrationPayload(
+        options=begun.options_json, proof_options=begun.proof_options_json
+    )
 
 
 @returns_user_errors
@@ -74,11 +76,14 @@ async def finish_passkey_registration(
     ],
 ) -> PasskeyPayload:
     """Bind the device's new passkey to the viewer."""
+    settings = info.context.runtime.settings
     passkey = await second_factors.finish_passkey_registration(
         info.context.unit_of_work(),
         actor_of(info),
-        info.context.runtime.settings.relying_party,
+        settings.relying_party,
         input.credential,
+        second_factors.Proof(input.totp_code, input.passkey_assertion),
+        settings.throttle_policy,
     )
     return PasskeyPayload(passkey=Passkey.of(passkey))
 
