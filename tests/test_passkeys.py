@@ -296,6 +296,21 @@ async def test_a_customer_with_a_passkey_proves_it_with_that_passkey_to_add_anot
     assert len(await passkey_ids(screened, alice)) == 2
 
 
+async def test_erasing_a_customer_deletes_her_passkeys(
+    client: httpx.AsyncClient, world: World, screened: Runtime
+) -> None:
+    # given a customer with a passkey
+    alice = await world.person()
+    await registered(client, alice, device_for(screened.settings))
+    # when an admin erases her
+    admin = await world.person(Role.ADMIN)
+    erase = "mutation ($input: EraseUserInput!) { eraseUser(input: $input) { erasedUserId } }"
+    variables = {"input": {"userId": encode_id("User", alice.user.id), "reason": "GDPR 17"}}
+    assert (await call(client, erase, admin, variables))["erasedUserId"] is not None
+    # then her devices' credentials are gone with her
+    assert await passkey_ids(screened, alice) == []
+
+
 # --- step-up --------------------------------------------------------------------------------
 
 
