@@ -470,6 +470,35 @@ async def test_a_late_passkey_assertion_voids_the_transfer(
         await assert_voided(runtime, late, source, transfer_id)
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [pytest.param({}, id="neither"), pytest.param({"totpCode": "123456"}, id="both")],
+)
+@pytest.mark.usefixtures("step_up_rules")
+async def test_a_confirmation_gives_exactly_one_answer(
+    client: httpx.AsyncClient, screened: Runtime, world: World, answer: dict[str, str]
+) -> None:
+    # given a held transfer, and its options answered by Alice's phone
+    alice, device, _, transfer_id, challenge = await held(client, world, screened.settings)
+    assertion = device.get(await assertion_options(client, alice, challenge))
+    # when the confirmation carries no answer, or a code and an assertion
+    both = {"passkeyAssertion": assertion, **answer} if answer else {}
+    document = """
+    mutation ($input: ConfirmTransferInput!) {
+      confirmTransfer(input: $input) { transfer { id } userErrors { code field } }
+    }
+    """
+    variables = {"input": {"challengeId": challenge, **both}}
+    payload = await call(client, document, alice, variables)
+    # then it is invalid input, and counts as no attempt: the transfer is still held
+    assert payload == {
+        "transfer": None,
+        "userErrors": [{"code": "INVALID_INPUT", "field": "totpCode"}],
+    }
+    assert await status_of(screened, transfer_id) == "pending"
+    assert (await confirm(client, alice, challenge, assertion))["transfer"]["id"] == transfer_id
+
+
 # --- who may ---------------------------------------------------------------------------------
 
 NEW_MUTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
