@@ -23,11 +23,29 @@ class TotpEnrollment:
     uri: str = strawberry.field(
         description="The otpauth:// URI, to show as a QR code for the authenticator app."
     )
+    proof_options: str | None = strawberry.field(
+        default=None,
+        description="When you have passkeys: PublicKeyCredentialRequestOptionsJSON one of them "
+        "signs, as confirmTotpEnrollment's passkeyAssertion.",
+    )
 
 
 @strawberry.input(description="A code your authenticator app shows now.")
 class TotpCodeInput:
     code: str = strawberry.field(description="The six digits.")
+
+
+@strawberry.input(
+    description="A code your new authenticator app shows now; if you have passkeys, with proof "
+    "by one of them."
+)
+class ConfirmTotpEnrollmentInput:
+    code: str = strawberry.field(description="The six digits.")
+    passkey_assertion: str | None = strawberry.field(
+        default=None,
+        description="An assertion (AuthenticationResponseJSON) of one of your passkeys over "
+        "enrollTotp's proofOptions.",
+    )
 
 
 @strawberry.type(description="The result of enrollTotp.")

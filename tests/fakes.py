@@ -799,7 +799,9 @@ class FakeSecondFactors(_Repository):
     async def totp(self, user_id: UUID) -> TotpFactor | None:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
-    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
+    async def replace_pending_totp(
+        self, user_id: UUID, secret: str, challenge: bytes | None
+    ) -> TotpFactor:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
     async def activate_totp(self, factor_id: UUID, step: int) -> None:

@@ -296,6 +296,48 @@ async def test_a_customer_with_a_passkey_proves_it_with_that_passkey_to_add_anot
     assert len(await passkey_ids(screened, alice)) == 2
 
 
+async def test_a_customer_with_a_passkey_proves_it_to_add_an_authenticator_app(
+    client: httpx.AsyncClient, world: World, screened: Runtime
+) -> None:
+    # given a customer with a passkey on her phone, and a thief holding her session
+    alice = await world.person()
+    phone = device_for(screened.settings)
+    await registered(client, alice, phone)
+    enroll = "mutation { enrollTotp { enrollment { secret proofOptions } } }"
+    confirm_app = """
+    mutation ($input: ConfirmTotpEnrollmentInput!) {
+      confirmTotpEnrollment(input: $input) { done userErrors { code field } }
+    }
+    """
+    # when the thief enrolls his own authenticator app and confirms it with its code alone
+    enrollment = (await call(client, enroll, alice))["enrollment"]
+    unproven = await call(
+        client, confirm_app, alice, {"input": {"code": code_at(enrollment["secret"])}}
+    )
+    # then it is refused: the enrollment needs her passkey's proof
+    assert unproven["userErrors"] == [
+        {"code": "SECOND_FACTOR_PROOF_REQUIRED", "field": "passkeyAssertion"}
+    ]
+    # when the proof is signed by another key, it is refused and spends the enrollment
+    forged = phone.get(enrollment["proofOptions"], key=other_key())
+    variables = {"input": {"code": code_at(enrollment["secret"]), "passkeyAssertion": forged}}
+    refused = await call(client, confirm_app, alice, variables)
+    assert refused["userErrors"] == [{"code": "INVALID_SECOND_FACTOR", "field": "passkeyAssertion"}]
+    async with screened.database.engine.connect() as connection:
+        pending = await connection.execute(
+            text("SELECT count(*) FROM second_factors WHERE user_id = :u AND kind = 'totp'"),
+            {"u": alice.user.id},
+        )
+        assert pending.scalar_one() == 0
+    # when Alice enrolls again and her phone signs the enrollment's proof options
+    enrollment = (await call(client, enroll, alice))["enrollment"]
+    proof = phone.get(enrollment["proofOptions"])
+    variables = {"input": {"code": code_at(enrollment["secret"]), "passkeyAssertion": proof}}
+    proven = await call(client, confirm_app, alice, variables)
+    # then her authenticator app is enrolled
+    assert proven == {"done": True, "userErrors": []}
+
+
 async def test_erasing_a_customer_deletes_her_passkeys(
     client: httpx.AsyncClient, world: World, screened: Runtime
 ) -> None:

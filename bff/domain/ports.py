@@ -433,8 +433,11 @@ class SecondFactorRepository(Protocol):
         """The user's authenticator app (pending or active), its secret opened."""
         ...
 
-    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
-        """A pending TOTP factor with this secret (sealed), replacing a pending one."""
+    async def replace_pending_totp(
+        self, user_id: UUID, secret: str, challenge: bytes | None
+    ) -> TotpFactor:
+        """A pending TOTP factor with this secret (sealed) and the challenge a passkey signs
+        as proof, replacing a pending one."""
         ...
 
     async def activate_totp(self, factor_id: UUID, step: int) -> None: ...

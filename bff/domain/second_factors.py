@@ -52,10 +52,12 @@ class PasskeyRegistration:
 
 @dataclass(frozen=True, slots=True)
 class TotpEnrollment:
-    """A pending enrollment: the secret to type in, or the URI to scan as a QR code."""
+    """A pending enrollment: the secret to type in, or the URI to scan as a QR code; when the
+    customer has passkeys, request options one of them signs as proof."""
 
     secret: str
     uri: str
+    proof_options_json: str | None = None
 
 
 def require_own_factors(actor: Actor) -> None:
@@ -120,9 +122,12 @@ async def _locked_user(uow: UnitOfWork, actor: Actor) -> User:
     return user
 
 
-async def enroll_totp(uow: UnitOfWork, actor: Actor, issuer: str) -> TotpEnrollment:
+async def enroll_totp(
+    uow: UnitOfWork, actor: Actor, issuer: str, rp: passkeys.RelyingParty
+) -> TotpEnrollment:
     """Start enrolling an authenticator app: a new secret, pending until a code confirms it
-    (a pending one is replaced; an active one must be removed first)."""
+    (a pending one is replaced; an active one must be removed first). A customer with passkeys
+    gets options for one of them to sign as proof, which `confirm_totp` asks for."""
     require_own_factors(actor)
     async with uow:
         user = await _locked_user(uow, actor)
@@ -130,13 +135,26 @@ async def enroll_totp(uow: UnitOfWork, actor: Actor, issuer: str) -> TotpEnrollm
         if existing is not None and existing.active:
             raise DomainError(ErrorCode.SECOND_FACTOR_ENROLLED)
         secret = totp.new_secret()
-        await uow.second_factors.replace_pending_totp(actor.user_id, secret)
+        registered = await uow.second_factors.passkeys(actor.user_id)
+        proof = passkeys.assertion(rp, registered) if registered else None
+        challenge = proof.challenge if proof is not None else None
+        await uow.second_factors.replace_pending_totp(actor.user_id, secret, challenge)
         await uow.commit()
-    return TotpEnrollment(secret, totp.provisioning_uri(secret, user.email, issuer))
+    uri = totp.provisioning_uri(secret, user.email, issuer)
+    return TotpEnrollment(secret, uri, proof.options_json if proof is not None else None)
 
 
-async def confirm_totp(uow: UnitOfWork, actor: Actor, code: str, policy: ThrottlePolicy) -> None:
-    """Activate the pending authenticator app with a code it shows."""
+async def confirm_totp(
+    uow: UnitOfWork,
+    actor: Actor,
+    code: str,
+    policy: ThrottlePolicy,
+    rp: passkeys.RelyingParty,
+    passkey_assertion: str | None = None,
+) -> None:
+    """Activate the pending authenticator app with a code it shows. A customer who has passkeys
+    proves one too (an assertion over the enrollment's options; a wrong one spends the
+    enrollment): a stolen session alone must not add a factor that answers step-ups."""
     require_own_factors(actor)
     await admit_attempt(uow, policy, actor.user_id)
     async with uow:
@@ -147,6 +165,18 @@ async def confirm_totp(uow: UnitOfWork, actor: Actor, code: str, policy: Throttl
         step = totp.accepted_step(factor.secret, code, datetime.now(UTC), factor.last_step)
         if step is None:
             raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=CODE_FIELD)
+        if await uow.second_factors.has_active(actor.user_id):
+            # Passkeys registered after the enrollment began: begin it again for options.
+            if factor.challenge is None or passkey_assertion is None:
+                raise DomainError(
+                    ErrorCode.SECOND_FACTOR_PROOF_REQUIRED, field=PROOF_ASSERTION_FIELD
+                )
+            if not await right_assertion(
+                uow, actor.user_id, factor.challenge, passkey_assertion, rp
+            ):
+                await uow.second_factors.remove(factor.id)
+                await uow.commit()
+                raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=PROOF_ASSERTION_FIELD)
         await uow.second_factors.activate_totp(factor.id, step)
         await attempt_succeeded(uow, policy, actor.user_id)
         await uow.audit.record(

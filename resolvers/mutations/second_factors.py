@@ -10,6 +10,7 @@ from resolvers.boundary import actor_of, returns_user_errors
 from schema.ids import decode_id
 from schema.second_factors import (
     PASSKEY,
+    ConfirmTotpEnrollmentInput,
     EnrollTotpPayload,
     Passkey,
     PasskeyPayload,
@@ -27,22 +28,36 @@ _CODE = strawberry.argument(description="A current code of the authenticator app
 @returns_user_errors
 async def enroll_totp(info: Info) -> EnrollTotpPayload:
     """Start enrolling an authenticator app."""
+    settings = info.context.runtime.settings
     enrollment = await second_factors.enroll_totp(
-        info.context.unit_of_work(), actor_of(info), info.context.runtime.settings.totp_issuer
+        info.context.unit_of_work(), actor_of(info), settings.totp_issuer, settings.relying_party
     )
     return EnrollTotpPayload(
-        enrollment=TotpEnrollment(secret=enrollment.secret, uri=enrollment.uri)
+        enrollment=TotpEnrollment(
+            secret=enrollment.secret,
+            uri=enrollment.uri,
+            proof_options=enrollment.proof_options_json,
+        )
     )
 
 
 @returns_user_errors
 async def confirm_totp_enrollment(
-    info: Info, input: Annotated[TotpCodeInput, _CODE]
+    info: Info,
+    input: Annotated[
+        ConfirmTotpEnrollmentInput,
+        strawberry.argument(description="A current code of the new app, and proof if needed."),
+    ],
 ) -> SecondFactorPayload:
     """Activate the pending authenticator app."""
-    policy = info.context.runtime.settings.throttle_policy
+    settings = info.context.runtime.settings
     await second_factors.confirm_totp(
-        info.context.unit_of_work(), actor_of(info), input.code, policy
+        info.context.unit_of_work(),
+        actor_of(info),
+        input.code,
+        settings.throttle_policy,
+        settings.relying_party,
+        input.passkey_assertion,
     )
     return SecondFactorPayload(done=True)
 

@@ -18,18 +18,19 @@ from bff.domain.totp import TotpFactor
 TOTP_SECRET = "second_factors.secret"  # noqa: S105 (a field name)
 
 _TOTP = text("""
-    SELECT id, user_id, status, secret_sealed, last_step FROM second_factors
+    SELECT id, user_id, status, secret_sealed, last_step, challenge FROM second_factors
      WHERE user_id = :user_id AND kind = 'totp'
 """)
 _DROP_PENDING_TOTP = text("""
     DELETE FROM second_factors WHERE user_id = :user_id AND kind = 'totp' AND status = 'pending'
 """)
 _ADD_TOTP = text("""
-    INSERT INTO second_factors (id, user_id, kind, status, secret_sealed)
-    VALUES (:id, :user_id, 'totp', 'pending', :secret_sealed)
+    INSERT INTO second_factors (id, user_id, kind, status, secret_sealed, challenge)
+    VALUES (:id, :user_id, 'totp', 'pending', :secret_sealed, :challenge)
 """)
 _ACTIVATE_TOTP = text("""
-    UPDATE second_factors SET status = 'active', activated_at = now(), last_step = :step
+    UPDATE second_factors
+       SET status = 'active', activated_at = now(), last_step = :step, challenge = NULL
      WHERE id = :id AND status = 'pending'
 """)
 _USE_TOTP = text("""
@@ -108,18 +109,31 @@ class SqlSecondFactors:
     async def _totp(self, row: Mapping[Any, Any]) -> TotpFactor:
         key = await self._sealing.key_for(self._connection, row["user_id"])
         secret = self._sealing.vault.open(key, TOTP_SECRET, row["id"], bytes(row["secret_sealed"]))
+        challenge = row["challenge"]
         return TotpFactor(
-            row["id"], row["user_id"], secret, row["status"] == "active", row["last_step"]
+            row["id"],
+            row["user_id"],
+            secret,
+            row["status"] == "active",
+            row["last_step"],
+            bytes(challenge) if challenge is not None else None,
         )
 
-    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
+    async def replace_pending_totp(
+        self, user_id: UUID, secret: str, challenge: bytes | None
+    ) -> TotpFactor:
         await self._connection.execute(_DROP_PENDING_TOTP, {"user_id": user_id})
         factor_id = uuid4()
         key = await self._sealing.key_for(self._connection, user_id)
         sealed = self._sealing.seal(key, TOTP_SECRET, factor_id, secret)
-        params = {"id": factor_id, "user_id": user_id, "secret_sealed": sealed}
+        params = {
+            "id": factor_id,
+            "user_id": user_id,
+            "secret_sealed": sealed,
+            "challenge": challenge,
+        }
         await self._connection.execute(_ADD_TOTP, params)
-        return TotpFactor(factor_id, user_id, secret, active=False, last_step=None)
+        return TotpFactor(factor_id, user_id, secret, False, None, challenge)
 
     async def activate_totp(self, factor_id: UUID, step: int) -> None:
         await self._connection.execute(_ACTIVATE_TOTP, {"id": factor_id, "step": step})
