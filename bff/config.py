@@ -11,12 +11,20 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bff.domain.documents import parse_version
+from bff.domain.passkeys import RelyingParty
 from bff.domain.rbac import Role
 from bff.domain.sessions import SessionPolicy
 from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
 from bff.notify.retries import RetryPolicy
 from bff.origins import parse_origins
 from bff.ratelimit import Bucket, Budgets, OperationClass
+
+# How an Android app's origin reads in a WebAuthn client data (its signing key's hash).
+ANDROID_ORIGIN = "android:apk-key-hash:"
+
+
+def _listed(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 class Environment(StrEnum):
@@ -120,6 +128,14 @@ class Settings(BaseSettings):
     login_lockout_s: int = Field(default=15 * 60, ge=1)
     # The issuer name authenticator apps show beside an enrolled TOTP secret.
     totp_issuer: str = Field(default="Fintech Bank", min_length=1, max_length=64)
+    # Passkeys (WebAuthn): the relying party ID (the registrable domain passkeys are scoped to),
+    # the name devices show, the origins the ceremonies may run on (comma-separated: web origins
+    # as browsers send them, and Android apps' `android:apk-key-hash:...`), and how long a
+    # ceremony's challenge stays good.
+    webauthn_rp_id: str = Field(default="localhost", min_length=1, max_length=253)
+    webauthn_rp_name: str = Field(default="Fintech Bank", min_length=1, max_length=64)
+    webauthn_origins: str = "http://localhost:8000"
+    webauthn_timeout_s: int = Field(default=300, ge=30, le=600)
     # Third-party access (OAuth 2.0): the authorization server's public base URL (its issuer
     # identifier; default http://HOST:PORT) and the lifetime of the apps' access tokens.
     oauth_issuer: str | None = None
@@ -216,6 +232,15 @@ class Settings(BaseSettings):
     @classmethod
     def _origins_as_browsers_send_them(cls, value: str) -> str:
         parse_origins(value)
+        return value
+
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _webauthn_origins(cls, value: str) -> str:
+        web = [part for part in _listed(value) if not part.startswith(ANDROID_ORIGIN)]
+        parse_origins(",".join(web))
+        if not _listed(value):
+            raise ValueError("list at least one origin passkey ceremonies run on")
         return value
 
     @field_validator("worker_retry_delays_s")
@@ -332,6 +357,16 @@ class Settings(BaseSettings):
     def oauth_issuer_url(self) -> str:
         """The issuer identifier: the public base URL, without a trailing slash."""
         return (self.oauth_issuer or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def relying_party(self) -> RelyingParty:
+        """The bank as passkeys know it."""
+        return RelyingParty(
+            id=self.webauthn_rp_id,
+            name=self.webauthn_rp_name,
+            origins=_listed(self.webauthn_origins),
+            timeout_s=self.webauthn_timeout_s,
+        )
 
     @property
     def session_policy(self) -> SessionPolicy:

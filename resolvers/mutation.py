@@ -7,7 +7,7 @@ import strawberry
 from resolvers.mutations.account_status import freeze_account, unfreeze_account
 from resolvers.mutations.app_builds import register_app_build, retire_app_build
 from resolvers.mutations.change_password import change_password
-from resolvers.mutations.confirm_transfer import confirm_transfer
+from resolvers.mutations.confirm_transfer import begin_passkey_confirmation, confirm_transfer
 from resolvers.mutations.connected_apps import register_oauth_client, revoke_app_access
 from resolvers.mutations.create_transfer import create_transfer
 from resolvers.mutations.deposit_funds import deposit_funds
@@ -24,8 +24,11 @@ from resolvers.mutations.refresh_session import refresh_session
 from resolvers.mutations.review import approve_transfer, reject_transfer
 from resolvers.mutations.roles import assign_role, revoke_role
 from resolvers.mutations.second_factors import (
+    begin_passkey_registration,
     confirm_totp_enrollment,
     enroll_totp,
+    finish_passkey_registration,
+    remove_passkey,
     remove_totp,
 )
 from resolvers.mutations.sign_up import sign_up
@@ -118,6 +121,18 @@ class Mutation:
         resolver=remove_totp,
         description="Remove your authenticator app; takes one of its current codes.",
     )
+    begin_passkey_registration = strawberry.mutation(
+        resolver=begin_passkey_registration,
+        description="Start registering a passkey as a second factor: creation options for "
+        "your device (its challenge is good once, for BFF_WEBAUTHN_TIMEOUT_S).",
+    )
+    finish_passkey_registration = strawberry.mutation(
+        resolver=finish_passkey_registration,
+        description="Register the passkey your device made for beginPasskeyRegistration's options.",
+    )
+    remove_passkey = strawberry.mutation(
+        resolver=remove_passkey, description="Remove one of your passkeys."
+    )
     approve_transfer = strawberry.mutation(
         resolver=approve_transfer,
         description="Approve a transfer held for review: it posts for exactly its reserved "
@@ -132,6 +147,11 @@ class Mutation:
         resolver=confirm_transfer,
         description="Confirm a transfer screening held for step-up with your second factor: it "
         "posts. Wrong answers count; too many, or too late, void it.",
+    )
+    begin_passkey_confirmation = strawberry.mutation(
+        resolver=begin_passkey_confirmation,
+        description="Options for your passkey to sign, to confirm a transfer held for step-up "
+        "with (confirmTransfer's passkeyAssertion); they replace ones given before for it.",
     )
     update_fraud_rules = strawberry.mutation(
         resolver=update_fraud_rules,

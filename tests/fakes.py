@@ -54,6 +54,7 @@ from bff.domain.notification_models import (
     SpendingLine,
 )
 from bff.domain.pages import MAX_SEQUENCE
+from bff.domain.passkeys import Passkey, PendingPasskey, Registered
 from bff.domain.ports import (
     CodeUse,
     HoldResult,
@@ -798,7 +799,9 @@ class FakeSecondFactors(_Repository):
     async def totp(self, user_id: UUID) -> TotpFactor | None:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
-    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
+    async def replace_pending_totp(
+        self, user_id: UUID, secret: str, challenge: bytes | None
+    ) -> TotpFactor:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
     async def activate_totp(self, factor_id: UUID, step: int) -> None:
@@ -811,6 +814,27 @@ class FakeSecondFactors(_Repository):
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
     async def has_active(self, user_id: UUID) -> bool:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def passkeys(self, user_id: UUID) -> list[Passkey]:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def passkey(self, credential_id: bytes) -> Passkey | None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def replace_pending_passkey(self, user_id: UUID, challenge: bytes) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def pending_passkey(self, user_id: UUID) -> PendingPasskey | None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def activate_passkey(self, factor_id: UUID, registered: Registered) -> Passkey | None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def use_passkey(self, factor_id: UUID, sign_count: int) -> bool:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def remove_passkey(self, user_id: UUID, factor_id: UUID) -> bool:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
 
@@ -829,6 +853,9 @@ class FakeStepUp(_Repository):
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
     async def close(self, challenge_id: UUID, status: ChallengeStatus) -> None:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
+    async def set_assertion(self, challenge_id: UUID, assertion_challenge: bytes | None) -> None:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
 

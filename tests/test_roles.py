@@ -665,7 +665,11 @@ SELF_SERVICE = {
     "enrollTotp",
     "confirmTotpEnrollment",
     "removeTotp",
+    "beginPasskeyRegistration",
+    "finishPasskeyRegistration",
+    "removePasskey",
     "confirmTransfer",
+    "beginPasskeyConfirmation",
 }
 
 WRITES: dict[str, tuple[str, str]] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,25 @@ async def stream_of(runtime: Runtime, account: Account, transfer_id: str) -> lis
     return [event.kind for event in events if event.transfer_id == held_id]
 
 
+async def posted_with(runtime: Runtime, source: Account, transfer_id: str) -> list[str]:
+    """Check that the held 40.00 transfer from a 100.00 account posted, and that the account's
+    stream shows the hold and the posting; the factors its audited confirmations name."""
+    assert await balances(runtime, source) == (6_000, 6_000)
+    assert await stream_of(runtime, source, transfer_id) == [
+        EventKind.TRANSFER_HELD,
+        EventKind.TRANSACTION_POSTED,
+    ]
+    async with runtime.database.engine.connect() as connection:
+        audited = await connection.execute(
+            text(
+                "SELECT detail ->> 'factor' FROM audit_log WHERE operation = 'step_up.confirm'"
+                " AND object_id = :id"
+            ),
+            {"id": str(decode_id(transfer_id, "Transfer", "id"))},
+        )
+        return list(audited.scalars())
+
+
 async def status_of(runtime: Runtime, transfer_id: str) -> str:
     async with runtime.database.engine.connect() as connection:
         found = await connection.execute(
@@ -142,20 +162,7 @@ async def test_the_right_code_posts_the_held_transfer_once(
     confirmed = await confirm(client, alice, challenge, code_at(secret, 1))
     # then it posts, and the audit log has the confirmation
     assert confirmed == {"transfer": {"id": transfer_id, "status": "COMPLETED"}, "userErrors": []}
-    assert await balances(screened, source) == (6_000, 6_000)
-    assert await stream_of(screened, source, transfer_id) == [
-        EventKind.TRANSFER_HELD,
-        EventKind.TRANSACTION_POSTED,
-    ]
-    async with screened.database.engine.connect() as connection:
-        audited = await connection.execute(
-            text(
-                "SELECT count(*) FROM audit_log WHERE operation = 'step_up.confirm'"
-                " AND object_id = :id"
-            ),
-            {"id": str(decode_id(transfer_id, "Transfer", "id"))},
-        )
-        assert audited.scalar_one() == 1
+    assert await posted_with(screened, source, transfer_id) == ["totp"]
     # when the challenge is answered again (a replay, even with a fresh code)
     replayed = await confirm(client, alice, challenge, code_at(secret, -1))
     # then it is refused, and nothing posts a second time
@@ -209,25 +216,41 @@ async def test_only_the_session_that_made_the_transfer_can_confirm_it(
     assert await status_of(screened, transfer_id) == "pending"
 
 
-@pytest.mark.usefixtures("step_up_rules")
-async def test_an_expired_challenge_voids_the_transfer(
-    settings: Settings, model_file: Path, world: World
-) -> None:
-    # given a server whose step-up holds last one second, and a transfer held there
+@asynccontextmanager
+async def short_step_up(
+    settings: Settings, model_file: Path
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    """A server whose step-up holds last one second, and a client of it."""
     update = {"fraud_model_file": model_file, "fraud_screening": True, "step_up_ttl_s": 1}
     runtime = build_runtime(settings.model_copy(update=update), settings.database_url or "")
     try:
         async with asgi_client(runtime) as http:
-            alice, secret, source, transfer_id, challenge = await held(http, world)
-            # when Alice confirms it after the challenge expired
-            await asyncio.sleep(1.5)
-            late = await confirm(http, alice, challenge, code_at(secret, 1))
-        # then it is refused as expired, the transfer voided and its money released
-        assert late["userErrors"] == [{"code": "STEP_UP_CHALLENGE_EXPIRED", "field": "challengeId"}]
-        assert await status_of(runtime, transfer_id) == "cancelled"
-        assert await balances(runtime, source) == (10_000, 10_000)
+            yield runtime, http
     finally:
         await runtime.close()
+
+
+async def assert_voided(
+    runtime: Runtime, late: dict[str, Any], source: Account, transfer: str
+) -> None:
+    """The late answer was refused as expired, the transfer voided and its money released."""
+    assert late["userErrors"] == [{"code": "STEP_UP_CHALLENGE_EXPIRED", "field": "challengeId"}]
+    assert await status_of(runtime, transfer) == "cancelled"
+    assert await balances(runtime, source) == (10_000, 10_000)
+
+
+@pytest.mark.usefixtures("step_up_rules")
+async def test_an_expired_challenge_voids_the_transfer(
+    settings: Settings, model_file: Path, world: World
+) -> None:
+    async with short_step_up(settings, model_file) as (runtime, http):
+        # given a transfer held there
+        alice, secret, source, transfer_id, challenge = await held(http, world)
+        # when Alice confirms it after the challenge expired
+        await asyncio.sleep(1.5)
+        late = await confirm(http, alice, challenge, code_at(secret, 1))
+        # then it is refused as expired, the transfer voided and its money released
+        await assert_voided(runtime, late, source, transfer_id)
 
 
 @pytest.mark.usefixtures("step_up_rules")

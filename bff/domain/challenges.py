@@ -26,3 +26,5 @@ class Challenge:
     failures: int
     # The transfer's hold expiry: the challenge and its hold end together.
     expires_at: datetime
+    # The WebAuthn challenge a passkey must sign, while one is handed out and unspent.
+    assertion_challenge: bytes | None = None

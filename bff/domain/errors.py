@@ -114,16 +114,23 @@ class ErrorCode(Enum):
     )
     NO_PENDING_ENROLLMENT = (
         "NO_PENDING_ENROLLMENT",
-        "There is no enrollment waiting for confirmation: start one with enrollTotp.",
+        "There is no enrollment waiting for confirmation, or it expired: start one with "
+        "enrollTotp or beginPasskeyRegistration.",
     )
     SECOND_FACTOR_NOT_ENROLLED = (
         "SECOND_FACTOR_NOT_ENROLLED",
-        "No authenticator app is enrolled.",
+        "No such second factor is enrolled (an authenticator app, or a passkey).",
     )
     INVALID_SECOND_FACTOR = (
         "INVALID_SECOND_FACTOR",
-        "The code is wrong, expired or was already used.",
+        "The code or the passkey's response is wrong, expired or was already used.",
     )
+    SECOND_FACTOR_PROOF_REQUIRED = (
+        "SECOND_FACTOR_PROOF_REQUIRED",
+        "You have a second factor already: prove it (a current code, or your passkey's "
+        "assertion) to add another.",
+    )
+    PASSKEY_NOT_FOUND = ("PASSKEY_NOT_FOUND", "You have no passkey of that ID.")
     STEP_UP_CHALLENGE_NOT_FOUND = (
         "STEP_UP_CHALLENGE_NOT_FOUND",
         "No such step-up challenge for this session.",
@@ -138,7 +145,7 @@ class ErrorCode(Enum):
     )
     STEP_UP_FAILED = (
         "STEP_UP_FAILED",
-        "Too many wrong codes: the challenge failed and the transfer was voided.",
+        "Too many wrong answers: the challenge failed and the transfer was voided.",
     )
 
 

@@ -39,6 +39,7 @@ from bff.domain.notification_models import (
     PushDevice,
     SpendingLine,
 )
+from bff.domain.passkeys import Passkey, PendingPasskey, Registered
 from bff.domain.rbac import Role
 from bff.domain.review_models import HeldTransfer, Review, ReviewClaim, ReviewPageKey
 from bff.domain.throttle import ThrottleScope, ThrottleState
@@ -432,8 +433,11 @@ class SecondFactorRepository(Protocol):
         """The user's authenticator app (pending or active), its secret opened."""
         ...
 
-    async def replace_pending_totp(self, user_id: UUID, secret: str) -> TotpFactor:
-        """A pending TOTP factor with this secret (sealed), replacing a pending one."""
+    async def replace_pending_totp(
+        self, user_id: UUID, secret: str, challenge: bytes | None
+    ) -> TotpFactor:
+        """A pending TOTP factor with this secret (sealed) and the challenge a passkey signs
+        as proof, replacing a pending one."""
         ...
 
     async def activate_totp(self, factor_id: UUID, step: int) -> None: ...
@@ -445,6 +449,33 @@ class SecondFactorRepository(Protocol):
     async def remove(self, factor_id: UUID) -> None: ...
     async def has_active(self, user_id: UUID) -> bool:
         """Whether the user has a second factor to confirm a step-up with."""
+        ...
+
+    async def passkeys(self, user_id: UUID) -> list[Passkey]:
+        """The user's active passkeys, oldest first."""
+        ...
+
+    async def passkey(self, credential_id: bytes) -> Passkey | None:
+        """The active passkey of this credential, whoever's it is."""
+        ...
+
+    async def replace_pending_passkey(self, user_id: UUID, challenge: bytes) -> None:
+        """Begin a registration with this challenge, replacing one begun before."""
+        ...
+
+    async def pending_passkey(self, user_id: UUID) -> PendingPasskey | None: ...
+    async def activate_passkey(self, factor_id: UUID, registered: Registered) -> Passkey | None:
+        """Bind the credential to the pending registration, which ends (its challenge is
+        spent); None when the registration is gone or the credential is already registered."""
+        ...
+
+    async def use_passkey(self, factor_id: UUID, sign_count: int) -> bool:
+        """Record an accepted assertion's counter; False when the stored one moved to it or
+        past it meanwhile (a concurrent or replayed assertion)."""
+        ...
+
+    async def remove_passkey(self, user_id: UUID, factor_id: UUID) -> bool:
+        """Delete the user's active passkey; False when they have none of that id."""
         ...
 
 
@@ -461,6 +492,10 @@ class StepUpRepository(Protocol):
         ...
 
     async def close(self, challenge_id: UUID, status: ChallengeStatus) -> None: ...
+    async def set_assertion(self, challenge_id: UUID, assertion_challenge: bytes | None) -> None:
+        """Hand out (or, once an assertion was checked against it, spend) the WebAuthn
+        challenge a passkey answers the step-up with."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -21,6 +21,8 @@ class TotpFactor:
     active: bool
     # The last time step a code was accepted for; a code of it or an earlier one is refused.
     last_step: int | None
+    # While pending, for a customer who has passkeys: the challenge one of them signs as proof.
+    challenge: bytes | None = None
 
 
 def new_secret() -> str:

@@ -10,7 +10,11 @@ from resolvers.boundary import actor_of, returns_user_errors
 from schema.errors import CHALLENGE
 from schema.ids import decode_id
 from schema.payloads import TransferPayload
-from schema.second_factors import ConfirmTransferInput
+from schema.second_factors import (
+    ConfirmTransferInput,
+    PasskeyConfirmationInput,
+    PasskeyOptionsPayload,
+)
 from schema.transfer import Transfer
 
 
@@ -26,6 +30,7 @@ async def confirm_transfer(
     confirmation = step_up.Confirmation(
         challenge_id=decode_id(input.challenge_id, CHALLENGE, "challengeId"),
         totp_code=input.totp_code,
+        passkey_assertion=input.passkey_assertion,
     )
     transfer = await step_up.confirm_transfer(
         info.context.unit_of_work(),
@@ -33,5 +38,23 @@ async def confirm_transfer(
         confirmation,
         settings.throttle_policy,
         settings.step_up_max_failures,
+        settings.relying_party,
     )
     return TransferPayload(transfer=Transfer.of(transfer))
+
+
+@returns_user_errors
+async def begin_passkey_confirmation(
+    info: Info,
+    input: Annotated[
+        PasskeyConfirmationInput, strawberry.argument(description="The challenge to answer.")
+    ],
+) -> PasskeyOptionsPayload:
+    """Options for the viewer's passkey to answer a step-up challenge with."""
+    options = await step_up.begin_passkey_confirmation(
+        info.context.unit_of_work(),
+        actor_of(info),
+        decode_id(input.challenge_id, CHALLENGE, "challengeId"),
+        info.context.runtime.settings.relying_party,
+    )
+    return PasskeyOptionsPayload(options=options)

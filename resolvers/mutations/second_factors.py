@@ -7,8 +7,16 @@ import strawberry
 from bff.api.context import Info
 from bff.domain import second_factors
 from resolvers.boundary import actor_of, returns_user_errors
+from schema.ids import decode_id
 from schema.second_factors import (
+    PASSKEY,
+    ConfirmTotpEnrollmentInput,
     EnrollTotpPayload,
+    Passkey,
+    PasskeyPayload,
+    PasskeyRegistrationInput,
+    PasskeyRegistrationPayload,
+    RemovePasskeyInput,
     SecondFactorPayload,
     TotpCodeInput,
     TotpEnrollment,
@@ -20,22 +28,36 @@ _CODE = strawberry.argument(description="A current code of the authenticator app
 @returns_user_errors
 async def enroll_totp(info: Info) -> EnrollTotpPayload:
     """Start enrolling an authenticator app."""
+    settings = info.context.runtime.settings
     enrollment = await second_factors.enroll_totp(
-        info.context.unit_of_work(), actor_of(info), info.context.runtime.settings.totp_issuer
+        info.context.unit_of_work(), actor_of(info), settings.totp_issuer, settings.relying_party
     )
     return EnrollTotpPayload(
-        enrollment=TotpEnrollment(secret=enrollment.secret, uri=enrollment.uri)
+        enrollment=TotpEnrollment(
+            secret=enrollment.secret,
+            uri=enrollment.uri,
+            proof_options=enrollment.proof_options_json,
+        )
     )
 
 
 @returns_user_errors
 async def confirm_totp_enrollment(
-    info: Info, input: Annotated[TotpCodeInput, _CODE]
+    info: Info,
+    input: Annotated[
+        ConfirmTotpEnrollmentInput,
+        strawberry.argument(description="A current code of the new app, and proof if needed."),
+    ],
 ) -> SecondFactorPayload:
     """Activate the pending authenticator app."""
-    policy = info.context.runtime.settings.throttle_policy
+    settings = info.context.runtime.settings
     await second_factors.confirm_totp(
-        info.context.unit_of_work(), actor_of(info), input.code, policy
+        info.context.unit_of_work(),
+        actor_of(info),
+        input.code,
+        settings.throttle_policy,
+        settings.relying_party,
+        input.passkey_assertion,
     )
     return SecondFactorPayload(done=True)
 
@@ -46,5 +68,50 @@ async def remove_totp(info: Info, input: Annotated[TotpCodeInput, _CODE]) -> Sec
     policy = info.context.runtime.settings.throttle_policy
     await second_factors.remove_totp(
         info.context.unit_of_work(), actor_of(info), input.code, policy
+    )
+    return SecondFactorPayload(done=True)
+
+
+@returns_user_errors
+async def begin_passkey_registration(info: Info) -> PasskeyRegistrationPayload:
+    """Start registering a passkey."""
+    begun = await second_factors.begin_passkey_registration(
+        info.context.unit_of_work(), actor_of(info), info.context.runtime.settings.relying_party
+    )
+    return PasskeyRegistrationPayload(
+        options=begun.options_json, proof_options=begun.proof_options_json
+    )
+
+
+@returns_user_errors
+async def finish_passkey_registration(
+    info: Info,
+    input: Annotated[
+        PasskeyRegistrationInput, strawberry.argument(description="The device's new credential.")
+    ],
+) -> PasskeyPayload:
+    """Bind the device's new passkey to the viewer."""
+    settings = info.context.runtime.settings
+    passkey = await second_factors.finish_passkey_registration(
+        info.context.unit_of_work(),
+        actor_of(info),
+        settings.relying_party,
+        input.credential,
+        second_factors.Proof(input.totp_code, input.passkey_assertion),
+        settings.throttle_policy,
+    )
+    return PasskeyPayload(passkey=Passkey.of(passkey))
+
+
+@returns_user_errors
+async def remove_passkey(
+    info: Info,
+    input: Annotated[RemovePasskeyInput, strawberry.argument(description="The passkey.")],
+) -> SecondFactorPayload:
+    """Remove one of the viewer's passkeys."""
+    await second_factors.remove_passkey(
+        info.context.unit_of_work(),
+        actor_of(info),
+        decode_id(input.passkey_id, PASSKEY, "passkeyId"),
     )
     return SecondFactorPayload(done=True)

@@ -44,7 +44,8 @@ _AUDIT = text("""
 """)
 # What erasure destroys: the data key (every sealed field of theirs stops opening), the blind
 # indexes (nothing finds them by email or account number any more), the password, the sessions'
-# device indexes, push tokens, connected apps' grants and throttle counters keyed by their email.
+# device indexes, push tokens, passkeys and authenticator apps (their credentials identify the
+# customer's devices), connected apps' grants and throttle counters keyed by their email.
 _SHRED = text("""
     WITH key AS (
         DELETE FROM data_keys WHERE user_id = :user_id
@@ -60,6 +61,8 @@ _SHRED = text("""
          WHERE user_id = :user_id
     ), devices AS (
         DELETE FROM push_devices WHERE user_id = :user_id
+    ), factors AS (
+        DELETE FROM second_factors WHERE user_id = :user_id
     ), apps AS (
         UPDATE oauth_grants SET revoked_at = now(), revoked_reason = 'customer'
          WHERE user_id = :user_id AND revoked_at IS NULL

@@ -22,11 +22,15 @@ _OPEN = text("""
     LIMIT 1
 """)
 _LOCK = text("""
-    SELECT id, transfer_id, user_id, session_id, status, failures, expires_at
+    SELECT id, transfer_id, user_id, session_id, status, failures, expires_at,
+           assertion_challenge
       FROM step_up_challenges WHERE id = :id FOR UPDATE
 """)
 _FAIL = text("""
     UPDATE step_up_challenges SET failures = failures + 1 WHERE id = :id RETURNING failures
+""")
+_SET_ASSERTION = text("""
+    UPDATE step_up_challenges SET assertion_challenge = :assertion_challenge WHERE id = :id
 """)
 _CLOSE = text("""
     UPDATE step_up_challenges SET status = :status, resolved_at = now() WHERE id = :id
@@ -54,7 +58,14 @@ class SqlStepUp:
         row = (await self._connection.execute(_LOCK, {"id": challenge_id})).mappings().one_or_none()
         if row is None:
             return None
-        return Challenge(**{**row, "status": ChallengeStatus(row["status"])})
+        assertion = row["assertion_challenge"]
+        return Challenge(
+            **{
+                **row,
+                "status": ChallengeStatus(row["status"]),
+                "assertion_challenge": bytes(assertion) if assertion is not None else None,
+            }
+        )
 
     async def fail(self, challenge_id: UUID) -> int:
         failures: int = (await self._connection.execute(_FAIL, {"id": challenge_id})).scalar_one()
@@ -62,3 +73,7 @@ class SqlStepUp:
 
     async def close(self, challenge_id: UUID, status: ChallengeStatus) -> None:
         await self._connection.execute(_CLOSE, {"id": challenge_id, "status": status.value})
+
+    async def set_assertion(self, challenge_id: UUID, assertion_challenge: bytes | None) -> None:
+        params = {"id": challenge_id, "assertion_challenge": assertion_challenge}
+        await self._connection.execute(_SET_ASSERTION, params)
