@@ -67,8 +67,7 @@ def test_a_model_file_with_untrusted_types_is_refused(tmp_path: Path) -> None:
 def test_the_compiled_trees_score_and_explain_as_scikit_learn_does(model_file: Path) -> None:
     # given the trained model as a server loads it, and the held-out split of the model card
     loaded = model.load(model_file)
-    data = simulate(training.SAMPLES, training.SEED)
-    held_out = data[int(len(data) * (1 - training.HELD_OUT)) :]
+    _, held_out = training.split(simulate(training.SAMPLES, training.SEED))
     rows = np.asarray([features(sample.signals) for sample in held_out])
 
     def by_scikit_learn(batch: np.ndarray) -> np.ndarray:
