@@ -197,10 +197,27 @@ def _screening(row: Mapping[Any, Any]) -> Screening:
     return Screening.from_stored(row["screening"])
 
 
+# The rules in force as every screening reads them (text, on the driver connection), parsed
+# once: with long allow lists, parsing them anew cost each screening about as much as scoring.
+# Keyed by the text itself, so another database's rules of the same version never match.
+_parsed: dict[tuple[str, int], Rules] = {}
+
+
 def _rules(stored: object, version: int | None) -> Rules:
     if stored is None or version is None:
         return Rules()
-    # On the driver connection jsonb arrives as text; through SQLAlchemy it is decoded.
-    document = json.loads(stored) if isinstance(stored, str) else stored
+    if isinstance(stored, str):
+        cached = _parsed.get((stored, version))
+        if cached is None:
+            cached = _from_document(json.loads(stored), version)
+            # Only the rules in force are read often: one entry is enough.
+            _parsed.clear()
+            _parsed[(stored, version)] = cached
+        return cached
+    # Through SQLAlchemy jsonb arrives decoded.
+    return _from_document(stored, version)
+
+
+def _from_document(document: object, version: int) -> Rules:
     assert isinstance(document, dict)
     return Rules.from_stored(document, version)
