@@ -183,6 +183,18 @@ def _rounds(processes: Processes, name: str, spec: dict[str, Any], timing: Timin
     return measure
 
 
+def with_server_cpu(measure: Measure, side: Side, pid: int) -> Measure:
+    """`measure`, also adding the server process's CPU time over each round to `side`."""
+
+    def measured(number: int) -> dict[str, Any]:
+        before = cpu_seconds(pid)
+        result = measure(number)
+        side.add_cpu(cpu_seconds(pid) - before, result["ok_total"])
+        return result
+
+    return measured
+
+
 def probe_transfer(port: int, population: Population, key: str) -> None:
     """One createTransfer of 0.01 between the first two customers, which must post."""
     customers = population.customers
