@@ -1,11 +1,13 @@
 """The risk model's trees compiled into flat arrays, scored without scikit-learn's per-call cost.
 
 scikit-learn's `predict_proba` validates its input and walks each of the model's trees in turn,
-which costs milliseconds for the handful of rows one screening scores. At load, every tree's
-nodes go into shared arrays (split feature, threshold, children, leaf value) and a batch of rows
-walks all trees at once, one level per step. The arithmetic is scikit-learn's own: features
-compared as float32 against float64 thresholds, the initial log-odds plus each tree's scaled
-leaf value added in stage order, then the logistic function; so the scores are the same numbers.
+which costs about a millisecond for the handful of rows one screening scores (its explanation
+included). At load, every tree's nodes go into shared arrays (split feature, threshold,
+children, leaf value) and a batch of rows walks all trees at once, one level per step. The
+arithmetic is scikit-learn's own: features compared as float32 against float64 thresholds, the
+initial log-odds plus each tree's scaled leaf value added in stage order, then the logistic
+function (numpy's exp where scikit-learn calls scipy's expit); tests/test_fraud_model.py holds
+the scores to scikit-learn's within 1e-9 (on the held-out split they are identical).
 """
 
 from __future__ import annotations
