@@ -14,16 +14,16 @@ from typing import Any
 
 import asyncpg
 
-from bench.compare import Side, alternate, post, print_ratio_header, print_ratios, print_sides
-from bench.loadgen import TRANSFER_MUTATION
-from bench.processes import (
-    BenchError,
-    Processes,
-    bff_argv,
-    free_port,
-    run_loadgen,
-    wait_until_ready,
+from bench.compare import (
+    Side,
+    alternate,
+    print_ratio_header,
+    print_ratios,
+    print_sides,
+    probe_transfer,
+    transfer_load,
 )
+from bench.processes import BenchError, Processes, bff_argv, free_port, wait_until_ready
 from bff.db.engine import plain_postgres_url
 
 _TRIGGERS = (
@@ -63,50 +63,23 @@ def run(config: Any, processes: Processes, stage: Any) -> bool:
     os.environ["BFF_PORT"] = str(port)
     server, log = processes.start("bff-server-audit", bff_argv())
     wait_until_ready(server, log, port)
-    customers = population.customers
-    accounts = [
-        [account_id, owner]
-        for owner, customer in enumerate(customers)
-        for account_id in customer.account_ids
-    ]
-    probe = post(
-        port,
-        "/graphql",
-        {
-            "query": TRANSFER_MUTATION,
-            "variables": {
-                "input": {
-                    "idempotencyKey": "bench-audit-probe",
-                    "fromAccountId": customers[0].account_ids[0],
-                    "toAccountId": customers[1].account_ids[0],
-                    "amount": {"amount": "0.01", "currency": "USD"},
-                    "memo": "bench",
-                }
-            },
-        },
-        customers[0].token,
-    )
-    if probe.get("errors") or probe["data"]["createTransfer"]["userErrors"]:
-        raise BenchError(f"a probe transfer failed: {probe}")
+    probe_transfer(port, population, "bench-audit-probe")
 
     def transfers(enabled: bool) -> Callable[[int], dict[str, Any]]:
+        side = "on" if enabled else "off"
+        load = transfer_load(
+            processes,
+            f"loadgen-audit-{side}",
+            port,
+            population,
+            "uniform",
+            config.transfer_concurrency,
+            config.timing,
+        )
+
         def measure(number: int) -> dict[str, Any]:
             asyncio.run(_set_audit(app_url, enabled))
-            spec = {
-                "kind": "transfer",
-                "mode": "uniform",
-                "host": "127.0.0.1",
-                "port": port,
-                "path": "/graphql",
-                "tokens": [customer.token for customer in customers],
-                "accounts": accounts,
-                "hot": [customers[0].account_ids[0], 0],
-                "concurrency": config.transfer_concurrency,
-                "warmup_s": config.warmup_s,
-                "duration_s": config.round_s,
-            }
-            side = "on" if enabled else "off"
-            return run_loadgen(processes, f"loadgen-audit-{side}-{number}", spec)
+            return load(number)
 
         return measure
 

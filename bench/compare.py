@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.processes import Processes, run_loadgen
+from bench.loadgen import TRANSFER_MUTATION
+from bench.processes import BenchError, Processes, run_loadgen
 from bench.world import Population
 from bff.config import Settings
 from bff.runtime import build_runtime
@@ -126,23 +127,96 @@ def query_load(
 ) -> Measure:
     """One round of `query` at `port` per call, from the closed-loop load generator; a response
     must start with `expect` (by default, a home query's answer)."""
+    spec = {
+        "kind": "home",
+        "host": "127.0.0.1",
+        "port": port,
+        "path": path,
+        "body": json.dumps({"query": query}),
+        "tokens": tokens,
+        "concurrency": concurrency,
+        **({"expect": expect} if expect is not None else {}),
+    }
+    return _rounds(processes, name, spec, timing)
+
+
+def transfer_load(
+    processes: Processes,
+    name: str,
+    port: int,
+    population: Population,
+    mode: str,
+    concurrency: int,
+    timing: Timing,
+) -> Measure:
+    """One round of createTransfer at `port` per call, between the population's customers'
+    accounts (`mode` uniform: random pairs; hot: every transfer touches its hot account)."""
+    customers = population.customers
+    accounts = [
+        [account_id, owner]
+        for owner, customer in enumerate(customers)
+        for account_id in customer.account_ids
+    ]
+    hot = [customers[population.hot_owner].account_ids[0], population.hot_owner]
+
+    spec = {
+        "kind": "transfer",
+        "mode": mode,
+        "host": "127.0.0.1",
+        "port": port,
+        "path": "/graphql",
+        "tokens": [customer.token for customer in customers],
+        "accounts": accounts,
+        "hot": hot,
+        "concurrency": concurrency,
+    }
+    return _rounds(processes, name, spec, timing)
+
+
+def _rounds(processes: Processes, name: str, spec: dict[str, Any], timing: Timing) -> Measure:
+    """A round of the load generator's `spec` per call, timed by `timing`."""
 
     def measure(number: int) -> dict[str, Any]:
-        spec = {
-            "kind": "home",
-            "host": "127.0.0.1",
-            "port": port,
-            "path": path,
-            "body": json.dumps({"query": query}),
-            "tokens": tokens,
-            "concurrency": concurrency,
-            "warmup_s": timing.warmup_s,
-            "duration_s": timing.round_s,
-            **({"expect": expect} if expect is not None else {}),
-        }
-        return run_loadgen(processes, f"{name}-{number}", spec)
+        timed = {**spec, "warmup_s": timing.warmup_s, "duration_s": timing.round_s}
+        return run_loadgen(processes, f"{name}-{number}", timed)
 
     return measure
+
+
+def with_server_cpu(measure: Measure, side: Side, pid: int) -> Measure:
+    """`measure`, also adding the server process's CPU time over each round to `side`."""
+
+    def measured(number: int) -> dict[str, Any]:
+        before = cpu_seconds(pid)
+        result = measure(number)
+        side.add_cpu(cpu_seconds(pid) - before, result["ok_total"])
+        return result
+
+    return measured
+
+
+def probe_transfer(port: int, population: Population, key: str) -> None:
+    """One createTransfer of 0.01 between the first two customers, which must post."""
+    customers = population.customers
+    probe = post(
+        port,
+        "/graphql",
+        {
+            "query": TRANSFER_MUTATION,
+            "variables": {
+                "input": {
+                    "idempotencyKey": key,
+                    "fromAccountId": customers[0].account_ids[0],
+                    "toAccountId": customers[1].account_ids[0],
+                    "amount": {"amount": "0.01", "currency": "USD"},
+                    "memo": "bench",
+                }
+            },
+        },
+        customers[0].token,
+    )
+    if probe.get("errors") or probe["data"]["createTransfer"]["userErrors"]:
+        raise BenchError(f"a probe transfer failed: {probe}")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -13,8 +13,8 @@ connections of every side compared with the Node.js servers), BENCH_WARMUP_S (2,
 run), BENCH_DURATION_S (16, measured seconds per side, split over the rounds), BENCH_ROUNDS (2; the
 sides are alternated round by round so that drift hits every side alike), BENCH_POSTGRES_URL
 (postgresql://postgres@127.0.0.1:5432/postgres), BENCH_STRICT (1: exit 1 when a target is missed),
-BENCH_ONLY (ratios, node, ws, notify, audit, abuse or overload: run one part only; bench/abuse.py
-and bench/overload.py say what those two measure).
+BENCH_ONLY (ratios, node, ws, notify, audit, fraud, abuse or overload: run one part only;
+bench/abuse.py, bench/fraud.py and bench/overload.py say what those measure).
 
 After the ratios, bench/breakdown.py prints where the CPU of one request goes, layer by layer.
 
@@ -46,7 +46,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import abuse, audit, breakdown, notify, overload, pgbench, ws
+from bench import abuse, audit, breakdown, fraud, notify, overload, pgbench, ws
 from bench.compare import (
     HOME_QUERY,
     Side,
@@ -59,17 +59,17 @@ from bench.compare import (
     print_ratio_header,
     print_ratios,
     print_sides,
+    probe_transfer,
     query_load,
+    transfer_load,
 )
 from bench.database import Postgres, open_postgres
-from bench.loadgen import TRANSFER_MUTATION
 from bench.node import peers
 from bench.processes import (
     BenchError,
     Processes,
     bff_argv,
     free_port,
-    run_loadgen,
     uvicorn_argv,
     wait_until_ready,
 )
@@ -78,7 +78,7 @@ from bff.config import Settings
 from bff.db import migrate
 from bff.runtime import build_runtime
 
-_PARTS = ("ratios", "node", "ws", "notify", "audit", "abuse", "overload")
+_PARTS = ("ratios", "node", "ws", "notify", "audit", "fraud", "abuse", "overload")
 POOL_SIZE = 20
 MAX_OVERFLOW = 10
 
@@ -304,52 +304,18 @@ def run(config: Config, processes: Processes, postgres: Postgres, stage: Stage) 
     pgbench_url = asyncio.run(postgres.create_database("bff_bench_pgbench"))
     pgbench.initialise(processes, pgbench_bin, pgbench_url)
 
-    customers = population.customers
-    account_list = [
-        [account_id, owner]
-        for owner, customer in enumerate(customers)
-        for account_id in customer.account_ids
-    ]
-    hot_id = customers[population.hot_owner].account_ids[0]
-    first = customers[0]
-    probe = post(
-        bff_port,
-        "/graphql",
-        {
-            "query": TRANSFER_MUTATION,
-            "variables": {
-                "input": {
-                    "idempotencyKey": "bench-probe",
-                    "fromAccountId": first.account_ids[0],
-                    "toAccountId": customers[1].account_ids[0],
-                    "amount": {"amount": "0.01", "currency": "USD"},
-                    "memo": "bench",
-                }
-            },
-        },
-        first.token,
-    )
-    if probe.get("errors") or probe["data"]["createTransfer"]["userErrors"]:
-        raise BenchError(f"a probe transfer failed: {probe}")
+    probe_transfer(bff_port, population, "bench-probe")
 
     def transfers(mode: str) -> Callable[[int], dict[str, Any]]:
-        def measure(number: int) -> dict[str, Any]:
-            spec = {
-                "kind": "transfer",
-                "mode": mode,
-                "host": "127.0.0.1",
-                "port": bff_port,
-                "path": "/graphql",
-                "tokens": [customer.token for customer in customers],
-                "accounts": account_list,
-                "hot": [hot_id, population.hot_owner],
-                "concurrency": config.transfer_concurrency,
-                "warmup_s": config.warmup_s,
-                "duration_s": config.round_s,
-            }
-            return run_loadgen(processes, f"loadgen-transfers-{mode}-{number}", spec)
-
-        return measure
+        return transfer_load(
+            processes,
+            f"loadgen-transfers-{mode}",
+            bff_port,
+            population,
+            mode,
+            config.transfer_concurrency,
+            config.timing,
+        )
 
     def tpcb(number: int) -> dict[str, Any]:
         return pgbench.run(
@@ -418,8 +384,8 @@ def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     # The benchmark's customers send hundreds of transfers an hour each, which screening's pace
-    # rules would hold or refuse: every part measures without it (its own cost is measured
-    # apart), as the suite's servers do.
+    # rules would hold or refuse: every part measures without it (bench/fraud.py measures its
+    # cost), as the suite's servers do.
     os.environ["BFF_FRAUD_SCREENING"] = "false"
     scratch = Path(tempfile.mkdtemp(prefix="bff-bench-"))
     started = time.monotonic()
@@ -446,7 +412,11 @@ def main() -> None:
             parts = _PARTS if not only else (only,)
             # Installed first: a missing or broken Node.js fails the run before any database.
             node = peers.install(processes, required=only == "node") if "node" in parts else None
-            if "ratios" in parts or node is not None or {"audit", "abuse", "overload"} & set(parts):
+            if (
+                "ratios" in parts
+                or node is not None
+                or {"audit", "fraud", "abuse", "overload"} & set(parts)
+            ):
                 stage = prepare(config, processes, postgres)
                 if "ratios" in parts:
                     passed = run(config, processes, postgres, stage)
@@ -454,6 +424,8 @@ def main() -> None:
                     passed = node.run(config.timing, config.node_concurrency, stage) and passed
                 if "audit" in parts:
                     passed = audit.run(config, processes, stage) and passed
+                if "fraud" in parts:
+                    passed = fraud.run(config, processes, stage) and passed
                 if "abuse" in parts:
                     passed = abuse.run(processes, stage) and passed
                 if "overload" in parts:

@@ -16,12 +16,21 @@ import pytest
 
 from bff.config import Settings
 from bff.domain.models import Account
+from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
 from bff.fraud import training
 from bff.fraud.commands import THRESHOLDS
 from bff.runtime import Runtime, build_runtime
 from schema.ids import decode_id, encode_id
 from tests.conftest import Person, World, asgi_client, graphql
 from tests.documents import CREATE_TRANSFER
+
+# Logins without the throttle's delays: failed logins are facts to record, in a row.
+UNTHROTTLED = ThrottlePolicy(
+    limits={
+        ThrottleScope.ACCOUNT: Limits(1000, 10_000),
+        ThrottleScope.ADDRESS: Limits(1000, 10_000),
+    }
+)
 
 
 @pytest.fixture(scope="session")

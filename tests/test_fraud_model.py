@@ -1,18 +1,23 @@
-"""The risk model: the seeded simulator, `bff fraud train`, model files loaded without pickle."""
+"""The risk model: the seeded simulator, `bff fraud train`, model files loaded without pickle,
+and the compiled trees screening scores with, which give scikit-learn's own scores."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
 from bff.config import Settings
 from bff.domain.fraud_signals import FEATURE_NAMES, features
-from bff.fraud import model
+from bff.fraud import model, training
 from bff.fraud.simulator import Pattern, simulate
 from tests.commands import run_bff
+from tests.screened import model_file
+
+__all__ = ["model_file"]  # the fixture used here
 
 
 def test_the_simulator_is_seeded_and_has_every_pattern() -> None:
@@ -57,3 +62,27 @@ def test_a_model_file_with_untrusted_types_is_refused(tmp_path: Path) -> None:
     # when it is loaded, then it is refused before anything runs
     with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
         model.load(hostile)
+
+
+def test_the_compiled_trees_score_and_explain_as_scikit_learn_does(model_file: Path) -> None:
+    # given the trained model as a server loads it, and the held-out split of the model card
+    loaded = model.load(model_file)
+    _, held_out = training.split(simulate(training.SAMPLES, training.SEED))
+    rows = np.asarray([features(sample.signals) for sample in held_out])
+
+    def by_scikit_learn(batch: np.ndarray) -> np.ndarray:
+        return loaded.estimator.predict_proba(batch)[:, 1]  # type: ignore[no-any-return]
+
+    # when every held-out transfer is scored by the compiled trees and by scikit-learn
+    compiled = loaded.risks(rows)
+    reference = by_scikit_learn(rows)
+    # then the scores agree on each of the thousands of rows
+    assert len(rows) == 5000
+    assert np.abs(compiled - reference).max() <= 1e-9
+    # and so do the explanations: the same top features, in the same order, with the same gains
+    explained = [loaded.explain(row) for row in rows]
+    expected = [model.occlusion(by_scikit_learn, loaded.baseline, row) for row in rows]
+    assert [reasons for _, reasons in explained] == [reasons for _, reasons in expected]
+    assert max(abs(a - b) for (a, _), (b, _) in zip(explained, expected, strict=True)) <= 1e-9
+    # and the explanations are not all empty (the comparison compares something)
+    assert sum(1 for _, reasons in explained if reasons) > 100

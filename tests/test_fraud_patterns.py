@@ -25,12 +25,12 @@ from bff.domain.fraud import Decision, Rules, decide
 from bff.domain.fraud_signals import Signals, features
 from bff.domain.models import Account
 from bff.domain.rbac import Role
-from bff.domain.throttle import Limits, ThrottlePolicy, ThrottleScope
 from bff.fraud import model, training
 from bff.fraud.commands import THRESHOLDS
 from bff.fraud.simulator import Pattern, Sample, simulate
 from bff.runtime import Runtime
 from tests.conftest import PASSWORD, Person, World
+from tests.screened import UNTHROTTLED
 from tests.test_fraud_screening import (  # noqa: F401 - fixtures: the screening server and its model
     client,
     model_file,
@@ -43,13 +43,6 @@ from tests.test_second_factors import enrolled
 NORMAL_REPLAYS = 40
 # The tolerance: a false-positive count that the card's rate gives with less than this chance.
 FALSE_ALARM = 0.001
-# Failed logins are replayed without the throttle's delays (they are facts to record here).
-UNTHROTTLED = ThrottlePolicy(
-    limits={
-        ThrottleScope.ACCOUNT: Limits(1000, 10_000),
-        ThrottleScope.ADDRESS: Limits(1000, 10_000),
-    }
-)
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
 

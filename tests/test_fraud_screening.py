@@ -1,6 +1,7 @@
 """Screening inside createTransfer, through GraphQL, with a trained model: ordinary transfers
 post, a card-testing burst and a mule's fan-in are held or refused, a blocked account is refused
-with nothing reserved, and a retry gets the first decision without a second score."""
+with nothing reserved, a retry gets the first decision without a second score, and failed logins
+still count once the password has been guessed."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from bff.domain import users
+from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.fraud import Rules
+from bff.domain.fraud_signals import FEATURE_NAMES
 from bff.domain.models import Account
 from bff.runtime import Runtime
 from schema.ids import encode_id
-from tests.conftest import Person, World, asgi_client, graphql
-from tests.screened import model_file, screened
+from tests.conftest import PASSWORD, Person, World, asgi_client, graphql
+from tests.screened import UNTHROTTLED, model_file, screened
 
 __all__ = ["model_file", "screened"]  # the fixtures used here
 
@@ -182,3 +186,41 @@ async def test_each_decision_is_counted_in_the_metrics(
     # then the one screening is counted once, as allowed
     assert first["transfer"]["status"] == "COMPLETED"  # type: ignore[index]
     assert decisions("allow") == allowed + 1
+
+
+async def failed_logins_screened(runtime: Runtime, person: Person) -> list[float]:
+    """The failed-logins feature of each of the person's stored screenings, oldest first."""
+    async with runtime.database.engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT features ->> CAST(:at AS integer) FROM transfer_screenings"
+                " WHERE actor_id = :actor ORDER BY created_at"
+            ),
+            {"at": FEATURE_NAMES.index("failed_logins"), "actor": person.user.id},
+        )
+        return [float(row[0]) for row in rows]
+
+
+async def test_failed_logins_still_count_after_the_password_is_guessed(
+    client: httpx.AsyncClient, screened: Runtime, world: World
+) -> None:
+    # given Alice's account, and someone who tried five wrong passwords before the right one
+    alice, bob = await world.person(), await world.person()
+    source = await world.account(alice, "USD", funds="100.00")
+    destination = await world.account(bob, "USD", funds="10.00")
+    policy = screened.settings.session_policy
+    for attempt in range(5):
+        wrong = users.LogIn(alice.user.email, "not it", "new phone", f"198.51.100.{attempt}")
+        with pytest.raises(DomainError) as refused:
+            await users.log_in(screened.unit_of_work(), wrong, policy, UNTHROTTLED)
+        assert refused.value.code is ErrorCode.INVALID_CREDENTIALS
+    right = users.LogIn(alice.user.email, PASSWORD, "new phone", "198.51.100.9")
+    opened = await users.log_in(screened.unit_of_work(), right, policy, UNTHROTTLED)
+    intruder = Person(alice.user, screened.tokens.issue(alice.user.id, opened.session.id))
+    # when the intruder transfers from her account, and Bob (who never mistyped) from his
+    await send(client, intruder, source, destination, "20.00")
+    await send(client, bob, destination, source, "1.00")
+    # then Alice's screening read the five failed logins the successful one did not wipe out,
+    # and Bob's none
+    assert await failed_logins_screened(screened, alice) == [5.0]
+    assert await failed_logins_screened(screened, bob) == [0.0]

@@ -42,13 +42,13 @@ from bench.compare import (
     Timing,
     alternate,
     bff_statements,
-    cpu_seconds,
     post,
     print_bound,
     print_ratio_header,
     print_ratios,
     print_sides,
     query_load,
+    with_server_cpu,
 )
 from bench.node.install import NODE_DIR, install_packages
 from bench.processes import BenchError, Processes, bff_argv, free_port, wait_until_ready
@@ -239,14 +239,7 @@ class _Comparison:
             FLOOR_ANSWER if floor else None,
         )
         measured = Side(label, statements=statements)
-
-        def with_cpu(number: int) -> dict[str, Any]:
-            before = cpu_seconds(server.process.pid)
-            result = measure(number)
-            measured.add_cpu(cpu_seconds(server.process.pid) - before, result["ok_total"])
-            return result
-
-        return measured, with_cpu
+        return measured, with_server_cpu(measure, measured, server.process.pid)
 
 
 def _report(concurrency: int, sides: list[Side]) -> bool:

@@ -30,6 +30,7 @@ class Signals:
     payee_senders_24h: int
     session_age_hours: float
     device_seen_before: bool
+    # Wrong passwords for the account in the last 24 h, a successful login after them or not.
     failed_logins: int
     password_changed_24h: bool
     new_sessions_24h: int

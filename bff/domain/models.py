@@ -69,6 +69,9 @@ class SecurityEventKind(StrEnum):
     ROLE_ASSIGNED = "role_assigned"
     ROLE_REVOKED = "role_revoked"
     PASSWORD_CHANGED = "password_changed"
+    # A wrong password for a known account; unlike the throttle's counter, a later successful
+    # login does not wipe it (screening counts the day's).
+    LOGIN_FAILED = "login_failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,10 @@ async def log_in(
                     subject_id=user.id if user else None,
                 )
             )
+            if user is not None:
+                await uow.security_events.record(
+                    SecurityEventKind.LOGIN_FAILED, user.id, None, None
+                )
             await uow.commit()
         raise DomainError(ErrorCode.INVALID_CREDENTIALS)
     async with uow:

@@ -55,10 +55,15 @@ def train_and_measure(
 ) -> tuple[model.RiskModel, ModelCard]:
     """A model fit on the simulator's data (plus `labelled` vectors from analysts' decisions),
     and its card measured on a held-out split of the simulated data."""
-    data = simulate(samples, seed)
+    trained, held_out = split(simulate(samples, seed))
+    fitted = model.train(trained, labelled)
+    return fitted, measure(fitted, held_out, thresholds, trained_on=len(trained) + len(labelled))
+
+
+def split(data: Sequence[Sample]) -> tuple[Sequence[Sample], Sequence[Sample]]:
+    """Simulated data's training part, and the part held out to measure the model on."""
     cut = int(len(data) * (1 - HELD_OUT))
-    fitted = model.train(data[:cut], labelled)
-    return fitted, measure(fitted, data[cut:], thresholds, trained_on=cut + len(labelled))
+    return data[:cut], data[cut:]
 
 
 def measure(

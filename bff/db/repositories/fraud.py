@@ -197,10 +197,23 @@ def _screening(row: Mapping[Any, Any]) -> Screening:
     return Screening.from_stored(row["screening"])
 
 
+# The rules in force, as every screening reads them, parsed once: with long allow lists,
+# parsing them anew cost each screening about as much as scoring it. Keyed by the content
+# itself, so that other rules of the same version (another database's) never match.
+_parsed: dict[tuple[int, str], Rules] = {}
+
+
 def _rules(stored: object, version: int | None) -> Rules:
     if stored is None or version is None:
         return Rules()
-    # On the driver connection jsonb arrives as text; through SQLAlchemy it is decoded.
+    # On a plain driver connection jsonb arrives as text; SQLAlchemy's has it decoded.
     document = json.loads(stored) if isinstance(stored, str) else stored
     assert isinstance(document, dict)
-    return Rules.from_stored(document, version)
+    key = (version, json.dumps(document))
+    parsed = _parsed.get(key)
+    if parsed is None:
+        parsed = Rules.from_stored(document, version)
+        # Only the rules in force are read often: one entry is enough.
+        _parsed.clear()
+        _parsed[key] = parsed
+    return parsed
