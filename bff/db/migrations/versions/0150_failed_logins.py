@@ -11,14 +11,14 @@ Only that one expression of fraud_signals() changes (the rest is migration 0021'
 replaced in the stored definition, which fails loudly if the expression is not there.
 
 Revision ID: 0150
-Revises: 0096
+Revises: 0160
 Create Date: 2026-12-03
 """
 
 from bff.db.migrations.script import run_script
 
 revision = "0150"
-down_revision = "0096"
+down_revision = "0160"
 branch_labels = None
 depends_on = None
 
