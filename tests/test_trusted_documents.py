@@ -21,7 +21,6 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from bff.api.compiled.documents import CompiledDocuments
-from bff.api.document_limits import DocumentLimits
 from bff.api.documents.check import document_check
 from bff.app import build_schema
 from bff.config import Settings
@@ -376,9 +375,7 @@ def test_every_query_of_the_app_manifest_runs_compiled() -> None:
     # given the app's manifest and the compiler of the schema this code serves
     settings = Settings()
     schema = build_schema(settings)
-    compiled = CompiledDocuments(
-        schema, schema.document_rules, settings.graphql_max_tokens, DocumentLimits.of(settings)
-    )
+    compiled = CompiledDocuments(schema, schema.document_rules, schema.gate)
     queries = [
         doc.body
         for doc in read_manifest_json((ROOT / "documents" / "app.json").read_bytes())
