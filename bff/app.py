@@ -92,9 +92,7 @@ class BankSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> BankSchema:
     """The schema with the abuse limits and error handling `settings` ask for."""
     settings = settings or Settings()
-    gate = DocumentGate(
-        settings.graphql_max_tokens, DocumentLimits.of(settings), _DOCUMENT_CACHE_SIZE
-    )
+    gate = DocumentGate(DocumentLimits.of(settings), _DOCUMENT_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension]] = [
         ErrorBoundary,
         OperationName,

@@ -48,8 +48,8 @@ async def test_fragments_that_fan_out_are_refused_unexpanded(
 async def test_repeated_fields_are_refused_before_validation_compares_them(
     client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
-    # given one selection set of 500 fields, one of them unknown (validation would say so)
-    query = "{ viewer { nosuchfield " + "id " * 499 + "} }"
+    # given one selection set of 200 fields, one of them unknown (validation would say so)
+    query = "{ viewer { nosuchfield " + "id " * 199 + "} }"
     # when / then only the limit answers
     assert await refused(client, world, query) == ["TOO_MANY_SELECTIONS"]
 
@@ -57,8 +57,8 @@ async def test_repeated_fields_are_refused_before_validation_compares_them(
 async def test_many_directives_in_one_place_are_refused(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    # given 900 (unknown) directives on one field
-    query = "{ viewer " + "@a " * 900 + "{ id } }"
+    # given 200 (unknown) directives on one field
+    query = "{ viewer " + "@a " * 200 + "{ id } }"
     # when / then
     assert await refused(client, world, query) == ["TOO_MANY_DIRECTIVES"]
 
@@ -78,11 +78,20 @@ async def test_depth_through_fragments_counts(client: httpx.AsyncClient, world: 
 async def test_a_long_chain_of_fragments_is_refused(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    # given 150 fragments, each spreading the next (no field depth, but deep recursion)
-    chain = " ".join(f"fragment F{n} on User {{ ...F{n + 1} }}" for n in range(150))
-    query = "{ viewer { ...F0 } } " + chain + " fragment F150 on User { id }"
+    # given 50 fragments, each spreading the next (no field depth, but deep recursion)
+    chain = " ".join(f"fragment F{n} on User {{ ...F{n + 1} }}" for n in range(50))
+    query = "{ viewer { ...F0 } } " + chain + " fragment F50 on User { id }"
     # when / then
     assert await refused(client, world, query) == ["QUERY_TOO_DEEP"]
+
+
+async def test_a_document_too_long_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    # given a document of few tokens (one string), longer than the length limit
+    query = '{ account(id: "' + "x" * settings.graphql_max_document_chars + '") { id } }'
+    # when / then refused by its length alone
+    assert await refused(client, world, query) == ["DOCUMENT_TOO_LONG"]
 
 
 async def test_aliases_in_fragments_count(client: httpx.AsyncClient, world: World) -> None:
@@ -114,11 +123,12 @@ async def parsed(http: httpx.AsyncClient) -> tuple[float, float]:
 @pytest.mark.parametrize(
     ("query", "code"),
     [
-        ("{ viewer { " + "id " * 3_000 + "} }", "GRAPHQL_VALIDATION_FAILED"),  # tokens
+        ("{ viewer { " + "id " * 600 + "} }", "GRAPHQL_VALIDATION_FAILED"),  # tokens
+        ("{ viewer { " + "id " * 3_000 + "} }", "DOCUMENT_TOO_LONG"),
         ("{ viewer { " + "id " * 100 + "} }", "TOO_MANY_SELECTIONS"),
         ("{ viewer { id } ", "GRAPHQL_VALIDATION_FAILED"),  # syntax
     ],
-    ids=["tokens", "limit", "syntax"],
+    ids=["tokens", "length", "limit", "syntax"],
 )
 async def test_a_refused_document_is_parsed_once(
     metered: httpx.AsyncClient, world: World, query: str, code: str

@@ -1,9 +1,9 @@
 """Where every request's document is parsed and validated, once, in an order that stops early:
-tokenised within the token limit while it is parsed, then held to the shape limits (one linear
-pass, bff/api/document_limits.py), and only then given to graphql-core's validation rules (some
-quadratic). Both executors take their documents here: the compiled one directly, Strawberry's
-through `GatedDocument`; whichever tries a request second finds its document (or its refusal)
-already made, so no document is ever tokenised twice in one request."""
+its length first, tokenised within the token limit while it is parsed, then held to the shape
+limits (one linear pass, bff/api/document_limits.py), and only then given to graphql-core's
+validation rules (some quadratic). Both executors take their documents here: the compiled one
+directly, Strawberry's through `GatedDocument`; whichever tries a request second finds its
+document (or its refusal) already made, so no document is ever tokenised twice in a request."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from strawberry.extensions import SchemaExtension
 
-from bff.api.document_limits import DocumentLimits, check_limits
+from bff.api.document_limits import DocumentLimits, check_length, check_limits
 from bff.metrics.families import GRAPHQL_DOCUMENTS_PARSED
 
 # On the request's state: (the text, its document or the error that refused it).
@@ -25,15 +25,14 @@ class DocumentGate:
     """The documents of one process: parsed and validated documents remembered by their text
     (apps send the same few over and over), the last `maxsize` of each."""
 
-    def __init__(self, max_tokens: int, limits: DocumentLimits, maxsize: int) -> None:
-        self.max_tokens = max_tokens
+    def __init__(self, limits: DocumentLimits, maxsize: int) -> None:
         self.limits = limits
         self._documents: LRUCache[str, DocumentNode] = LRUCache(maxsize)
         self._errors: LRUCache[tuple[str, tuple[type[ASTValidationRule], ...]], list[GraphQLError]]
         self._errors = LRUCache(maxsize)
 
     def parse(self, query: str, state: object | None = None) -> DocumentNode:
-        """`query` parsed within the token limit and the shape limits, or the `GraphQLError`
+        """`query` parsed within the length, token and shape limits, or the `GraphQLError`
         (with its code) that refuses it. A refusal is remembered only on the request's `state`
         (varied abuse must not evict the app's documents), for the request's other executor."""
         found = self._documents.get(query)
@@ -44,11 +43,13 @@ class DocumentGate:
             if isinstance(memo[1], GraphQLError):
                 raise memo[1]
             return memo[1]  # type: ignore[no-any-return]
-        try:
-            document = parse(query, max_tokens=self.max_tokens)
-            refused = check_limits(document, self.limits)
-        except GraphQLError as error:
-            refused = error
+        refused = check_length(query, self.limits)
+        if refused is None:
+            try:
+                document = parse(query, max_tokens=self.limits.max_tokens)
+                refused = check_limits(document, self.limits)
+            except GraphQLError as error:
+                refused = error
         GRAPHQL_DOCUMENTS_PARSED.labels("refused" if refused is not None else "accepted").inc()
         if refused is not None:
             if state is not None:
