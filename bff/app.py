@@ -23,8 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
 
 import bff
 import dataloaders
@@ -38,7 +40,7 @@ from bff.api.graphiql import assets_route
 from bff.api.operation_name import OperationName
 from bff.api.rate_limits import RateLimits
 from bff.api.response_caching import ResponseCaching
-from bff.api.validation import DocumentGate, GatedDocument
+from bff.api.validation import DocumentGate, DocumentRefused, GatedDocument
 from bff.api.view import GraphQLView
 from bff.cache.responses import code_fingerprint
 from bff.config import Settings
@@ -87,6 +89,19 @@ class BankSchema(strawberry.Schema):
     ) -> None:
         """Log nothing here: ErrorBoundary logs unexpected errors with their stack, and client
         errors (bad documents, bad input) are the caller's, not the server's."""
+
+    async def _prepare_operation_async(
+        self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
+    ) -> PreExecutionError | None:
+        """Strawberry's parse and validate steps, with a document the gate refused answered as
+        its own parse errors are (over HTTP and in streams alike): parsing is an extension's
+        hook here, and Strawberry handles only the errors of its own parse. (A private method:
+        the one place both `execute` and `subscribe` prepare an operation.)"""
+        try:
+            return await super()._prepare_operation_async(context, extensions_runner)
+        except DocumentRefused as refused:
+            context.pre_execution_errors = [refused.error]
+            return PreExecutionError(data=None, errors=[refused.error])
 
 
 def build_schema(settings: Settings | None = None) -> BankSchema:

@@ -48,10 +48,6 @@ class ErrorBoundary(SchemaExtension):
             yield
         except _REQUEST_ERRORS:
             raise
-        except GraphQLError as error:
-            # A document the gate refused from the parsing step (bff/api/validation.py): an
-            # error about the document, classified as such.
-            raise self._classify(error) from None
         except Exception as error:
             # Another extension's hook failed. Strawberry would answer with the exception's own
             # text; what it answers with instead is the error raised here, classified.

@@ -76,9 +76,17 @@ class DocumentGate:
         return errors
 
 
+class DocumentRefused(Exception):
+    """Raised from Strawberry's parsing step for a document the gate refused: the schema
+    answers it as Strawberry answers a syntax error, without parsing it itself."""
+
+    def __init__(self, error: GraphQLError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 class GatedDocument(SchemaExtension):
-    """Strawberry's parsing and validation steps, done by the gate: a refused document is raised
-    from the parsing step, which Strawberry answers as a request error (never parsing again)."""
+    """Strawberry's parsing and validation steps, done by the gate."""
 
     def __init__(self, gate: DocumentGate) -> None:
         super().__init__()
@@ -88,9 +96,12 @@ class GatedDocument(SchemaExtension):
         execution = self.execution_context
         if execution.graphql_document is None and execution.query:
             request: Any = getattr(execution.context, "request", None)
-            execution.graphql_document = self.gate.parse(
-                execution.query, getattr(request, "state", None)
-            )
+            try:
+                execution.graphql_document = self.gate.parse(
+                    execution.query, getattr(request, "state", None)
+                )
+            except GraphQLError as error:
+                raise DocumentRefused(error) from None
         yield
 
     def on_validate(self) -> Iterator[None]:
