@@ -90,7 +90,7 @@ def test_every_manifest_document_validates_against_the_schema(path: Path) -> Non
     # given a manifest of the repository and the schema this code serves
     settings = Settings()
     schema = build_schema(settings)
-    check = document_check(schema, schema.document_rules, settings.graphql_max_tokens)
+    check = document_check(schema, schema.document_rules, schema.gate)
     # when each of its documents is checked (its hash proven first)
     problems = {doc.hash: check(doc.body) for doc in read_manifest_json(path.read_bytes())}
     # then none has a problem: a schema change that breaks a shipped build fails here
@@ -309,6 +309,8 @@ async def test_customers_cannot_manage_builds(
     "bad",
     [
         pytest.param(manifest("query { nope }"), id="document-not-in-schema"),
+        # Within the token limit, over a shape limit: no request could run it.
+        pytest.param(manifest("query { viewer { " + "id " * 40 + "} }"), id="over-a-limit"),
         pytest.param(
             json.dumps({document_hash(VIEWER_ID): VIEWER}), id="codegen-hash-not-the-texts"
         ),
