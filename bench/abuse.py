@@ -2,10 +2,11 @@
 
 One `bff serve`; each class of abusive document (fragment fan-out, repeated fields, many
 directives, aliases, deep nesting, a token count over the limit, a long string) is made as large
-as the token and body limits admit, varied per request by a comment (so the parser cache never
-answers it), and sent by one client one after the other. The server's CPU time (user + system,
-from /proc, the process and its children) over those requests, per request, is divided by the
-same for the home query (as the app sends it, cache warm). Goal: at most 1 for every class.
+as the token and length limits admit (the defaults of `bff.config.Settings`), varied per request
+by a comment (so the parser cache never answers it), and sent by one client one after the
+other. The server's CPU time (user + system, from /proc, the process and its children) over
+those requests, per request, is divided by the same for the home query (as the app sends it,
+cache warm). Goal: at most 1 for every class.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from typing import Any
 
 from bench.compare import HOME_QUERY
 from bench.processes import Processes, bff_argv, free_port, wait_until_ready
+from bff.config import Settings
 
 REQUESTS = int(os.environ.get("BENCH_ABUSE_REQUESTS", "200"))
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-# Inside the default limits: 2,000 tokens, 64 KiB bodies.
-_TOKENS = 1_990
+_LIMITS = Settings()
+# Inside the default limits, with room for the comment that varies each request.
+_TOKENS = _LIMITS.graphql_max_tokens - 10
+_CHARS = _LIMITS.graphql_max_document_chars - 40
 
 
 def _fan_out() -> str:
@@ -45,8 +49,9 @@ ABUSE: dict[str, Callable[[], str]] = {
         "{ " + " ".join(f"a{i}: viewer {{ id }}" for i in range(_TOKENS // 6)) + " }"
     ),
     "deep nesting": lambda: "{ " + "viewer { " * (_TOKENS // 3) + "}" * (_TOKENS // 3) + " }",
-    "huge token count": lambda: "{ viewer { " + "id " * 20_000 + "} }",
-    "long string": lambda: '{ account(id: "' + "x" * 60_000 + '") { id } }',
+    # As many tokens as the length limit admits: far over the token limit.
+    "huge token count": lambda: "{ viewer { " + "id " * (_CHARS // 3 - 6) + "} }",
+    "long string": lambda: '{ account(id: "' + "x" * (_CHARS - 30) + '") { id } }',
 }
 
 

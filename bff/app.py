@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 
 import strawberry
-from cachetools import LRUCache
 from graphql import (
     ASTValidationRule,
     GraphQLError,
@@ -23,13 +22,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxTokensLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
 
 import bff
 import dataloaders
@@ -41,10 +38,9 @@ from bff.api.document_limits import DocumentLimits
 from bff.api.errors import ErrorBoundary
 from bff.api.graphiql import assets_route
 from bff.api.operation_name import OperationName
-from bff.api.parser_cache import DocumentParserCache
 from bff.api.rate_limits import RateLimits
 from bff.api.response_caching import ResponseCaching
-from bff.api.validation import BoundedValidation
+from bff.api.validation import DocumentGate, DocumentRefused, GatedDocument
 from bff.api.view import GraphQLView
 from bff.cache.responses import code_fingerprint
 from bff.config import Settings
@@ -86,6 +82,7 @@ _RELEASE = code_fingerprint(
 
 class BankSchema(strawberry.Schema):
     document_rules: tuple[type[ASTValidationRule], ...] = ()
+    gate: DocumentGate
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -93,17 +90,28 @@ class BankSchema(strawberry.Schema):
         """Log nothing here: ErrorBoundary logs unexpected errors with their stack, and client
         errors (bad documents, bad input) are the caller's, not the server's."""
 
+    async def _prepare_operation_async(
+        self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
+    ) -> PreExecutionError | None:
+        """Strawberry's parse and validate steps, with a document the gate refused answered as
+        its own parse errors are (over HTTP and in streams alike): parsing is an extension's
+        hook here, and Strawberry handles only the errors of its own parse. (A private method:
+        the one place both `execute` and `subscribe` prepare an operation.)"""
+        try:
+            return await super()._prepare_operation_async(context, extensions_runner)
+        except DocumentRefused as refused:
+            context.pre_execution_errors = [refused.error]
+            return PreExecutionError(data=None, errors=[refused.error])
+
 
 def build_schema(settings: Settings | None = None) -> BankSchema:
     """The schema with the abuse limits and error handling `settings` ask for."""
     settings = settings or Settings()
-    validated: LRUCache[object, list[GraphQLError]] = LRUCache(_DOCUMENT_CACHE_SIZE)
+    gate = DocumentGate(DocumentLimits.of(settings), _DOCUMENT_CACHE_SIZE)
     extensions: list[Callable[[], SchemaExtension]] = [
-        partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
-        partial(DocumentParserCache, maxsize=_DOCUMENT_CACHE_SIZE),
         ErrorBoundary,
         OperationName,
-        partial(BoundedValidation, DocumentLimits.of(settings), validated),
+        partial(GatedDocument, gate),
         RateLimits,
         partial(ResponseCaching, release=_RELEASE),
     ]
@@ -121,6 +129,7 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
             disable_field_suggestions=settings.is_production, scalar_map=SCALARS
         ),
     )
+    schema.gate = gate
     # What every document is validated with: compiled documents are held to the same rules.
     schema.document_rules = (
         *specified_rules,
@@ -157,6 +166,7 @@ def create_app(runtime: Runtime, compiled_execution: bool | None = None) -> ASGI
         _RELEASE,
         schema.document_rules if compiled_execution else None,
         delegated,
+        schema.gate,
     )
 
     async def jwks(_: Request) -> JSONResponse:

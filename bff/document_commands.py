@@ -26,7 +26,7 @@ def register(settings: Settings, url: str, manifest: Path, app: str, version: st
     from bff.app import build_schema  # here: the other commands need no schema
 
     schema = build_schema(settings)
-    check = document_check(schema, schema.document_rules, settings.graphql_max_tokens)
+    check = document_check(schema, schema.document_rules, schema.gate)
     build = _run(
         settings,
         url,

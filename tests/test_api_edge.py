@@ -487,8 +487,9 @@ async def test_a_streamed_body_over_the_limit_is_413(
 async def test_a_body_just_under_the_limit_is_served(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
-    # given a valid request padded with insignificant whitespace to just under the limit
-    prefix, suffix = b'{"query": "' + VIEWER_ID.encode(), b'"}'
+    # given a valid request padded with insignificant whitespace (JSON's, outside the document,
+    # which has a length limit of its own) to just under the limit
+    prefix, suffix = b'{"query": "' + VIEWER_ID.encode() + b'"', b"}"
     padding = b" " * (runtime.settings.max_body_bytes - len(prefix) - len(suffix) - 1)
     # when
     response = await client.post(

@@ -3,6 +3,7 @@ each limit with its own stable code; and production hides every kind of "Did you
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from bff.config import Environment, Settings
 from tests.conftest import BOTH_EXECUTORS, World, asgi_client, runtime_on
 from tests.production_keys import production_keys
+from tests.test_metrics import scrape, value
 
 pytestmark = pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True)
 
@@ -46,8 +48,8 @@ async def test_fragments_that_fan_out_are_refused_unexpanded(
 async def test_repeated_fields_are_refused_before_validation_compares_them(
     client: httpx.AsyncClient, world: World, settings: Settings
 ) -> None:
-    # given one selection set of 500 fields, one of them unknown (validation would say so)
-    query = "{ viewer { nosuchfield " + "id " * 499 + "} }"
+    # given one selection set of 200 fields, one of them unknown (validation would say so)
+    query = "{ viewer { nosuchfield " + "id " * 199 + "} }"
     # when / then only the limit answers
     assert await refused(client, world, query) == ["TOO_MANY_SELECTIONS"]
 
@@ -55,8 +57,8 @@ async def test_repeated_fields_are_refused_before_validation_compares_them(
 async def test_many_directives_in_one_place_are_refused(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    # given 900 (unknown) directives on one field
-    query = "{ viewer " + "@a " * 900 + "{ id } }"
+    # given 200 (unknown) directives on one field
+    query = "{ viewer " + "@a " * 200 + "{ id } }"
     # when / then
     assert await refused(client, world, query) == ["TOO_MANY_DIRECTIVES"]
 
@@ -76,11 +78,20 @@ async def test_depth_through_fragments_counts(client: httpx.AsyncClient, world: 
 async def test_a_long_chain_of_fragments_is_refused(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    # given 150 fragments, each spreading the next (no field depth, but deep recursion)
-    chain = " ".join(f"fragment F{n} on User {{ ...F{n + 1} }}" for n in range(150))
-    query = "{ viewer { ...F0 } } " + chain + " fragment F150 on User { id }"
+    # given 50 fragments, each spreading the next (no field depth, but deep recursion)
+    chain = " ".join(f"fragment F{n} on User {{ ...F{n + 1} }}" for n in range(50))
+    query = "{ viewer { ...F0 } } " + chain + " fragment F50 on User { id }"
     # when / then
     assert await refused(client, world, query) == ["QUERY_TOO_DEEP"]
+
+
+async def test_a_document_too_long_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, world: World, settings: Settings
+) -> None:
+    # given a document of few tokens (one string), longer than the length limit
+    query = '{ account(id: "' + "x" * settings.graphql_max_document_chars + '") { id } }'
+    # when / then refused by its length alone
+    assert await refused(client, world, query) == ["DOCUMENT_TOO_LONG"]
 
 
 async def test_aliases_in_fragments_count(client: httpx.AsyncClient, world: World) -> None:
@@ -90,6 +101,64 @@ async def test_aliases_in_fragments_count(client: httpx.AsyncClient, world: Worl
     query = f"{{ viewer {{ {more} ...F }} }} fragment F on User {{ {aliases} }}"
     # when / then
     assert await refused(client, world, query) == ["TOO_MANY_ALIASES"]
+
+
+@pytest.fixture
+async def metered(settings: Settings, compiled: bool | None) -> AsyncIterator[httpx.AsyncClient]:
+    """A server whose /metrics is on its public listener."""
+    async with (
+        runtime_on(settings, None, metrics_public=True) as runtime,
+        asgi_client(runtime, compiled=compiled) as http,
+    ):
+        yield http
+
+
+async def parsed(http: httpx.AsyncClient) -> tuple[float, float]:
+    """How many documents the server has parsed: (accepted, refused)."""
+    _, samples = await scrape(http)
+    name = "bff_graphql_documents_parsed_total"
+    return value(samples, name, outcome="accepted"), value(samples, name, outcome="refused")
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("{ viewer { " + "id " * 600 + "} }", "GRAPHQL_VALIDATION_FAILED"),  # tokens
+        ("{ viewer { " + "id " * 3_000 + "} }", "DOCUMENT_TOO_LONG"),
+        ("{ viewer { " + "id " * 100 + "} }", "TOO_MANY_SELECTIONS"),
+        ("{ viewer { id } ", "GRAPHQL_VALIDATION_FAILED"),  # syntax
+    ],
+    ids=["tokens", "length", "limit", "syntax"],
+)
+async def test_a_refused_document_is_parsed_once(
+    metered: httpx.AsyncClient, world: World, query: str, code: str
+) -> None:
+    # given a document the server has not seen, that the gate refuses
+    person = await world.person()
+    unseen = f"# {uuid.uuid4()}\n{query}"
+    before = await parsed(metered)
+    # when it is sent
+    response = await metered.post("/graphql", json={"query": unseen}, headers=person.headers)
+    # then it is refused, after a single parse (whichever executors tried it)
+    assert codes(response) == [code]
+    accepted, refused = await parsed(metered)
+    assert (accepted - before[0], refused - before[1]) == (0, 1)
+
+
+async def test_an_accepted_document_is_parsed_once_per_process(
+    metered: httpx.AsyncClient, world: World
+) -> None:
+    # given a document the server has not seen, within every limit
+    person = await world.person()
+    unseen = f"# {uuid.uuid4()}\n{{ viewer {{ id }} }}"
+    before = await parsed(metered)
+    # when it is sent twice
+    for _ in range(2):
+        response = await metered.post("/graphql", json={"query": unseen}, headers=person.headers)
+        assert response.json()["data"]["viewer"]["id"]
+    # then it was parsed once, the second request finding it parsed
+    accepted, refused = await parsed(metered)
+    assert (accepted - before[0], refused - before[1]) == (1, 0)
 
 
 async def test_a_document_at_every_limit_runs(client: httpx.AsyncClient, world: World) -> None:

@@ -21,7 +21,6 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from bff.api.compiled.documents import CompiledDocuments
-from bff.api.document_limits import DocumentLimits
 from bff.api.documents.check import document_check
 from bff.app import build_schema
 from bff.config import Settings
@@ -91,7 +90,7 @@ def test_every_manifest_document_validates_against_the_schema(path: Path) -> Non
     # given a manifest of the repository and the schema this code serves
     settings = Settings()
     schema = build_schema(settings)
-    check = document_check(schema, schema.document_rules, settings.graphql_max_tokens)
+    check = document_check(schema, schema.document_rules, schema.gate)
     # when each of its documents is checked (its hash proven first)
     problems = {doc.hash: check(doc.body) for doc in read_manifest_json(path.read_bytes())}
     # then none has a problem: a schema change that breaks a shipped build fails here
@@ -310,6 +309,8 @@ async def test_customers_cannot_manage_builds(
     "bad",
     [
         pytest.param(manifest("query { nope }"), id="document-not-in-schema"),
+        # Within the token limit, over a shape limit: no request could run it.
+        pytest.param(manifest("query { viewer { " + "id " * 40 + "} }"), id="over-a-limit"),
         pytest.param(
             json.dumps({document_hash(VIEWER_ID): VIEWER}), id="codegen-hash-not-the-texts"
         ),
@@ -376,9 +377,7 @@ def test_every_query_of_the_app_manifest_runs_compiled() -> None:
     # given the app's manifest and the compiler of the schema this code serves
     settings = Settings()
     schema = build_schema(settings)
-    compiled = CompiledDocuments(
-        schema, schema.document_rules, settings.graphql_max_tokens, DocumentLimits.of(settings)
-    )
+    compiled = CompiledDocuments(schema, schema.document_rules, schema.gate)
     queries = [
         doc.body
         for doc in read_manifest_json((ROOT / "documents" / "app.json").read_bytes())

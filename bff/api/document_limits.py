@@ -36,8 +36,16 @@ TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
 TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
 TOO_MANY_SELECTIONS = "TOO_MANY_SELECTIONS"
 QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
+DOCUMENT_TOO_LONG = "DOCUMENT_TOO_LONG"
 LIMIT_CODES = frozenset(
-    {QUERY_TOO_DEEP, TOO_MANY_ALIASES, TOO_MANY_DIRECTIVES, TOO_MANY_SELECTIONS, QUERY_TOO_LARGE}
+    {
+        QUERY_TOO_DEEP,
+        TOO_MANY_ALIASES,
+        TOO_MANY_DIRECTIVES,
+        TOO_MANY_SELECTIONS,
+        QUERY_TOO_LARGE,
+        DOCUMENT_TOO_LONG,
+    }
 )
 # Fragments and inline fragments nest without adding field depth; this many nested selection
 # sets per field level bounds the walk's recursion all the same.
@@ -53,11 +61,15 @@ class DocumentLimits:
     max_directives: int  # on one field, fragment, operation or variable
     max_selections: int  # in one selection set
     max_fields: int  # selected by the whole document, with every fragment spread expanded
+    max_chars: int  # of the text, before it is parsed
+    max_tokens: int  # read while it is parsed
 
     @classmethod
     def of(cls, settings: Settings) -> DocumentLimits:
         """The limits `settings` ask for."""
         return cls(
+            max_chars=settings.graphql_max_document_chars,
+            max_tokens=settings.graphql_max_tokens,
             max_depth=settings.graphql_max_depth,
             max_aliases=settings.graphql_max_aliases,
             max_directives=settings.graphql_max_directives,
@@ -76,6 +88,14 @@ class LimitExceeded(Exception):
 class _Measure:
     depth: int  # field levels
     fields: int  # fields selected, spreads expanded
+
+
+def check_length(text: str, limits: DocumentLimits) -> GraphQLError | None:
+    """The error of a document text too long to be worth tokenising; None within the limit."""
+    if len(text) <= limits.max_chars:
+        return None
+    message = f"The document is longer than {limits.max_chars} characters."
+    return GraphQLError(message, extensions={"code": DOCUMENT_TOO_LONG})
 
 
 def check_limits(document: DocumentNode, limits: DocumentLimits) -> GraphQLError | None:

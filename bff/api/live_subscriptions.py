@@ -107,7 +107,9 @@ class LiveTransportWSHandler(TransportWSHandler):
             or not isinstance(raw, dict | None)
         ):
             return None
-        found = documents.plan(query, name, raw)
+        # The connection's state holds a refusal for Strawberry to report without parsing again.
+        state = getattr(getattr(self.context, "request", None), "state", None)
+        found = documents.plan(query, name, raw, state)
         if found is None or len(found[0].fields) != 1:
             return None
         plan, variables = found

@@ -30,7 +30,6 @@ from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.http import compiled_response
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.context import Context
-from bff.api.document_limits import DocumentLimits
 from bff.api.documents.apq import persisted_queries
 from bff.api.documents.registry import TrustedDocuments
 from bff.api.documents.resolution import DocumentPolicy, DocumentResolver
@@ -45,6 +44,7 @@ from bff.api.request_body import (
     decode_body,
     require_object,
 )
+from bff.api.validation import DocumentGate
 from bff.api.ws_refusal import Refused
 from bff.auth.tokens import InvalidToken
 from bff.db.repositories.documents import live_documents
@@ -80,9 +80,11 @@ class GraphQLView(GraphQL[Context, None]):
         release: str = "",
         document_rules: Sequence[type[ASTValidationRule]] | None = None,
         delegated: DelegatedActors | None = None,
+        gate: DocumentGate | None = None,
     ) -> None:
         """`document_rules`: what documents are validated with, to compile queries (None: every
-        operation runs on Strawberry and graphql-core)."""
+        operation runs on Strawberry and graphql-core); `gate`: where the compiled path takes
+        its documents from (the schema's, so that a request's document is parsed once)."""
         settings = runtime.settings
         super().__init__(
             schema,
@@ -109,22 +111,14 @@ class GraphQLView(GraphQL[Context, None]):
             persisted_queries(runtime.redis),
         )
         self.compiled = (
-            CompiledDocuments(
-                schema, document_rules, settings.graphql_max_tokens, DocumentLimits.of(settings)
-            )
-            if document_rules is not None
+            CompiledDocuments(schema, document_rules, gate)
+            if document_rules is not None and gate is not None
             else None
         )
         # Subscriptions compiled the same way, for the lean WebSocket path.
         self.live = (
-            CompiledDocuments(
-                schema,
-                document_rules,
-                settings.graphql_max_tokens,
-                DocumentLimits.of(settings),
-                OperationType.SUBSCRIPTION,
-            )
-            if document_rules is not None
+            CompiledDocuments(schema, document_rules, gate, OperationType.SUBSCRIPTION)
+            if document_rules is not None and gate is not None
             else None
         )
 
@@ -151,7 +145,9 @@ class GraphQLView(GraphQL[Context, None]):
             actor.roles if actor is not None else frozenset(),
         )
         found = (
-            self.compiled.plan(query, request_data.operation_name, request_data.variables)
+            self.compiled.plan(
+                query, request_data.operation_name, request_data.variables, request.state
+            )
             if self.compiled is not None
             and query
             and not getattr(request.state, "compile_tried", False)

@@ -29,6 +29,12 @@ GRAPHQL_COST = Histogram(
     ["operation_class"],
     buckets=_COST_BUCKETS,
 )
+GRAPHQL_DOCUMENTS_PARSED = Counter(
+    "bff_graphql_documents_parsed_total",
+    "GraphQL documents parsed (each text once per request, once per process while it is "
+    "remembered), by outcome: accepted, or refused by the token or shape limits.",
+    ["outcome"],
+)
 REQUESTS_SHED = Counter(
     "bff_requests_shed_total",
     "GraphQL requests refused with 503 OVERLOADED while the process was saturated "

@@ -21,10 +21,11 @@ async def register_app_build(
     """Register a build's manifest of trusted documents (admins)."""
     actor = actor_of(info)
     schema = info.schema
+    # The schema's own gate and rules (bff.app): documents are held to what requests are.
     check = document_check(
         schema,
         getattr(schema, "document_rules", ()),
-        info.context.runtime.settings.graphql_max_tokens,
+        schema.gate,  # type: ignore[attr-defined]
     )
     build = await documents.register_build(
         info.context.unit_of_work(),

@@ -1,7 +1,9 @@
 """The compiled documents of one process: an LRU of plans keyed by the document's sha256, the
 operation and the values of the variables its @include/@skip read. A document is parsed and
-validated (with the schema's own rules and limits) once; one that fails either, or uses what
-the compiler does not support, is remembered as such and runs on graphql-core, counted."""
+validated (with the schema's own rules and limits) by the gate both executors share; one that
+fails validation, or uses what the compiler does not support, is remembered as such and runs on
+graphql-core, counted. One refused by the gate's limits is not remembered here (varied abuse
+must not evict the app's plans): the gate remembers it for the request."""
 
 from __future__ import annotations
 
@@ -17,14 +19,12 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    parse,
 )
 from graphql.execution.values import VariableValues, get_variable_values
 
 from bff.api.compiled.nodes import Plan
 from bff.api.compiled.plan import Unsupported, compile_operation, condition_variables, operation_of
-from bff.api.document_limits import DocumentLimits
-from bff.api.validation import bounded_validate
+from bff.api.validation import DocumentGate
 
 _SIZE = 512
 
@@ -53,15 +53,13 @@ class CompiledDocuments:
         self,
         schema: strawberry.Schema,
         rules: Sequence[type[ASTValidationRule]],
-        max_tokens: int,
-        limits: DocumentLimits,
+        gate: DocumentGate,
         kind: OperationType = OperationType.QUERY,
     ) -> None:
         """`kind`: the operations compiled (the others run on graphql-core)."""
         self.schema = schema
         self.rules = tuple(rules)
-        self.max_tokens = max_tokens
-        self.limits = limits
+        self.gate = gate
         self.kind = kind
         self._documents: LRUCache[tuple[str, str | None], _Document | None] = LRUCache(_SIZE)
         self._plans: LRUCache[tuple[str, str | None, tuple[object, ...]], Plan | None] = LRUCache(
@@ -69,16 +67,26 @@ class CompiledDocuments:
         )
 
     def plan(
-        self, query: str, operation_name: str | None, raw_variables: dict[str, object] | None
+        self,
+        query: str,
+        operation_name: str | None,
+        raw_variables: dict[str, object] | None,
+        state: object | None = None,
     ) -> tuple[Plan, VariableValues] | None:
         """The plan and coerced variables for this request, or None to run it on graphql-core
-        (which then reports whatever is wrong with the document or the variables)."""
+        (which then reports whatever is wrong with the document or the variables). `state`:
+        the request's, where the gate leaves a refusal for graphql-core to report unparsed."""
         digest = hashlib.sha256(query.encode()).hexdigest()
         key = (digest, operation_name)
         if key in self._documents:
             found = self._documents[key]
         else:
-            found = self._documents[key] = self._prepare(query, operation_name)
+            try:
+                document = self.gate.parse(query, state)
+            except GraphQLError:
+                COUNTS.fallbacks += 1
+                return None
+            found = self._documents[key] = self._prepare(query, document, operation_name)
         if found is None:
             COUNTS.fallbacks += 1
             return None
@@ -99,12 +107,10 @@ class CompiledDocuments:
         COUNTS.compiled += 1
         return plan, variables
 
-    def _prepare(self, query: str, operation_name: str | None) -> _Document | None:
-        try:
-            document = parse(query, max_tokens=self.max_tokens)
-        except GraphQLError:
-            return None
-        if bounded_validate(self.schema._schema, document, self.rules, self.limits):
+    def _prepare(
+        self, query: str, document: DocumentNode, operation_name: str | None
+    ) -> _Document | None:
+        if self.gate.errors(self.schema._schema, query, document, self.rules):
             return None
         operation = operation_of(document, operation_name)
         if operation is None:

@@ -56,7 +56,7 @@ async def compiled_response(
         request.headers,
         actor.roles if actor is not None else frozenset(),
     )
-    found = compiled.plan(query, operation_name, variables) if query else None
+    found = compiled.plan(query, operation_name, variables, request.state) if query else None
     if found is None:
         request.state.compile_tried = True  # Strawberry's turn: not planned (or counted) again
         return None
