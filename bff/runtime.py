@@ -4,7 +4,7 @@ caches, broker and relay, and what happens after a commit."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from uuid import UUID
@@ -42,6 +42,7 @@ from bff.periodic import Periodic
 from bff.ratelimit import Limiter
 from bff.ratelimit.buckets import CostBuckets, MemoryCostBuckets, RedisCostBuckets
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
+from bff.ratelimit.overdrawn import Overdrawn
 from bff.redis import connect_redis, connect_redis_listener
 from bff.relay import OutboxRelay
 
@@ -68,6 +69,7 @@ class Runtime:
     # None when screening is off, or no model file exists yet (`bff fraud train` makes one).
     screener: Screener | None
     cost_buckets: CostBuckets | None = None
+    overdrawn: Overdrawn = field(default_factory=Overdrawn)
 
     def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
         """A unit of work whose audit entries name `audit` as where the request came from."""

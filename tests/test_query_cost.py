@@ -13,8 +13,10 @@ from graphql import OperationDefinitionNode, parse
 from bff.api.cost import requested_cost
 from bff.app import build_schema
 from bff.config import Settings
-from tests.conftest import BOTH_EXECUTORS, World
+from tests.conftest import BOTH_EXECUTORS, World, runtime_on
 from tests.documents import HOME, VIEWER_ID
+from tests.services import suite_redis_url
+from tests.test_metrics import scrape, value
 from tests.test_rate_limits import address, backends, client_from, limited, limited_runtime, post
 
 SCHEMA = build_schema()._schema
@@ -165,3 +167,48 @@ async def test_a_refused_document_costs_only_the_refusal_charge(
         for response in (invalid, too_large, too_costly)
     ]
     assert available == [90, 80, 70]
+
+
+@backends
+async def test_an_address_that_spent_its_budget_on_refusals_is_refused_before_it_is_read(
+    settings: Settings, backend: str, world: World
+) -> None:
+    # given an address's anonymous bucket of 100 points, a refusal charge of 10, and a customer
+    # behind the same address
+    alice = await world.person()
+    redis_url = suite_redis_url(12) if backend == "redis" else None
+    here = address()
+    async with (
+        runtime_on(
+            settings,
+            redis_url,
+            metrics_public=True,
+            cost_anonymous_bucket=100,
+            cost_anonymous_restore_rate=SLOW,
+            cost_refusal_charge=10,
+        ) as runtime,
+        client_from(runtime, here) as http,
+    ):
+        # when an attacker there spends the bucket on invalid documents (ten are paid for, the
+        # eleventh finds it empty), then sends more
+        drained = [await post(http, f"{{ nosuchfield{n} }}") for n in range(11)]
+        before = await parsed_documents(http)
+        flood = [await post(http, f"{{ nosuchfield{n} }}") for n in range(20)]
+        after = await parsed_documents(http)
+        reading = await post(http, VIEWER_ID, token=alice.token)
+    # then the drained bucket's refusals were read, and the flood after it was refused unread
+    # (429 with Retry-After, not one more document parsed)
+    assert not any(limited(response) for response in drained)
+    assert all(response.status_code == 429 for response in flood)
+    assert all(limited(response) for response in flood)
+    assert all(int(response.headers["retry-after"]) >= 1 for response in flood)
+    assert after == before
+    # and the customer behind the same address is served
+    assert not limited(reading)
+    assert reading.json()["data"]["viewer"]["id"]
+
+
+async def parsed_documents(http: httpx.AsyncClient) -> float:
+    _, samples = await scrape(http)
+    name = "bff_graphql_documents_parsed_total"
+    return sum(value(samples, name, outcome=outcome) for outcome in ("accepted", "refused"))

@@ -21,6 +21,12 @@ from bff.runtime import Runtime
 from dataloaders import Loaders
 
 
+def client_address(request: Request | WebSocket) -> str:
+    """The address a request came from (a trusted proxy's X-Forwarded-For already applied)."""
+    client = request.client
+    return client.host if client else "unknown"
+
+
 @dataclass
 class Context:
     request: Request | WebSocket
@@ -52,8 +58,7 @@ class Context:
     @property
     def client(self) -> str:
         """The client's address (from a trusted proxy's X-Forwarded-For when configured)."""
-        client = self.request.client
-        return client.host if client else "unknown"
+        return client_address(self.request)
 
     @property
     def session_policy(self) -> SessionPolicy:

@@ -3,7 +3,9 @@ class of mutation (logins, money writes, others) per actor and per address, and 
 static cost (bff/api/cost.py) taken from its principal's leaky bucket, reported in
 `extensions.cost` as Shopify does. A signed-in user's bucket is their own; anonymous callers
 share one per client address, apart, so they cannot drain the users behind the same address.
-A refused document (over a limit, invalid) costs a small fixed charge instead of its cost.
+A refused document (over a limit, invalid) costs a small fixed charge instead of its cost, and
+a principal whose bucket cannot pay even that has its documents refused unread until it can
+(bff/ratelimit/overdrawn.py).
 
 `extensions.cost` is in the responses to requests that carry the header `x-query-cost: 1`
 (tooling and developers ask for it; the app's every response stays lean)."""
@@ -109,6 +111,8 @@ async def spend_budgets(
     charge = budgets.refusal_charge if too_costly else cost
     then = None if subscription else _take_of(context, budgets, charge)
     refusal, throttle = await _spend_attempts(context, runtime, budgets, operation, then)
+    if too_costly:
+        _note_overdrawn(context, budgets, throttle)
     if refusal is not None or subscription:
         return refusal, None
     kind = operation.operation.value  # the metrics' operation class: query or mutation
@@ -139,8 +143,24 @@ async def charge_refusal(context: Any) -> SpentCost | None:
     runtime = getattr(context, "runtime", None)
     if runtime is None or runtime.cost_buckets is None:
         return None
-    charge = runtime.settings.rate_limit_budgets.refusal_charge
-    return SpentCost(0, await _take(context, charge), _asks_for_cost(context))
+    budgets: Budgets = runtime.settings.rate_limit_budgets
+    throttle = await _take(context, budgets.refusal_charge)
+    _note_overdrawn(context, budgets, throttle)
+    return SpentCost(0, throttle, _asks_for_cost(context))
+
+
+def refused_unread(runtime: Any, actor: Any, client: str) -> int | None:
+    """Seconds to wait when this principal's bucket cannot pay for any document yet (its next
+    one is refused before it is read), or None."""
+    return runtime.overdrawn.retry_after(principal_key(actor, client))  # type: ignore[no-any-return]
+
+
+def _note_overdrawn(context: Any, budgets: Budgets, throttle: Throttle | None) -> None:
+    """A refusal's charge the bucket could not pay: the principal's next documents are refused
+    unread until it can (cheaper queries wait too; a bucket refusals drained is an abuser's)."""
+    if throttle is not None and not throttle.allowed:
+        key = principal_key(context.actor, context.client)
+        context.runtime.overdrawn.note(key, throttle.seconds_until(budgets.refusal_charge))
 
 
 def cost_extensions(
@@ -195,9 +215,13 @@ def _take_of(context: Any, budgets: Budgets, cost: int) -> Take:
 
 
 def _principal(context: Any, budgets: Budgets) -> tuple[str, Bucket]:
-    if context.actor is not None:
-        return f"user:{context.actor.user_id}", budgets.user_cost
-    return f"anonymous:{context.client}", budgets.anonymous_cost
+    bucket = budgets.user_cost if context.actor is not None else budgets.anonymous_cost
+    return principal_key(context.actor, context.client), bucket
+
+
+def principal_key(actor: Any, client: str) -> str:
+    """Whose bucket a request spends: a signed-in user's own, else its address's anonymous one."""
+    return f"user:{actor.user_id}" if actor is not None else f"anonymous:{client}"
 
 
 async def _spend_attempts(

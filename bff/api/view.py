@@ -29,12 +29,13 @@ from strawberry.types.unset import UNSET, UnsetType
 from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.http import compiled_response
 from bff.api.compiled.pipeline import run_compiled
-from bff.api.context import Context
+from bff.api.context import Context, client_address
 from bff.api.documents.apq import persisted_queries
 from bff.api.documents.registry import TrustedDocuments
 from bff.api.documents.resolution import DocumentPolicy, DocumentResolver
 from bff.api.graphiql import graphiql_page
 from bff.api.live_subscriptions import LiveTransportWSHandler
+from bff.api.rate_limits import RATE_LIMITED, refused_unread
 from bff.api.request_body import (
     BAD_REQUEST,
     OPERATION_NAME_REQUIRED,
@@ -48,6 +49,7 @@ from bff.api.validation import DocumentGate
 from bff.api.ws_refusal import Refused
 from bff.auth.tokens import InvalidToken
 from bff.db.repositories.documents import live_documents
+from bff.metrics.families import RATE_LIMIT_REFUSALS
 from bff.oauth.dpop import InvalidProof
 from bff.oauth.resource import DelegatedActors
 from bff.runtime import Runtime
@@ -176,6 +178,12 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        actor = getattr(request.state, "actor", None)
+        wait = refused_unread(self.runtime, actor, client_address(request))
+        if wait is not None:
+            RATE_LIMIT_REFUSALS.labels("unread").inc()
+            await _rate_limited_response(wait)(scope, receive, send)
+            return
         try:
             response = (
                 await compiled_response(
@@ -288,6 +296,14 @@ class GraphQLView(GraphQL[Context, None]):
             # Authentication already read the user row: `viewer` costs no second query.
             context.loaders.users.prime(user.id, user)
         return context
+
+
+def _rate_limited_response(wait: int) -> Response:
+    message = f"Too many refused or costly documents; retry in {wait} seconds."
+    body = {
+        "errors": [{"message": message, "extensions": {"code": RATE_LIMITED, "retryAfter": wait}}]
+    }
+    return JSONResponse(body, status_code=429, headers={"retry-after": str(wait)})
 
 
 def _refusal_response(refusal: HTTPException) -> Response:

@@ -25,9 +25,12 @@ class Throttle:
     bucket: Bucket
 
     def wait_for(self, cost: int) -> int:
-        """Seconds until a take of `cost` could succeed (at least 1)."""
-        missing = max(0.0, cost - self.available)
-        return max(1, math.ceil(missing / self.bucket.restore_rate))
+        """Whole seconds until a take of `cost` could succeed (at least 1)."""
+        return max(1, math.ceil(self.seconds_until(cost)))
+
+    def seconds_until(self, cost: int) -> float:
+        """Seconds until the bucket holds `cost` again (0 when it does now)."""
+        return max(0.0, cost - self.available) / self.bucket.restore_rate
 
 
 class CostBuckets(Protocol):
