@@ -25,6 +25,7 @@ from resolvers.mutations.review import approve_transfer, reject_transfer
 from resolvers.mutations.roles import assign_role, revoke_role
 from resolvers.mutations.second_factors import (
     begin_passkey_registration,
+    begin_passkey_removal,
     confirm_totp_enrollment,
     enroll_totp,
     finish_passkey_registration,
@@ -130,8 +131,15 @@ class Mutation:
         resolver=finish_passkey_registration,
         description="Register the passkey your device made for beginPasskeyRegistration's options.",
     )
+    begin_passkey_removal = strawberry.mutation(
+        resolver=begin_passkey_removal,
+        description="Request options for your passkeys to sign, as removePasskey's proof (kept "
+        "until a proof answers them or you ask again).",
+    )
     remove_passkey = strawberry.mutation(
-        resolver=remove_passkey, description="Remove one of your passkeys."
+        resolver=remove_passkey,
+        description="Remove one of your passkeys; takes proof by a second factor of yours (a "
+        "current code, or a passkey's assertion over beginPasskeyRemoval's options).",
     )
     approve_transfer = strawberry.mutation(
         resolver=approve_transfer,

@@ -125,9 +125,25 @@ class PasskeyPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
 
 
-@strawberry.input(description="Which of your passkeys to remove.")
+@strawberry.input(description="Which of your passkeys you will remove.")
+class BeginPasskeyRemovalInput:
+    passkey_id: strawberry.ID = strawberry.field(description="The passkey's ID.")
+
+
+@strawberry.input(
+    description="Which of your passkeys to remove, with proof by one of your second factors "
+    "(exactly one of totpCode and passkeyAssertion)."
+)
 class RemovePasskeyInput:
     passkey_id: strawberry.ID = strawberry.field(description="The passkey's ID.")
+    totp_code: str | None = strawberry.field(
+        default=None, description="A current code of your authenticator app, as the proof."
+    )
+    passkey_assertion: str | None = strawberry.field(
+        default=None,
+        description="An assertion (AuthenticationResponseJSON) of one of your passkeys, the one "
+        "removed or another, over beginPasskeyRemoval's options, as the proof.",
+    )
 
 
 @strawberry.input(description="A transfer held for step-up you will confirm with a passkey.")

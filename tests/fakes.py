@@ -837,6 +837,9 @@ class FakeSecondFactors(_Repository):
     async def remove_passkey(self, user_id: UUID, factor_id: UUID) -> bool:
         raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
 
+    async def ask_removal(self, user_id: UUID, factor_id: UUID, challenge: bytes | None) -> bool:
+        raise NotImplementedError(_SECOND_FACTORS_IN_POSTGRESQL)
+
 
 class FakeStepUp(_Repository):
     """Step-up challenges hold transfers that screening held; tested against PostgreSQL."""

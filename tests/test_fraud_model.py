@@ -86,3 +86,18 @@ def test_the_compiled_trees_score_and_explain_as_scikit_learn_does(model_file: P
     assert max(abs(a - b) for (a, _), (b, _) in zip(explained, expected, strict=True)) <= 1e-9
     # and the explanations are not all empty (the comparison compares something)
     assert sum(1 for _, reasons in explained if reasons) > 100
+
+
+def test_the_model_version_is_what_the_training_data_makes_it() -> None:
+    # given an analyst's label on a transfer of a small simulated training set
+    seed, samples = 5, 1500
+    burst = next(s for s in simulate(samples, seed) if s.pattern is Pattern.CARD_TESTING)
+    label = (features(burst.signals), False)
+    # when the model is trained twice with the same seed, and once more with the label
+    first, _ = training.train_and_measure([0.5], samples=samples, seed=seed)
+    again, _ = training.train_and_measure([0.5], samples=samples, seed=seed)
+    labelled, _ = training.train_and_measure([0.5], [label], samples=samples, seed=seed)
+    # then the same data makes the same version (though skops writes each file differently)
+    assert first.version == again.version
+    # and the label makes another version
+    assert labelled.version != first.version

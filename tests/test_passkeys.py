@@ -56,8 +56,21 @@ mutation ($input: PasskeyRegistrationInput!) {
   }
 }
 """
+BEGIN_REMOVAL = """
+mutation ($id: ID!) {
+  beginPasskeyRemoval(input: {passkeyId: $id}) { options userErrors { code field } }
+}
+"""
 REMOVE = """
-mutation ($id: ID!) { removePasskey(input: {passkeyId: $id}) { done userErrors { code field } } }
+mutation ($input: RemovePasskeyInput!) {
+  removePasskey(input: $input) { done userErrors { code field } }
+}
+"""
+ENROLL_APP = "mutation { enrollTotp { enrollment { secret proofOptions } } }"
+CONFIRM_APP = """
+mutation ($input: ConfirmTotpEnrollmentInput!) {
+  confirmTotpEnrollment(input: $input) { done userErrors { code field } }
+}
 """
 BEGIN_CONFIRMATION = """
 mutation ($challenge: ID!) {
@@ -98,6 +111,18 @@ async def registered(client: httpx.AsyncClient, person: Person, device: Authenti
     )
     assert finished["userErrors"] == []
     return str(finished["passkey"]["id"])
+
+
+async def removal(
+    client: httpx.AsyncClient, person: Person, passkey_id: str, device: Authenticator
+) -> dict[str, Any]:
+    """Remove the passkey with `device`'s assertion over its removal's options as the proof."""
+    begun = await call(client, BEGIN_REMOVAL, person, {"id": passkey_id})
+    assert begun["userErrors"] == []
+    variables = {
+        "input": {"passkeyId": passkey_id, "passkeyAssertion": device.get(begun["options"])}
+    }
+    return await call(client, REMOVE, person, variables)
 
 
 async def held(
@@ -180,17 +205,16 @@ async def test_a_customer_registers_a_passkey_once_per_challenge_and_removes_it(
     proof_options = json.loads(second["proofOptions"])
     assert proof_options["challenge"] == options["challenge"]
     assert [c["id"] for c in proof_options["allowCredentials"]] == [json.loads(credential)["id"]]
-    # when Mallory tries to remove it, then Alice does
+    # when Mallory tries to remove it, then Alice does with its proof
     mallory = await world.person()
-    theirs = await call(client, REMOVE, mallory, {"id": passkey_id})
-    removed = await call(client, REMOVE, alice, {"id": passkey_id})
+    theirs = await call(client, BEGIN_REMOVAL, mallory, {"id": passkey_id})
+    removed = await removal(client, alice, passkey_id, device)
     # then only Alice's removal works, once
-    assert theirs == {
-        "done": False,
-        "userErrors": [{"code": "PASSKEY_NOT_FOUND", "field": "passkeyId"}],
-    }
+    not_found = [{"code": "PASSKEY_NOT_FOUND", "field": "passkeyId"}]
+    assert theirs == {"options": None, "userErrors": not_found}
     assert removed == {"done": True, "userErrors": []}
-    assert (await call(client, REMOVE, alice, {"id": passkey_id}))["done"] is False
+    again = await call(client, REMOVE, alice, {"input": {"passkeyId": passkey_id}})
+    assert again == {"done": False, "userErrors": not_found}
 
 
 @pytest.mark.parametrize(
@@ -303,16 +327,10 @@ async def test_a_customer_with_a_passkey_proves_it_to_add_an_authenticator_app(
     alice = await world.person()
     phone = device_for(screened.settings)
     await registered(client, alice, phone)
-    enroll = "mutation { enrollTotp { enrollment { secret proofOptions } } }"
-    confirm_app = """
-    mutation ($input: ConfirmTotpEnrollmentInput!) {
-      confirmTotpEnrollment(input: $input) { done userErrors { code field } }
-    }
-    """
     # when the thief enrolls his own authenticator app and confirms it with its code alone
-    enrollment = (await call(client, enroll, alice))["enrollment"]
+    enrollment = (await call(client, ENROLL_APP, alice))["enrollment"]
     unproven = await call(
-        client, confirm_app, alice, {"input": {"code": code_at(enrollment["secret"])}}
+        client, CONFIRM_APP, alice, {"input": {"code": code_at(enrollment["secret"])}}
     )
     # then it is refused: the enrollment needs her passkey's proof
     assert unproven["userErrors"] == [
@@ -321,7 +339,7 @@ async def test_a_customer_with_a_passkey_proves_it_to_add_an_authenticator_app(
     # when the proof is signed by another key, it is refused and spends the enrollment
     forged = phone.get(enrollment["proofOptions"], key=other_key())
     variables = {"input": {"code": code_at(enrollment["secret"]), "passkeyAssertion": forged}}
-    refused = await call(client, confirm_app, alice, variables)
+    refused = await call(client, CONFIRM_APP, alice, variables)
     assert refused["userErrors"] == [{"code": "INVALID_SECOND_FACTOR", "field": "passkeyAssertion"}]
     async with screened.database.engine.connect() as connection:
         pending = await connection.execute(
@@ -330,12 +348,118 @@ async def test_a_customer_with_a_passkey_proves_it_to_add_an_authenticator_app(
         )
         assert pending.scalar_one() == 0
     # when Alice enrolls again and her phone signs the enrollment's proof options
-    enrollment = (await call(client, enroll, alice))["enrollment"]
+    enrollment = (await call(client, ENROLL_APP, alice))["enrollment"]
     proof = phone.get(enrollment["proofOptions"])
     variables = {"input": {"code": code_at(enrollment["secret"]), "passkeyAssertion": proof}}
-    proven = await call(client, confirm_app, alice, variables)
+    proven = await call(client, CONFIRM_APP, alice, variables)
     # then her authenticator app is enrolled
     assert proven == {"done": True, "userErrors": []}
+
+
+# --- removal ---------------------------------------------------------------------------------
+
+
+async def removals_audited(runtime: Runtime, person: Person) -> list[tuple[str, str]]:
+    """The passkeys whose removal is audited for `person`, oldest first, with the kind."""
+    async with runtime.database.engine.connect() as connection:
+        found = await connection.execute(
+            text(
+                "SELECT object_id, detail->>'kind' FROM audit_log"
+                " WHERE subject_id = :u AND operation = 'second_factor.remove' ORDER BY id"
+            ),
+            {"u": person.user.id},
+        )
+        return [(encode_id("Passkey", uuid.UUID(raw)), kind) for raw, kind in found.all()]
+
+
+async def test_removing_a_passkey_takes_proof_by_a_passkey(
+    client: httpx.AsyncClient, world: World, screened: Runtime
+) -> None:
+    # given a customer with passkeys on her phone and her laptop, and a thief holding her session
+    alice = await world.person()
+    phone, laptop = device_for(screened.settings), device_for(screened.settings)
+    phone_id = await registered(client, alice, phone)
+    begun = await call(client, BEGIN_REGISTRATION, alice)
+    proof = phone.get(begun["proofOptions"])
+    variables = {
+        "input": {"credential": laptop.create(begun["options"]), "passkeyAssertion": proof}
+    }
+    laptop_id = (await call(client, FINISH_REGISTRATION, alice, variables))["passkey"]["id"]
+    # when the thief removes the laptop's passkey without proof
+    unproven = await call(client, REMOVE, alice, {"input": {"passkeyId": laptop_id}})
+    # then it is refused, and nothing changed
+    assert unproven == {
+        "done": False,
+        "userErrors": [{"code": "SECOND_FACTOR_PROOF_REQUIRED", "field": "totpCode"}],
+    }
+    assert sorted(await passkey_ids(screened, alice)) == sorted([phone_id, laptop_id])
+    # when he asks for the removal's options, and answers them with a key that is not hers
+    options = (await call(client, BEGIN_REMOVAL, alice, {"id": laptop_id}))["options"]
+    assert {c["id"] for c in json.loads(options)["allowCredentials"]} == {
+        json.loads(proof)["id"],
+        b64url(laptop.credential_id),
+    }
+    forged = phone.get(options, key=other_key())
+    refused = await call(
+        client, REMOVE, alice, {"input": {"passkeyId": laptop_id, "passkeyAssertion": forged}}
+    )
+    # then it is refused and spends the options: even the phone's own answer to them comes late
+    assert refused == {"done": False, "userErrors": WRONG}
+    late = phone.get(options)
+    spent = await call(
+        client, REMOVE, alice, {"input": {"passkeyId": laptop_id, "passkeyAssertion": late}}
+    )
+    assert spent == {"done": False, "userErrors": WRONG}
+    assert sorted(await passkey_ids(screened, alice)) == sorted([phone_id, laptop_id])
+    assert await removals_audited(screened, alice) == []
+    # when Alice removes the laptop's passkey with her phone's answer to new options
+    options = (await call(client, BEGIN_REMOVAL, alice, {"id": laptop_id}))["options"]
+    answer = phone.get(options)
+    removed = await call(
+        client, REMOVE, alice, {"input": {"passkeyId": laptop_id, "passkeyAssertion": answer}}
+    )
+    # then it is gone, and its removal audited
+    assert removed == {"done": True, "userErrors": []}
+    assert await passkey_ids(screened, alice) == [phone_id]
+    assert await removals_audited(screened, alice) == [(laptop_id, "passkey")]
+    # when that answer is replayed to remove the phone's passkey, once its removal was asked
+    assert (await call(client, BEGIN_REMOVAL, alice, {"id": phone_id}))["userErrors"] == []
+    replayed = await call(
+        client, REMOVE, alice, {"input": {"passkeyId": phone_id, "passkeyAssertion": answer}}
+    )
+    # then it is refused, and the phone's passkey stays
+    assert replayed == {"done": False, "userErrors": WRONG}
+    assert await passkey_ids(screened, alice) == [phone_id]
+    assert await removals_audited(screened, alice) == [(laptop_id, "passkey")]
+
+
+async def test_removing_a_passkey_takes_proof_by_the_authenticator_app(
+    client: httpx.AsyncClient, world: World, screened: Runtime
+) -> None:
+    # given a customer with a passkey, and an authenticator app enrolled with its proof
+    alice = await world.person()
+    phone = device_for(screened.settings)
+    passkey_id = await registered(client, alice, phone)
+    enrollment = (await call(client, ENROLL_APP, alice))["enrollment"]
+    secret, used = enrollment["secret"], code_at(enrollment["secret"])
+    variables = {"input": {"code": used, "passkeyAssertion": phone.get(enrollment["proofOptions"])}}
+    assert (await call(client, CONFIRM_APP, alice, variables))["userErrors"] == []
+    # when the passkey's removal is proven with a wrong code, and with the code used already
+    wrong_code = [{"code": "INVALID_SECOND_FACTOR", "field": "totpCode"}]
+    for code in (wrong(code_at(secret, 1)), used):
+        refused = await call(
+            client, REMOVE, alice, {"input": {"passkeyId": passkey_id, "totpCode": code}}
+        )
+        # then it is refused, and the passkey stays
+        assert refused == {"done": False, "userErrors": wrong_code}
+    assert await passkey_ids(screened, alice) == [passkey_id]
+    # when it is proven with a current code not used before
+    variables = {"input": {"passkeyId": passkey_id, "totpCode": code_at(secret, 1)}}
+    removed = await call(client, REMOVE, alice, variables)
+    # then the passkey is removed, and audited
+    assert removed == {"done": True, "userErrors": []}
+    assert await passkey_ids(screened, alice) == []
+    assert await removals_audited(screened, alice) == [(passkey_id, "passkey")]
 
 
 async def test_erasing_a_customer_deletes_her_passkeys(
@@ -546,7 +670,8 @@ async def test_a_confirmation_gives_exactly_one_answer(
 NEW_MUTATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "beginPasskeyRegistration": (BEGIN_REGISTRATION, {}),
     "finishPasskeyRegistration": (FINISH_REGISTRATION, {"input": {"credential": "{}"}}),
-    "removePasskey": (REMOVE, {"id": encode_id("Passkey", uuid.uuid4())}),
+    "beginPasskeyRemoval": (BEGIN_REMOVAL, {"id": encode_id("Passkey", uuid.uuid4())}),
+    "removePasskey": (REMOVE, {"input": {"passkeyId": encode_id("Passkey", uuid.uuid4())}}),
     "beginPasskeyConfirmation": (
         BEGIN_CONFIRMATION,
         {"challenge": encode_id("StepUpChallenge", uuid.uuid4())},

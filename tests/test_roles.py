@@ -667,6 +667,7 @@ SELF_SERVICE = {
     "removeTotp",
     "beginPasskeyRegistration",
     "finishPasskeyRegistration",
+    "beginPasskeyRemoval",
     "removePasskey",
     "confirmTransfer",
     "beginPasskeyConfirmation",

@@ -127,8 +127,8 @@ class ErrorCode(Enum):
     )
     SECOND_FACTOR_PROOF_REQUIRED = (
         "SECOND_FACTOR_PROOF_REQUIRED",
-        "You have a second factor already: prove it (a current code, or your passkey's "
-        "assertion) to add another.",
+        "Prove a second factor of yours (a current code, or your passkey's assertion) to add "
+        "or remove one.",
     )
     PASSKEY_NOT_FOUND = ("PASSKEY_NOT_FOUND", "You have no passkey of that ID.")
     STEP_UP_CHALLENGE_NOT_FOUND = (

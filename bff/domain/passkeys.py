@@ -42,7 +42,8 @@ class RelyingParty:
 
 @dataclass(frozen=True, slots=True)
 class Passkey:
-    """An active passkey: its credential, COSE public key and last signature counter."""
+    """An active passkey: its credential, COSE public key and last signature counter; while
+    its removal is asked, the challenge the proof for it signs."""
 
     id: UUID
     user_id: UUID
@@ -50,6 +51,7 @@ class Passkey:
     public_key: bytes
     sign_count: int
     created_at: datetime
+    removal_challenge: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

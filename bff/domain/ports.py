@@ -478,6 +478,11 @@ class SecondFactorRepository(Protocol):
         """Delete the user's active passkey; False when they have none of that id."""
         ...
 
+    async def ask_removal(self, user_id: UUID, factor_id: UUID, challenge: bytes | None) -> bool:
+        """Keep `challenge` on the user's active passkey for the proof of its removal (None
+        spends the one kept); False when they have no passkey of that id."""
+        ...
+
 
 class StepUpRepository(Protocol):
     async def open(

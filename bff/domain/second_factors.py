@@ -8,8 +8,10 @@ Every code checked counts against the user's second-factor throttle first, like 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from bff.domain import audit, delegation, passkeys, totp
@@ -237,14 +239,7 @@ async def finish_passkey_registration(
     so a response is good once. A customer who has a second factor already proves it (`proof`,
     throttled like codes): a stolen session alone must not add a factor that answers step-ups."""
     require_own_factors(actor)
-    if proof.totp_code is not None and proof.passkey_assertion is not None:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            "Give at most one of totpCode and passkeyAssertion.",
-            PROOF_CODE_FIELD,
-        )
-    if proof.given:
-        await admit_attempt(uow, policy, actor.user_id)
+    await _admit_proof(uow, policy, actor.user_id, proof)
     async with uow:
         await uow.users.lock(actor.user_id)
         pending = await uow.second_factors.pending_passkey(actor.user_id)
@@ -253,14 +248,8 @@ async def finish_passkey_registration(
         ):
             raise DomainError(ErrorCode.NO_PENDING_ENROLLMENT)
         if await uow.second_factors.has_active(actor.user_id):
-            if not proof.given:
-                raise DomainError(ErrorCode.SECOND_FACTOR_PROOF_REQUIRED, field=PROOF_CODE_FIELD)
-            if not await _proven(uow, actor.user_id, proof, pending.challenge, rp):
-                await uow.second_factors.remove(pending.id)
-                await uow.commit()
-                field = PROOF_CODE_FIELD if proof.totp_code is not None else PROOF_ASSERTION_FIELD
-                raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=field)
-            await attempt_succeeded(uow, policy, actor.user_id)
+            spend = partial(uow.second_factors.remove, pending.id)
+            await _require_proof(uow, actor.user_id, proof, pending.challenge, rp, policy, spend)
         registered = passkeys.verified_registration(rp, pending.challenge, response)
         passkey = (
             await uow.second_factors.activate_passkey(pending.id, registered)
@@ -278,24 +267,99 @@ async def finish_passkey_registration(
     return passkey
 
 
-async def remove_passkey(uow: UnitOfWork, actor: Actor, passkey_id: UUID) -> None:
-    """Remove one of the customer's passkeys (a lost device's, say)."""
+async def begin_passkey_removal(
+    uow: UnitOfWork, actor: Actor, passkey_id: UUID, rp: passkeys.RelyingParty
+) -> str:
+    """Request options (JSON) for the customer's passkeys, the one to remove among them, to
+    sign as the proof `remove_passkey` takes; their challenge is kept on that passkey until a
+    proof answers it or its removal is begun again."""
     require_own_factors(actor)
     async with uow:
-        if not await uow.second_factors.remove_passkey(actor.user_id, passkey_id):
+        await _locked_user(uow, actor)
+        ceremony = passkeys.assertion(rp, await uow.second_factors.passkeys(actor.user_id))
+        if not await uow.second_factors.ask_removal(actor.user_id, passkey_id, ceremony.challenge):
             raise DomainError(ErrorCode.PASSKEY_NOT_FOUND, field=PASSKEY_FIELD)
+        await uow.commit()
+    return ceremony.options_json
+
+
+async def remove_passkey(
+    uow: UnitOfWork,
+    actor: Actor,
+    passkey_id: UUID,
+    proof: Proof,
+    policy: ThrottlePolicy,
+    rp: passkeys.RelyingParty,
+) -> None:
+    """Remove one of the customer's passkeys (a lost device's, say). It takes proof by a factor
+    of theirs, like adding one (`proof`: a current code, or an assertion of any of their
+    passkeys over `begin_passkey_removal`'s options; a wrong one spends those options), so a
+    stolen session alone cannot strip the customer's second factors."""
+    require_own_factors(actor)
+    await _admit_proof(uow, policy, actor.user_id, proof)
+    async with uow:
+        await uow.users.lock(actor.user_id)
+        registered = await uow.second_factors.passkeys(actor.user_id)
+        passkey = next((each for each in registered if each.id == passkey_id), None)
+        if passkey is None:
+            raise DomainError(ErrorCode.PASSKEY_NOT_FOUND, field=PASSKEY_FIELD)
+        spend = partial(uow.second_factors.ask_removal, actor.user_id, passkey_id, None)
+        await _require_proof(
+            uow, actor.user_id, proof, passkey.removal_challenge, rp, policy, spend
+        )
+        await uow.second_factors.remove_passkey(actor.user_id, passkey_id)
         await uow.audit.record(
             _entry(actor, AuditOperation.SECOND_FACTOR_REMOVE, passkey_id, "passkey")
         )
         await uow.commit()
 
 
+async def _admit_proof(
+    uow: UnitOfWork, policy: ThrottlePolicy, user_id: UUID, proof: Proof
+) -> None:
+    # Both proofs at once is a malformed request, not an attempt; a given one counts up front.
+    if proof.totp_code is not None and proof.passkey_assertion is not None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "Give at most one of totpCode and passkeyAssertion.",
+            PROOF_CODE_FIELD,
+        )
+    if proof.given:
+        await admit_attempt(uow, policy, user_id)
+
+
+async def _require_proof(
+    uow: UnitOfWork,
+    user_id: UUID,
+    proof: Proof,
+    challenge: bytes | None,
+    rp: passkeys.RelyingParty,
+    policy: ThrottlePolicy,
+    spend: Callable[[], Awaitable[object]],
+) -> None:
+    # A wrong proof spends the ceremony it answered (`spend`, committed), so it is good once.
+    if not proof.given:
+        raise DomainError(ErrorCode.SECOND_FACTOR_PROOF_REQUIRED, field=PROOF_CODE_FIELD)
+    if not await _proven(uow, user_id, proof, challenge, rp):
+        await spend()
+        await uow.commit()
+        field = PROOF_CODE_FIELD if proof.totp_code is not None else PROOF_ASSERTION_FIELD
+        raise DomainError(ErrorCode.INVALID_SECOND_FACTOR, field=field)
+    await attempt_succeeded(uow, policy, user_id)
+
+
 async def _proven(
-    uow: UnitOfWork, user_id: UUID, proof: Proof, challenge: bytes, rp: passkeys.RelyingParty
+    uow: UnitOfWork,
+    user_id: UUID,
+    proof: Proof,
+    challenge: bytes | None,
+    rp: passkeys.RelyingParty,
 ) -> bool:
     if proof.totp_code is not None:
         return await right_code(uow, user_id, proof.totp_code, datetime.now(UTC))
-    assert proof.passkey_assertion is not None
+    # An assertion answers options handed out before; without them there is nothing it signed.
+    if proof.passkey_assertion is None or challenge is None:
+        return False
     return await right_assertion(uow, user_id, challenge, proof.passkey_assertion, rp)
 
 

@@ -12,6 +12,8 @@ the scores to scikit-learn's within 1e-9 (on the held-out split they are identic
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
 
@@ -49,6 +51,17 @@ class Forest:
         eps = np.finfo(np.float64).eps
         clipped = np.clip(prior, eps, 1 - eps)
         self._initial = float(np.log(clipped / (1 - clipped)))
+
+    def fingerprint(self) -> bytes:
+        """A digest of the compiled trees: equal for trees that score every row alike, whatever
+        process fitted or loaded them."""
+        digest = hashlib.sha256()
+        arrays = (self._left, self._right, self._feature, self._threshold, self._value, self._roots)
+        for array in arrays:
+            digest.update(str(array.dtype).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(repr((self._depth, self._initial)).encode())
+        return digest.digest()
 
     def risks(self, rows: np.ndarray) -> np.ndarray:
         """The probability of fraud for each row of feature vectors."""

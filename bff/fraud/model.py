@@ -31,11 +31,18 @@ class RiskModel:
         # The fitted model as stored; screening scores with its trees compiled (`Forest`).
         self.estimator = estimator
         self._forest = Forest(estimator)
-        # The model file's bytes, and the version decisions record: a digest of them.
+        # The model file's bytes.
         self.data = data
-        self.version = "gb-" + hashlib.sha256(data).hexdigest()[:12]
         # What "ordinary" looks like, per feature: the reference an explanation compares with.
         self.baseline = np.asarray(estimator.baseline_, dtype=np.float64)
+        # The version decisions record: a digest of what the model computes (its trees, the
+        # baseline its explanations compare with, its parameters), not of the file, whose bytes
+        # differ on every save (skops names the arrays in it by object id, and its zip entries
+        # carry the time of writing).
+        digest = hashlib.sha256(self._forest.fingerprint())
+        digest.update(self.baseline.tobytes())
+        digest.update(repr(sorted(estimator.get_params().items())).encode())
+        self.version = "gb-" + digest.hexdigest()[:12]
 
     def risks(self, rows: np.ndarray) -> np.ndarray:
         """The risk of each row of feature vectors (no explanations): for measuring."""

@@ -10,9 +10,11 @@ from resolvers.boundary import actor_of, returns_user_errors
 from schema.ids import decode_id
 from schema.second_factors import (
     PASSKEY,
+    BeginPasskeyRemovalInput,
     ConfirmTotpEnrollmentInput,
     EnrollTotpPayload,
     Passkey,
+    PasskeyOptionsPayload,
     PasskeyPayload,
     PasskeyRegistrationInput,
     PasskeyRegistrationPayload,
@@ -104,14 +106,35 @@ async def finish_passkey_registration(
 
 
 @returns_user_errors
+async def begin_passkey_removal(
+    info: Info,
+    input: Annotated[BeginPasskeyRemovalInput, strawberry.argument(description="The passkey.")],
+) -> PasskeyOptionsPayload:
+    """Request options for the viewer's passkeys to sign, as proof to remove one."""
+    options = await second_factors.begin_passkey_removal(
+        info.context.unit_of_work(),
+        actor_of(info),
+        decode_id(input.passkey_id, PASSKEY, "passkeyId"),
+        info.context.runtime.settings.relying_party,
+    )
+    return PasskeyOptionsPayload(options=options)
+
+
+@returns_user_errors
 async def remove_passkey(
     info: Info,
-    input: Annotated[RemovePasskeyInput, strawberry.argument(description="The passkey.")],
+    input: Annotated[
+        RemovePasskeyInput, strawberry.argument(description="The passkey, and the proof.")
+    ],
 ) -> SecondFactorPayload:
     """Remove one of the viewer's passkeys."""
+    settings = info.context.runtime.settings
     await second_factors.remove_passkey(
         info.context.unit_of_work(),
         actor_of(info),
         decode_id(input.passkey_id, PASSKEY, "passkeyId"),
+        second_factors.Proof(input.totp_code, input.passkey_assertion),
+        settings.throttle_policy,
+        settings.relying_party,
     )
     return SecondFactorPayload(done=True)

@@ -42,7 +42,7 @@ _HAS_ACTIVE = text("""
     SELECT EXISTS (SELECT 1 FROM second_factors WHERE user_id = :user_id AND status = 'active')
 """)
 
-_PASSKEY_COLUMNS = "id, user_id, credential_id, public_key, sign_count, created_at"
+_PASSKEY_COLUMNS = "id, user_id, credential_id, public_key, sign_count, created_at, challenge"
 _PASSKEYS = text(f"""
     SELECT {_PASSKEY_COLUMNS} FROM second_factors
      WHERE user_id = :user_id AND kind = 'passkey' AND status = 'active'
@@ -83,9 +83,15 @@ _REMOVE_PASSKEY = text("""
     DELETE FROM second_factors
      WHERE id = :id AND user_id = :user_id AND kind = 'passkey' AND status = 'active'
 """)
+# An active passkey's challenge is the one its removal's proof signs.
+_ASK_REMOVAL = text("""
+    UPDATE second_factors SET challenge = :challenge
+     WHERE id = :id AND user_id = :user_id AND kind = 'passkey' AND status = 'active'
+""")
 
 
 def _passkey(row: Mapping[Any, Any]) -> Passkey:
+    challenge = row["challenge"]
     return Passkey(
         row["id"],
         row["user_id"],
@@ -93,6 +99,7 @@ def _passkey(row: Mapping[Any, Any]) -> Passkey:
         bytes(row["public_key"]),
         row["sign_count"],
         row["created_at"],
+        bytes(challenge) if challenge is not None else None,
     )
 
 
@@ -186,3 +193,7 @@ class SqlSecondFactors:
     async def remove_passkey(self, user_id: UUID, factor_id: UUID) -> bool:
         params = {"id": factor_id, "user_id": user_id}
         return bool((await self._connection.execute(_REMOVE_PASSKEY, params)).rowcount)
+
+    async def ask_removal(self, user_id: UUID, factor_id: UUID, challenge: bytes | None) -> bool:
+        params = {"id": factor_id, "user_id": user_id, "challenge": challenge}
+        return bool((await self._connection.execute(_ASK_REMOVAL, params)).rowcount)
