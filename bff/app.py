@@ -66,6 +66,7 @@ from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
 from schema.account import Account
+from schema.cost import describe_arguments
 from schema.scalars import SCALARS
 from schema.transaction import Transaction
 from schema.transfer import Transfer
@@ -129,6 +130,7 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
             disable_field_suggestions=settings.is_production, scalar_map=SCALARS
         ),
     )
+    describe_arguments(schema._schema)
     schema.gate = gate
     # What every document is validated with: compiled documents are held to the same rules.
     schema.document_rules = (
