@@ -34,6 +34,7 @@ import resolvers
 import schema
 from bff import logging as bff_logging
 from bff import tracing
+from bff.api.cost import cost_model
 from bff.api.document_limits import DocumentLimits
 from bff.api.errors import ErrorBoundary
 from bff.api.graphiql import assets_route
@@ -131,6 +132,8 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
         ),
     )
     describe_arguments(schema._schema)
+    # The cost directives are read now, once: a schema they cannot price fails to build.
+    cost_model(schema._schema)
     schema.gate = gate
     # What every document is validated with: compiled documents are held to the same rules.
     schema.document_rules = (
