@@ -145,11 +145,7 @@ def _output_types(schema: GraphQLSchema) -> Iterable[GraphQLObjectType | GraphQL
 def _directive(extensions: Mapping[str, Any] | None, name: str) -> Any:
     """The schema directive `name` applied to the Strawberry definition behind `extensions`."""
     definition = (extensions or {}).get("strawberry-definition")
-    for directive in getattr(definition, "directives", None) or ():
-        meta = getattr(type(directive), "__strawberry_directive__", None)
-        if meta is not None and meta.graphql_name == name:
-            return directive
-    return None
+    return next((d for d in getattr(definition, "directives", None) or () if _is(d, name)), None)
 
 
 def _weight(directive: Any) -> int:
