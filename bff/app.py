@@ -34,6 +34,7 @@ import resolvers
 import schema
 from bff import logging as bff_logging
 from bff import tracing
+from bff.api.cost import cost_model
 from bff.api.document_limits import DocumentLimits
 from bff.api.errors import ErrorBoundary
 from bff.api.graphiql import assets_route
@@ -66,6 +67,7 @@ from resolvers.mutation import Mutation
 from resolvers.query import Query
 from resolvers.subscription import Subscription
 from schema.account import Account
+from schema.cost import describe_arguments
 from schema.scalars import SCALARS
 from schema.transaction import Transaction
 from schema.transfer import Transfer
@@ -129,6 +131,9 @@ def build_schema(settings: Settings | None = None) -> BankSchema:
             disable_field_suggestions=settings.is_production, scalar_map=SCALARS
         ),
     )
+    describe_arguments(schema._schema)
+    # The cost directives are read now, once: a schema they cannot price fails to build.
+    cost_model(schema._schema)
     schema.gate = gate
     # What every document is validated with: compiled documents are held to the same rules.
     schema.document_rules = (

@@ -33,135 +33,177 @@ from resolvers.mutations.second_factors import (
     remove_totp,
 )
 from resolvers.mutations.sign_up import sign_up
+from schema.cost import WRITE
 
 
 @strawberry.type(
     description="Change the bank. Every mutation returns `userErrors` for expected failures."
 )
 class Mutation:
-    sign_up = strawberry.mutation(resolver=sign_up, description="Register as a customer.")
-    login = strawberry.mutation(resolver=login, description="Log in on a device and get tokens.")
+    sign_up = strawberry.mutation(
+        directives=[WRITE], resolver=sign_up, description="Register as a customer."
+    )
+    login = strawberry.mutation(
+        directives=[WRITE], resolver=login, description="Log in on a device and get tokens."
+    )
     refresh_session = strawberry.mutation(
+        directives=[WRITE],
         resolver=refresh_session,
         description="Trade a refresh token for a new token pair; reusing a spent one ends the "
         "session.",
     )
-    logout = strawberry.mutation(resolver=logout, description="End the current session.")
+    logout = strawberry.mutation(
+        directives=[WRITE], resolver=logout, description="End the current session."
+    )
     logout_everywhere = strawberry.mutation(
-        resolver=logout_everywhere, description="End every session of the user."
+        directives=[WRITE], resolver=logout_everywhere, description="End every session of the user."
     )
     revoke_session = strawberry.mutation(
-        resolver=revoke_session, description="End one of the user's sessions."
+        directives=[WRITE], resolver=revoke_session, description="End one of the user's sessions."
     )
     change_password = strawberry.mutation(
-        resolver=change_password, description="Replace the password; other sessions end."
+        directives=[WRITE],
+        resolver=change_password,
+        description="Replace the password; other sessions end.",
     )
     assign_role = strawberry.mutation(
-        resolver=assign_role, description="Give a user a role (admins, never themselves)."
+        directives=[WRITE],
+        resolver=assign_role,
+        description="Give a user a role (admins, never themselves).",
     )
     revoke_role = strawberry.mutation(
-        resolver=revoke_role, description="Take a role from a user (admins, never themselves)."
+        directives=[WRITE],
+        resolver=revoke_role,
+        description="Take a role from a user (admins, never themselves).",
     )
-    open_account = strawberry.mutation(resolver=open_account, description="Open a new account.")
+    open_account = strawberry.mutation(
+        directives=[WRITE], resolver=open_account, description="Open a new account."
+    )
     create_transfer = strawberry.mutation(
+        directives=[WRITE],
         resolver=create_transfer,
         description="Send money from one of your accounts; idempotent per `idempotencyKey`.",
     )
     deposit_funds = strawberry.mutation(
+        directives=[WRITE],
         resolver=deposit_funds,
         description="Credit a customer account (operators and admins); idempotent.",
     )
     freeze_account = strawberry.mutation(
-        resolver=freeze_account, description="Freeze an account (support and admins)."
+        directives=[WRITE],
+        resolver=freeze_account,
+        description="Freeze an account (support and admins).",
     )
     unfreeze_account = strawberry.mutation(
-        resolver=unfreeze_account, description="Unfreeze a frozen account (support and admins)."
+        directives=[WRITE],
+        resolver=unfreeze_account,
+        description="Unfreeze a frozen account (support and admins).",
     )
     register_push_device = strawberry.mutation(
+        directives=[WRITE],
         resolver=register_push_device,
         description="Register this session's device for push notifications.",
     )
     update_notification_preferences = strawberry.mutation(
+        directives=[WRITE],
         resolver=update_notification_preferences,
         description="Change what you are told by push (security notifications always go out).",
     )
     register_app_build = strawberry.mutation(
+        directives=[WRITE],
         resolver=register_app_build,
         description="Register an app build's trusted documents from its manifest (admins).",
     )
     retire_app_build = strawberry.mutation(
+        directives=[WRITE],
         resolver=retire_app_build,
         description="Retire an app build: its documents stop running (admins).",
     )
     register_oauth_client = strawberry.mutation(
+        directives=[WRITE],
         resolver=register_oauth_client,
         name="registerOAuthClient",
         description="Register a third-party OAuth client (admins).",
     )
     revoke_app_access = strawberry.mutation(
+        directives=[WRITE],
         resolver=revoke_app_access,
         description="Disconnect an app you connected: its tokens stop working at once.",
     )
     export_my_data = strawberry.mutation(
+        directives=[WRITE],
         resolver=export_my_data,
         description="A copy of everything the bank keeps about you, as one JSON document.",
     )
     erase_user = strawberry.mutation(
+        directives=[WRITE],
         resolver=erase_user,
         description="Erase a customer by destroying their data key (admins; empty accounts only).",
     )
     enroll_totp = strawberry.mutation(
+        directives=[WRITE],
         resolver=enroll_totp,
         description="Start enrolling an authenticator app as your second factor (TOTP).",
     )
     confirm_totp_enrollment = strawberry.mutation(
+        directives=[WRITE],
         resolver=confirm_totp_enrollment,
         description="Activate the authenticator app you are enrolling with a code it shows.",
     )
     remove_totp = strawberry.mutation(
+        directives=[WRITE],
         resolver=remove_totp,
         description="Remove your authenticator app; takes one of its current codes.",
     )
     begin_passkey_registration = strawberry.mutation(
+        directives=[WRITE],
         resolver=begin_passkey_registration,
         description="Start registering a passkey as a second factor: creation options for "
         "your device (its challenge is good once, for BFF_WEBAUTHN_TIMEOUT_S).",
     )
     finish_passkey_registration = strawberry.mutation(
+        directives=[WRITE],
         resolver=finish_passkey_registration,
         description="Register the passkey your device made for beginPasskeyRegistration's options.",
     )
     begin_passkey_removal = strawberry.mutation(
+        directives=[WRITE],
         resolver=begin_passkey_removal,
         description="Request options for your passkeys to sign, as removePasskey's proof (kept "
         "until a proof answers them or you ask again).",
     )
     remove_passkey = strawberry.mutation(
+        directives=[WRITE],
         resolver=remove_passkey,
         description="Remove one of your passkeys; takes proof by a second factor of yours (a "
         "current code, or a passkey's assertion over beginPasskeyRemoval's options).",
     )
     approve_transfer = strawberry.mutation(
+        directives=[WRITE],
         resolver=approve_transfer,
         description="Approve a transfer held for review: it posts for exactly its reserved "
         "amount (fraud analysts; never their own transfers).",
     )
     reject_transfer = strawberry.mutation(
+        directives=[WRITE],
         resolver=reject_transfer,
         description="Reject a transfer held for review: it is voided and its reservation "
         "released (fraud analysts; never their own transfers).",
     )
     confirm_transfer = strawberry.mutation(
+        directives=[WRITE],
         resolver=confirm_transfer,
         description="Confirm a transfer screening held for step-up with your second factor: it "
         "posts. Wrong answers count; too many, or too late, void it.",
     )
     begin_passkey_confirmation = strawberry.mutation(
+        directives=[WRITE],
         resolver=begin_passkey_confirmation,
         description="Options for your passkey to sign, to confirm a transfer held for step-up "
         "with (confirmTransfer's passkeyAssertion); they replace ones given before for it.",
     )
     update_fraud_rules = strawberry.mutation(
+        directives=[WRITE],
         resolver=update_fraud_rules,
         description="Change the fraud screening rules: thresholds, allow and block lists, "
         "per-customer limits; a new audited version (fraud analysts).",

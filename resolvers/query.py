@@ -15,6 +15,7 @@ from resolvers.review_queue import review_queue
 from schema.account import Account
 from schema.app_build import AppBuild
 from schema.audit import AuditEntry, AuditLogFilter
+from schema.cost import CONNECTION, SMALL_LIST
 from schema.fraud_rules import FraudRules
 from schema.node import Node
 from schema.pagination import After, Connection, First
@@ -51,7 +52,10 @@ class Query:
     async def transfer(self, info: Info, id: _ID) -> Transfer | None:
         return await fetch_typed(info, id, "Transfer")  # type: ignore[no-any-return]
 
-    @strawberry.field(description="The registered app builds, newest first (admins; else null).")
+    @strawberry.field(
+        directives=[SMALL_LIST],
+        description="The registered app builds, newest first (admins; else null).",
+    )
     async def app_builds(self, info: Info) -> list[AppBuild] | None:
         actor = info.context.actor
         if actor is None:
@@ -63,7 +67,8 @@ class Query:
         return [AppBuild.of(build) for build in builds]
 
     @strawberry.field(
-        description="The tamper-evident audit log, newest first; auditors and admins only."
+        directives=[CONNECTION],
+        description="The tamper-evident audit log, newest first; auditors and admins only.",
     )
     async def audit_log(
         self,
@@ -77,8 +82,9 @@ class Query:
         return await audit_log(info, first, after, filter)
 
     @strawberry.field(
+        directives=[CONNECTION],
         description="Transfers held by fraud screening for an analyst to approve or reject, "
-        "oldest first, without the viewer's own; fraud analysts and admins only."
+        "oldest first, without the viewer's own; fraud analysts and admins only.",
     )
     async def review_queue(
         self, info: Info, first: First = 20, after: After = None

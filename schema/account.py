@@ -12,6 +12,7 @@ from bff.domain.money import Money as DomainMoney
 from bff.domain.pages import TransactionPageKey
 from bff.domain.policies import visible_account_number
 from schema.context import Info
+from schema.cost import CONNECTION
 from schema.enums import AccountStatus, Currency
 from schema.ids import encode_id
 from schema.money import Money
@@ -77,7 +78,9 @@ class Account(Node):
         user = await info.context.loaders.users.load(self.record.owner_id)
         return User.of(user) if user else None
 
-    @strawberry.field(description="The account's transactions, newest first.")
+    @strawberry.field(
+        directives=[CONNECTION], description="The account's transactions, newest first."
+    )
     async def transactions(
         self,
         info: Info,

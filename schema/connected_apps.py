@@ -11,6 +11,7 @@ import strawberry
 
 from bff.domain import delegation
 from schema.context import Info
+from schema.cost import SMALL_LIST
 from schema.errors import UserError
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ class ConnectedApp:
             record=grant,
         )
 
-    @strawberry.field(description="The accounts the customer shares with the app.")
+    @strawberry.field(
+        directives=[SMALL_LIST], description="The accounts the customer shares with the app."
+    )
     async def accounts(
         self, info: Info
     ) -> list[Annotated[Account, strawberry.lazy("schema.account")]]:
@@ -108,7 +111,9 @@ class RegisterOAuthClientInput:
 @strawberry.type(description="The result of registerOAuthClient.")
 class RegisterOAuthClientPayload:
     client: OAuthClient | None = strawberry.field(default=None, description="The new client.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )
 
 
 @strawberry.input(description="A connected app to disconnect.")
@@ -121,4 +126,6 @@ class RevokeAppAccessPayload:
     app: ConnectedApp | None = strawberry.field(
         default=None, description="The app as it was connected; its tokens no longer work."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )

@@ -8,6 +8,7 @@ from uuid import UUID
 import strawberry
 
 from bff.domain.fraud import Rules
+from schema.cost import SMALL_LIST
 from schema.ids import encode_id
 from schema.scalars import Decimal
 
@@ -37,7 +38,9 @@ class FraudRules:
     block_account_ids: list[strawberry.ID] = strawberry.field(
         description="Accounts whose transfers (either side) are always refused (checked first)."
     )
-    limits: list[CustomerLimit] = strawberry.field(description="Per-customer limits.")
+    limits: list[CustomerLimit] = strawberry.field(
+        description="Per-customer limits.", directives=[SMALL_LIST]
+    )
 
     @classmethod
     def of(cls, rules: Rules) -> Self:

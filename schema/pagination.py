@@ -14,6 +14,7 @@ import strawberry
 
 from bff.domain.errors import DomainError, ErrorCode
 from bff.domain.pages import MAX_SEQUENCE
+from schema.cost import FREE
 
 MAX_PAGE_SIZE = 100
 # The arguments of every connection field.
@@ -49,8 +50,12 @@ class Edge(Generic[Item]):
 
 @strawberry.type(description="A page of a list, fetched with `first` and `after`.")
 class Connection(Generic[Item]):
-    edges: list[Edge[Item]] = strawberry.field(description="The items of this page, in order.")
-    page_info: PageInfo = strawberry.field(description="How to fetch the next page.")
+    edges: list[Edge[Item]] = strawberry.field(
+        description="The items of this page, in order.", directives=[FREE]
+    )
+    page_info: PageInfo = strawberry.field(
+        description="How to fetch the next page.", directives=[FREE]
+    )
 
     @classmethod
     def of(cls, nodes: list[Item], cursors: list[str], has_next: bool) -> Connection[Item]:

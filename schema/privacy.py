@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.cost import SMALL_LIST
 from schema.errors import UserError
 
 _ERRORS = "Why the request was refused; empty when it succeeded."
@@ -17,7 +18,9 @@ class ExportMyDataPayload:
         "accounts with their transactions, sessions, connected apps and the audit entries "
         "about you.",
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )
 
 
 @strawberry.input(description="Whom to erase, and why.")
@@ -33,4 +36,6 @@ class EraseUserPayload:
         description="The erased user (a User ID), whose personal data is now unreadable; null "
         "when refused.",
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )

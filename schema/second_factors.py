@@ -9,6 +9,7 @@ from typing import Self
 import strawberry
 
 from bff.domain import passkeys
+from schema.cost import SMALL_LIST
 from schema.errors import UserError
 from schema.ids import encode_id
 
@@ -53,13 +54,17 @@ class EnrollTotpPayload:
     enrollment: TotpEnrollment | None = strawberry.field(
         default=None, description="The secret; confirm it with confirmTotpEnrollment."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )
 
 
 @strawberry.type(description="The result of a change to your second factors.")
 class SecondFactorPayload:
     done: bool = strawberry.field(default=False, description="Whether the change was made.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )
 
 
 @strawberry.type(description="A passkey (WebAuthn credential) of yours.")
@@ -80,7 +85,9 @@ class PasskeyOptionsPayload:
         "PublicKeyCredentialRequestOptionsJSON), for navigator.credentials.create() or get(), "
         "or the platform's passkey API.",
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )
 
 
 @strawberry.type(description="The result of beginPasskeyRegistration.")
@@ -95,7 +102,9 @@ class PasskeyRegistrationPayload:
         description="When you have passkeys already: PublicKeyCredentialRequestOptionsJSON one "
         "of them signs, as finishPasskeyRegistration's passkeyAssertion.",
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )
 
 
 @strawberry.input(
@@ -122,7 +131,9 @@ class PasskeyPayload:
     passkey: Passkey | None = strawberry.field(
         default=None, description="The passkey, now a second factor of yours."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list, description=_ERRORS)
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list, description=_ERRORS, directives=[SMALL_LIST]
+    )
 
 
 @strawberry.input(description="Which of your passkeys you will remove.")

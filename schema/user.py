@@ -13,6 +13,7 @@ from bff.domain.notification_models import ActivityPageKey
 from bff.domain.pages import AccountPageKey
 from schema.connected_apps import ConnectedApp
 from schema.context import Info
+from schema.cost import CONNECTION, SMALL_LIST
 from schema.enums import Role
 from schema.ids import encode_id
 from schema.node import Node
@@ -58,8 +59,9 @@ class User(Node):
         )
 
     @strawberry.field(
+        directives=[SMALL_LIST],
         description="Where the user is logged in, most recently used first; only the user "
-        "themself sees this (null for anyone else)."
+        "themself sees this (null for anyone else).",
     )
     async def sessions(self, info: Info) -> list[Session] | None:
         actor = info.context.actor
@@ -71,8 +73,9 @@ class User(Node):
         return [Session.of(session, actor.session_id) for session in live]
 
     @strawberry.field(
+        directives=[SMALL_LIST],
         description="The apps the user gave access to, newest first; only the user themself "
-        "sees this (null for anyone else, connected apps included)."
+        "sees this (null for anyone else, connected apps included).",
     )
     async def connected_apps(self, info: Info) -> list[ConnectedApp] | None:
         actor = info.context.actor
@@ -81,7 +84,7 @@ class User(Node):
         grants = await delegation.connected_apps(info.context.unit_of_work(), actor)
         return [ConnectedApp.of(grant) for grant in grants]
 
-    @strawberry.field(description="The user's accounts, oldest first.")
+    @strawberry.field(directives=[CONNECTION], description="The user's accounts, oldest first.")
     async def accounts(
         self,
         info: Info,
@@ -111,8 +114,9 @@ class User(Node):
         return NotificationPreferences.of(preferences)
 
     @strawberry.field(
+        directives=[CONNECTION],
         description="What happened on the user's accounts and profile, newest first; only the "
-        "user themself sees this. Entries appear within moments of the change."
+        "user themself sees this. Entries appear within moments of the change.",
     )
     async def activity(
         self, info: Info, first: First = 20, after: After = None
@@ -133,8 +137,9 @@ class User(Node):
         )
 
     @strawberry.field(
+        directives=[SMALL_LIST],
         description="Money the user sent in a month, by counterparty, largest first; only the "
-        "user themself sees this."
+        "user themself sees this.",
     )
     async def spending(
         self,

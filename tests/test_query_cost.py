@@ -4,22 +4,39 @@ refused document costs only the refusal charge."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from graphql import OperationDefinitionNode, parse
+import strawberry
+from graphql import (
+    DirectiveNode,
+    EnumTypeDefinitionNode,
+    FieldDefinitionNode,
+    ObjectTypeDefinitionNode,
+    OperationDefinitionNode,
+    ScalarTypeDefinitionNode,
+    parse,
+    value_from_ast_untyped,
+)
 
-from bff.api.cost import requested_cost
+from bff.api.cost import CostModel, requested_cost
 from bff.app import build_schema
 from bff.config import Settings
+from schema.cost import Cost
 from tests.conftest import BOTH_EXECUTORS, World, runtime_on
 from tests.documents import HOME, VIEWER_ID
 from tests.services import suite_redis_url
 from tests.test_metrics import scrape, value
 from tests.test_rate_limits import address, backends, client_from, limited, limited_runtime, post
+from tests.test_schema_contract import SCHEMA_FILE
 
 SCHEMA = build_schema()._schema
+SDL = parse(SCHEMA_FILE.read_text(encoding="utf-8"))
+THREE_ACCOUNTS_TWO_TRANSACTIONS = (
+    "{ viewer { accounts(first: 3) { edges { node { id transactions(first: 2) "
+    "{ edges { node { id } } pageInfo { hasNextPage } } } } } } }"
+)
 SLOW = 0.001  # points per second: no refill within a test
 
 
@@ -56,6 +73,144 @@ def test_a_fragment_costs_what_its_expansion_would_without_being_expanded() -> N
 def test_mutations_weigh_more_than_reads() -> None:
     assert cost("mutation { logout { sessionsEnded } }") == 10
     assert cost("{ viewer { id } }") == 1
+
+
+def sdl_fields() -> dict[tuple[str, str], FieldDefinitionNode]:
+    """Every field that schema.graphql defines, by type and field name."""
+    return {
+        (definition.name.value, field.name.value): field
+        for definition in SDL.definitions
+        if isinstance(definition, ObjectTypeDefinitionNode)
+        for field in definition.fields or ()
+    }
+
+
+def sdl_directive(type_name: str, field_name: str, directive: str) -> dict[str, Any] | None:
+    """The arguments of `@directive` on a field of schema.graphql, None when it has none."""
+    found: DirectiveNode | None = next(
+        (
+            d
+            for d in sdl_fields()[(type_name, field_name)].directives or ()
+            if d.name.value == directive
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    return {a.name.value: value_from_ast_untyped(a.value) for a in found.arguments or ()}
+
+
+def sdl_weight(type_name: str, field_name: str) -> int:
+    """A field's weight as schema.graphql says it: its @cost, else the spec's default (0 for a
+    scalar or enum, 1 for an object)."""
+    cost = sdl_directive(type_name, field_name, "cost")
+    if cost is not None:
+        return int(float(cost["weight"]))
+    leaves = {"ID", "String", "Int", "Float", "Boolean"} | {
+        definition.name.value
+        for definition in SDL.definitions
+        if isinstance(definition, ScalarTypeDefinitionNode | EnumTypeDefinitionNode)
+    }
+    return 0 if _named(sdl_fields()[(type_name, field_name)]) in leaves else 1
+
+
+def test_the_sdl_says_what_each_connection_and_mutation_costs() -> None:
+    # given the published SDL
+    fields = sdl_fields()
+    connections = [key for key, field in fields.items() if _named(field).endswith("Connection")]
+    mutations = [key for key in fields if key[0] == "Mutation"]
+    # then every connection field is sized by `first` on its edges, and every mutation weighs
+    assert len(connections) == 5
+    for type_name, field_name in connections:
+        assert sdl_directive(type_name, field_name, "listSize") == {
+            "slicingArguments": ["first"],
+            "sizedFields": ["edges"],
+        }, (type_name, field_name)
+    assert mutations
+    assert all(sdl_directive(*key, "cost") is not None for key in mutations)
+
+
+@pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True)
+async def test_the_requested_cost_is_what_the_sdl_directives_say(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given a customer
+    person = await world.person()
+    # when a query of 3 accounts with 2 transactions each is sent asking for its cost
+    response = await client.post(
+        "/graphql",
+        json={"query": THREE_ACCOUNTS_TWO_TRANSACTIONS},
+        headers={**person.headers, "x-query-cost": "1"},
+    )
+    # then the cost is the one computed by hand from the weights and list sizes in the SDL
+    w = sdl_weight
+    per_transaction = w("TransactionConnection", "edges") + w("TransactionEdge", "node")
+    per_account = (
+        w("AccountConnection", "edges")
+        + w("AccountEdge", "node")
+        + w("Account", "transactions")
+        + 2 * per_transaction
+        + w("TransactionConnection", "pageInfo")
+    )
+    expected = w("Query", "viewer") + w("User", "accounts") + 3 * per_account
+    assert expected == 1 + 1 + 3 * (0 + 1 + 1 + 2 * (0 + 1) + 0)  # 14, as the SDL reads today
+    assert response.json()["extensions"]["cost"]["requestedQueryCost"] == expected
+    # and a mutation costs its @cost plus its errors list at the assumed size of its @listSize
+    errors_size = sdl_directive("EndSessionsPayload", "userErrors", "listSize")
+    assert errors_size == {"assumedSize": 10}
+    assert cost("mutation { logout { sessionsEnded userErrors { code } } }") == (
+        w("Mutation", "logout") + errors_size["assumedSize"] * w("EndSessionsPayload", "userErrors")
+    )
+
+
+def _named(field: FieldDefinitionNode) -> str:
+    returned: Any = field.type
+    while not hasattr(returned, "name"):
+        returned = returned.type
+    return str(returned.name.value)
+
+
+@strawberry.type(description="A thing.")
+class _Thing:
+    name: str = strawberry.field(description="Its name.")
+
+
+@strawberry.type(name="Query", description="A root with a list of objects and no @listSize.")
+class _Unbounded:
+    @strawberry.field
+    async def things(self) -> list[_Thing]:
+        return []
+
+
+@strawberry.type(name="Query", description="A root with a weighted argument.")
+class _Search:
+    @strawberry.field
+    async def search(
+        self,
+        exact: Annotated[
+            bool | None, strawberry.argument(description="Exact.", directives=[Cost(weight="5")])
+        ] = None,
+    ) -> _Thing | None:
+        return None
+
+
+def test_a_schema_with_a_list_of_objects_nothing_sizes_is_refused() -> None:
+    # given a schema whose list of objects has no @listSize
+    schema = strawberry.Schema(query=_Unbounded)._schema
+    # when its cost model is read, then it is refused: no document on it would have a bound
+    with pytest.raises(ValueError, match=r"Query\.things"):
+        CostModel.of(schema)
+
+
+def test_an_argument_adds_its_weight_when_a_document_gives_it() -> None:
+    # given a field whose `exact` argument weighs 5
+    schema = strawberry.Schema(query=_Search)._schema
+    # then the field costs 1 without it and 1 + 5 with it
+    for query, expected in (("{ search { name } }", 1), ("{ search(exact: true) { name } }", 6)):
+        document = parse(query)
+        [operation] = document.definitions
+        assert isinstance(operation, OperationDefinitionNode)
+        assert requested_cost(schema, document, operation, None) == expected
 
 
 @pytest.mark.parametrize("compiled", BOTH_EXECUTORS, indirect=True)
