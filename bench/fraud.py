@@ -209,7 +209,8 @@ def run(config: Any, processes: Processes, stage: Stage) -> bool:
     decisions = asyncio.run(_decisions(stage.app_url))
     stored = sum(decisions.values()) - before
     print(
-        f"screenings stored by the on side (warm-ups included): {stored}, by decision {decisions}"
+        f"screenings stored by the on side (warm-ups included): {stored}; the table by decision: "
+        f"{decisions}"
     )
     if stored < screened.ok_total:
         raise BenchError(f"{screened.ok_total} transfers acknowledged screened, {stored} stored")
