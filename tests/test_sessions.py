@@ -403,12 +403,15 @@ async def test_change_password_ends_every_other_session_and_keeps_this_one(
     # and only the new password logs in
     assert codes(await login(http, email, PASSWORD)) == [("INVALID_CREDENTIALS", None)]
     assert (await login(http, email, NEW_PASSWORD))["userErrors"] == []
-    # and the change is recorded
+    # and the change is recorded, then the attempt with the old password (fraud screening
+    # counts failed logins)
     user_id = decode_id(payload["user"]["id"], "User", "id")
     events = await sql(
-        runtime, "SELECT kind FROM security_events WHERE user_id = :user_id", user_id=user_id
+        runtime,
+        "SELECT kind FROM security_events WHERE user_id = :user_id ORDER BY id",
+        user_id=user_id,
     )
-    assert [kind for (kind,) in events] == ["password_changed"]
+    assert [kind for (kind,) in events] == ["password_changed", "login_failed"]
 
 
 async def test_change_password_to_a_short_one_is_weak_password(http: httpx.AsyncClient) -> None:
