@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -109,6 +110,21 @@ async def runtime_on(
         yield runtime
     finally:
         await runtime.close()
+
+
+@asynccontextmanager
+async def fresh_runtime(
+    settings: Settings, scratch: Path, **update: object
+) -> AsyncIterator[tuple[str, Runtime]]:
+    """A runtime on a database of its own, new and migrated (its URL beside it), with `update`
+    applied to the settings."""
+    async with fresh_database(scratch) as url:
+        await asyncio.to_thread(migrate.upgrade, url)
+        runtime = build_runtime(settings.model_copy(update={**update, "database_url": url}), url)
+        try:
+            yield url, runtime
+        finally:
+            await runtime.close()
 
 
 ServerStarter = Callable[[str, Mapping[str, str]], AbstractAsyncContextManager[Server]]

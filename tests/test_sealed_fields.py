@@ -4,7 +4,6 @@ another row or column does not open; lookups by email and account number go by b
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,12 +15,10 @@ from redis.asyncio import Redis
 from bff.app import create_app
 from bff.config import Settings
 from bff.crypto.envelope import SealError
-from bff.db import migrate
 from bff.domain.rbac import Role
-from bff.runtime import Runtime, build_runtime
+from bff.runtime import Runtime
 from bff.seed import DEMO_USERS, seed_demo
-from tests.conftest import World, asgi_client, runtime_on
-from tests.database import fresh_database
+from tests.conftest import World, asgi_client, fresh_runtime, runtime_on
 from tests.graphql_calls import account_id, data
 from tests.services import suite_redis_url
 
@@ -65,13 +62,8 @@ def forms(value: str) -> list[str]:
 
 @pytest.fixture
 async def demo(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[str, Runtime]]:
-    async with fresh_database(tmp_path / "pg") as url:
-        await asyncio.to_thread(migrate.upgrade, url)
-        runtime = build_runtime(settings.model_copy(update={"database_url": url}), url)
-        try:
-            yield url, runtime
-        finally:
-            await runtime.close()
+    async with fresh_runtime(settings, tmp_path / "pg") as found:
+        yield found
 
 
 async def test_a_demo_run_leaves_no_personal_data_in_the_clear(

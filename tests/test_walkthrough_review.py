@@ -4,7 +4,6 @@ for review, shows in the demo analyst's queue with its reasons, and posts when a
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,12 +13,10 @@ import httpx
 import pytest
 
 from bff.config import Settings
-from bff.db import migrate
 from bff.domain.fraud import STEP_UP_AT
-from bff.runtime import Runtime, build_runtime
+from bff.runtime import Runtime
 from bff.seed import Credential, seed_demo
-from tests.conftest import asgi_client
-from tests.database import fresh_database
+from tests.conftest import asgi_client, fresh_runtime
 from tests.documents import (
     APPROVE_TRANSFER,
     CREATE_TRANSFER,
@@ -41,14 +38,9 @@ HOME = """
 
 @pytest.fixture
 async def demo(settings: Settings, tmp_path: Path, model_file: Path) -> AsyncIterator[Runtime]:
-    async with fresh_database(tmp_path / "pg") as url:
-        await asyncio.to_thread(migrate.upgrade, url)
-        screening = {"database_url": url, "fraud_model_file": model_file, "fraud_screening": True}
-        runtime = build_runtime(settings.model_copy(update=screening), url)
-        try:
-            yield runtime
-        finally:
-            await runtime.close()
+    screening = {"fraud_model_file": model_file, "fraud_screening": True}
+    async with fresh_runtime(settings, tmp_path / "pg", **screening) as (_, runtime):
+        yield runtime
 
 
 async def ask(
