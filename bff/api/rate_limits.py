@@ -30,11 +30,13 @@ from strawberry.extensions import SchemaExtension
 
 from bff.api.cost import actual_cost, requested_cost
 from bff.api.operation_name import selected_operation
+from bff.domain.actor import Actor
 from bff.domain.errors import ServiceUnavailable
 from bff.edge.load_shedding import OVERLOADED, RETRY_AFTER_S, SATURATED
 from bff.metrics.families import GRAPHQL_COST, RATE_LIMIT_REFUSALS, REQUESTS_SHED
 from bff.ratelimit import Bucket, Budgets, LimiterUnavailable, OperationClass, Spend, Take
 from bff.ratelimit.buckets import Throttle
+from bff.ratelimit.overdrawn import Overdrawn
 
 log = logging.getLogger("bff.ratelimit")
 
@@ -149,10 +151,10 @@ async def charge_refusal(context: Any) -> SpentCost | None:
     return SpentCost(0, throttle, _asks_for_cost(context))
 
 
-def refused_unread(runtime: Any, actor: Any, client: str) -> int | None:
+def refused_unread(overdrawn: Overdrawn, actor: Actor | None, client: str) -> int | None:
     """Seconds to wait when this principal's bucket cannot pay for any document yet (its next
     one is refused before it is read), or None."""
-    return runtime.overdrawn.retry_after(principal_key(actor, client))  # type: ignore[no-any-return]
+    return overdrawn.retry_after(principal_key(actor, client))
 
 
 def _note_overdrawn(context: Any, budgets: Budgets, throttle: Throttle | None) -> None:
@@ -219,7 +221,7 @@ def _principal(context: Any, budgets: Budgets) -> tuple[str, Bucket]:
     return principal_key(context.actor, context.client), bucket
 
 
-def principal_key(actor: Any, client: str) -> str:
+def principal_key(actor: Actor | None, client: str) -> str:
     """Whose bucket a request spends: a signed-in user's own, else its address's anonymous one."""
     return f"user:{actor.user_id}" if actor is not None else f"anonymous:{client}"
 

@@ -179,7 +179,7 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         actor = getattr(request.state, "actor", None)
-        wait = refused_unread(self.runtime, actor, client_address(request))
+        wait = refused_unread(self.runtime.overdrawn, actor, client_address(request))
         if wait is not None:
             RATE_LIMIT_REFUSALS.labels("unread").inc()
             await _rate_limited_response(wait)(scope, receive, send)
