@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -15,12 +16,19 @@ from pathlib import Path
 from tests.servers import HOST, free_port
 
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+# Debian's /usr/sbin/rabbitmq-server runs this script under `su`, in a session of its own,
+# where stopping the wrapper leaves the node serving; the script itself stops the node
+# cleanly on SIGTERM.
+SERVER_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
 
 def rabbitmq_executable() -> str | None:
-    return shutil.which("rabbitmq-server") or (
-        "/usr/sbin/rabbitmq-server" if Path("/usr/sbin/rabbitmq-server").exists() else None
-    )
+    if SERVER_SCRIPT.exists():
+        return str(SERVER_SCRIPT)
+    return shutil.which("rabbitmq-server")
 
 
 class RabbitNode:
@@ -45,7 +53,10 @@ class RabbitNode:
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         plugins = self.directory / "plugins"
         plugins.write_text("[].\n")
-        self._hand_over(self.directory)
+        user = _rabbitmq_user()
+        if user is not None:
+            for path in (self.directory, *self.directory.rglob("*")):
+                os.chown(path, user.pw_uid, user.pw_gid)
         environment = {
             **os.environ,
             "RABBITMQ_NODENAME": self.name,
@@ -57,45 +68,57 @@ class RabbitNode:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
             "RABBITMQ_PID_FILE": str(self.directory / "pid"),
             "RABBITMQ_CONFIG_FILE": str(self.directory / "none"),
+            "HOME": str(self.directory),  # the Erlang cookie of this node only
         }
         with (self.directory / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [executable], env=environment, stdout=log, stderr=subprocess.STDOUT
+                [executable],
+                env=environment,
+                cwd=self.directory,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=None if user is None else user.pw_uid,
+                group=None if user is None else user.pw_gid,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"rabbitmq-server exited: see {self.directory}/server.log")
-            with socket.socket() as probe:
-                if probe.connect_ex((HOST, self.port)) == 0:
-                    return
+            if self._accepts():
+                return
             time.sleep(0.2)
         raise RuntimeError("rabbitmq-server did not start")
 
     def stop(self) -> None:
         """Stop the node cleanly (messages of durable queues survive a restart)."""
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-            self.process = None
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+        self.process = None
+        if self._accepts():
+            raise RuntimeError(f"rabbitmq-server still accepts on port {self.port}")
+
+    def _accepts(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex((HOST, self.port)) == 0
 
     def remove(self) -> None:
         """Stop the node and delete its data."""
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    @staticmethod
-    def _hand_over(directory: Path) -> None:
-        # Started as root, the server script runs the node as the `rabbitmq` user.
-        if os.geteuid() != 0:
-            return
-        try:
-            user = pwd.getpwnam("rabbitmq")
-        except KeyError:
-            return
-        for path in (directory, *directory.rglob("*")):
-            os.chown(path, user.pw_uid, user.pw_gid)
+
+def _rabbitmq_user() -> pwd.struct_passwd | None:
+    """The user the node runs as when started by root, as Debian's wrapper would."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("rabbitmq")
+    except KeyError:
+        return None
