@@ -206,12 +206,13 @@ _parsed: dict[tuple[int, str], Rules] = {}
 def _rules(stored: object, version: int | None) -> Rules:
     if stored is None or version is None:
         return Rules()
-    # On a plain driver connection jsonb arrives as text; SQLAlchemy's has it decoded.
-    document = json.loads(stored) if isinstance(stored, str) else stored
-    assert isinstance(document, dict)
-    key = (version, json.dumps(document))
+    # On a plain driver connection jsonb arrives as text, the key as it is; SQLAlchemy's has it
+    # decoded.
+    key = (version, stored if isinstance(stored, str) else json.dumps(stored))
     parsed = _parsed.get(key)
     if parsed is None:
+        document = json.loads(stored) if isinstance(stored, str) else stored
+        assert isinstance(document, dict)
         parsed = Rules.from_stored(document, version)
         # Only the rules in force are read often: one entry is enough.
         _parsed.clear()
