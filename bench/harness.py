@@ -202,6 +202,8 @@ def prepare(config: Config, processes: Processes, postgres: Postgres) -> Stage:
             "BFF_RATE_LIMIT_MUTATIONS": "10000000",
             "BFF_COST_BUCKET": "1000000000",
             "BFF_COST_RESTORE_RATE": "1000000000",
+            # The abuse part's ratios measure what reading each refused document costs.
+            "BFF_COST_REFUSAL_STRIKES": "0",
         }
     )
     settings = Settings()

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     cost_anonymous_bucket: int = Field(default=5_000, ge=1)
     cost_anonymous_restore_rate: float = Field(default=500.0, gt=0)
     cost_refusal_charge: int = Field(default=10, ge=0)
+    # This many refused documents of one principal within `cost_refusal_penalty_s` have its
+    # documents refused unread for as long (bff/ratelimit/overdrawn.py); 0 turns it off.
+    cost_refusal_strikes: int = Field(default=10, ge=0)
+    cost_refusal_penalty_s: float = Field(default=10.0, gt=0)
     # Load shedding (bff/edge/load_shedding.py): saturated over this many HTTP GraphQL requests
     # in flight or this event-loop lag; then queries costing more than `shed_heavy_cost` and
     # introspection are refused with 503 OVERLOADED.

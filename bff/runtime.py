@@ -162,6 +162,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         ),
         screener=_screener(settings),
         cost_buckets=cost_buckets,
+        overdrawn=Overdrawn(settings.cost_refusal_strikes, settings.cost_refusal_penalty_s),
     )
     return runtime
 

@@ -189,6 +189,7 @@ async def server(one_server: ServerStarter) -> AsyncIterator[Server]:
         "BFF_RATE_LIMIT_MUTATIONS": "1000000",
         "BFF_COST_BUCKET": "100000000",
         "BFF_COST_ANONYMOUS_BUCKET": "100000000",
+        "BFF_COST_REFUSAL_STRIKES": "0",
     }
     async with one_server("fuzz", env) as started:
         yield started

@@ -24,9 +24,8 @@ from bff.api.cost import CostModel, requested_cost
 from bff.app import build_schema
 from bff.config import Settings
 from schema.cost import Cost
-from tests.conftest import BOTH_EXECUTORS, World, runtime_on
+from tests.conftest import BOTH_EXECUTORS, World
 from tests.documents import HOME, VIEWER_ID
-from tests.services import suite_redis_url
 from tests.test_metrics import scrape, value
 from tests.test_rate_limits import address, backends, client_from, limited, limited_runtime, post
 from tests.test_schema_contract import SCHEMA_FILE
@@ -270,18 +269,19 @@ async def test_an_operation_costing_more_than_the_maximum_is_refused_unrun(
 async def test_anonymous_callers_cannot_drain_the_users_behind_their_address(
     settings: Settings, backend: str
 ) -> None:
-    # given small buckets, and a user and an attacker behind the same address
+    # given small buckets (30 points besides reading a document once), and a user and an
+    # attacker behind the same address
+    anonymous = '{ node(id: "VXNlcjox") { id } }'  # 1 point, answered null
     async with limited_runtime(
         settings,
         backend,
-        cost_anonymous_bucket=30,
+        cost_anonymous_bucket=30 + len(anonymous),
         cost_anonymous_restore_rate=SLOW,
-        cost_bucket=30,
+        cost_bucket=30 + len(VIEWER_ID),
         cost_restore_rate=SLOW,
     ) as runtime:
         alice = await World(runtime).person()
         shared = address()
-        anonymous = '{ node(id: "VXNlcjox") { id } }'  # 1 point, answered null
         async with client_from(runtime, shared) as http:
             # when the attacker spends the anonymous bucket of the address
             attacks = [await post(http, anonymous) for _ in range(35)]
@@ -328,21 +328,20 @@ async def test_a_refused_document_costs_only_the_refusal_charge(
 async def test_an_address_that_spent_its_budget_on_refusals_is_refused_before_it_is_read(
     settings: Settings, backend: str, world: World
 ) -> None:
-    # given an address's anonymous bucket of 100 points, a refusal charge of 10, and a customer
-    # behind the same address
+    # given an address's anonymous bucket of 100 points, a refusal charge of 10, no penalty for
+    # refusals in a row (the bucket alone), and a customer behind the same address
     alice = await world.person()
-    redis_url = suite_redis_url(12) if backend == "redis" else None
-    here = address()
     async with (
-        runtime_on(
+        limited_runtime(
             settings,
-            redis_url,
+            backend,
             metrics_public=True,
             cost_anonymous_bucket=100,
             cost_anonymous_restore_rate=SLOW,
             cost_refusal_charge=10,
+            cost_refusal_strikes=0,
         ) as runtime,
-        client_from(runtime, here) as http,
+        client_from(runtime, address()) as http,
     ):
         # when an attacker there spends the bucket on invalid documents (ten are paid for, the
         # eleventh finds it empty), then sends more
@@ -361,6 +360,83 @@ async def test_an_address_that_spent_its_budget_on_refusals_is_refused_before_it
     # and the customer behind the same address is served
     assert not limited(reading)
     assert reading.json()["data"]["viewer"]["id"]
+
+
+@backends
+async def test_refused_documents_in_a_row_have_the_next_ones_refused_unread_for_the_penalty(
+    settings: Settings, backend: str, world: World
+) -> None:
+    # given room in the buckets, a penalty of a minute after ten refused documents in a row,
+    # and a customer behind the attacker's address
+    alice = await world.person()
+    async with (
+        limited_runtime(
+            settings,
+            backend,
+            metrics_public=True,
+            cost_refusal_strikes=10,
+            cost_refusal_penalty_s=60,
+        ) as runtime,
+        client_from(runtime, address()) as http,
+    ):
+        # when the attacker sends ten invalid documents, then more
+        probes = [await post(http, f"{{ nosuchfield{n} }}") for n in range(10)]
+        before = await parsed_documents(http)
+        flood = [await post(http, f"{{ nosuchfield{n} }}") for n in range(10, 20)]
+        valid = await post(http, '{ node(id: "VXNlcjox") { id } }')
+        after = await parsed_documents(http)
+        reading = await post(http, VIEWER_ID, token=alice.token)
+    # then the ten were read and refused, and what followed, even a valid document, was refused
+    # unread (429, Retry-After within the penalty)
+    assert not any(limited(response) for response in probes)
+    assert all(response.json()["errors"] for response in probes)
+    assert all(response.status_code == 429 and limited(response) for response in [*flood, valid])
+    assert all(1 <= int(response.headers["retry-after"]) <= 60 for response in flood)
+    assert after == before
+    # and the customer behind the same address, another principal, is served
+    assert not limited(reading)
+    assert reading.json()["data"]["viewer"]["id"]
+
+
+@backends
+async def test_a_new_document_costs_its_reading_and_an_abuser_varying_them_is_refused_unread(
+    settings: Settings, backend: str, world: World
+) -> None:
+    # given a user's bucket of 1,000 points that refills too slowly to matter here
+    alice = await world.person()
+    async with (
+        limited_runtime(
+            settings, backend, metrics_public=True, cost_bucket=1_000, cost_restore_rate=SLOW
+        ) as runtime,
+        client_from(runtime, address()) as http,
+    ):
+        # when she sends one document three times (1 point each), then valid documents that
+        # differ only by a comment of 300 characters, each new to the server
+        same = [await post(http, VIEWER_ID, token=alice.token) for _ in range(3)]
+        padding = "#" + "x" * 299 + "\n"
+        varied = [
+            await post(http, f"{padding}# {n}\n{VIEWER_ID}", token=alice.token) for n in range(3)
+        ]
+        before = await parsed_documents(http)
+        flood = [
+            await post(http, f"{padding}# {n}\n{VIEWER_ID}", token=alice.token) for n in range(3, 9)
+        ]
+        after = await parsed_documents(http)
+    # then the first reading of a document was paid for once, a point per character
+    available = [status(response)["currentlyAvailable"] for response in same]
+    assert available == [1_000 - len(VIEWER_ID) - spent for spent in (1, 2, 3)]
+    # and each varied one paid for its reading (337 points), until one found the bucket short
+    assert [limited(response) for response in varied] == [False, False, True]
+    [error] = varied[-1].json()["errors"]
+    assert "reading a new document" in error["message"]
+    # and the documents after it were refused unread until the bucket could pay
+    assert all(response.status_code == 429 for response in flood)
+    assert after == before
+
+
+def status(response: httpx.Response) -> dict[str, Any]:
+    """The response's `extensions.cost.throttleStatus`."""
+    return response.json()["extensions"]["cost"]["throttleStatus"]  # type: ignore[no-any-return]
 
 
 async def parsed_documents(http: httpx.AsyncClient) -> float:

@@ -147,10 +147,11 @@ async def test_money_writes_have_their_own_budget_per_actor(
 
 @backends
 async def test_queries_spend_by_their_cost(settings: Settings, backend: str) -> None:
-    # given a bucket of 40 points per user, refilling too slowly to matter here
+    # given a bucket of 40 points per user besides reading the small document (new to the
+    # process: a point per character, once), refilling too slowly to matter here
     big = "{ viewer { accounts(first: 50) { edges { node { id } } } } }"  # 1 + 1 + 50 objects
     async with limited_runtime(
-        settings, backend, cost_bucket=40, cost_restore_rate=0.001
+        settings, backend, cost_bucket=40 + len(VIEWER_ID), cost_restore_rate=0.001
     ) as runtime:
         alice = await World(runtime).person()
         async with client_from(runtime, address()) as http:
@@ -170,9 +171,10 @@ async def test_queries_spend_by_their_cost(settings: Settings, backend: str) -> 
 async def test_a_response_served_from_the_cache_still_spends_budget(
     settings: Settings, backend: str
 ) -> None:
-    # given a bucket of 2 points per user, and the response cache on
+    # given a bucket of 2 points per user besides reading the document once, and the response
+    # cache on
     async with limited_runtime(
-        settings, backend, cost_bucket=2, cost_restore_rate=0.001
+        settings, backend, cost_bucket=2 + len(VIEWER_ID), cost_restore_rate=0.001
     ) as runtime:
         alice = await World(runtime).person()
         async with client_from(runtime, address()) as http:

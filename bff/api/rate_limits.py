@@ -5,7 +5,9 @@ static cost (bff/api/cost.py) taken from its principal's leaky bucket, reported 
 share one per client address, apart, so they cannot drain the users behind the same address.
 A refused document (over a limit, invalid) costs a small fixed charge instead of its cost, and
 a principal whose bucket cannot pay even that has its documents refused unread until it can
-(bff/ratelimit/overdrawn.py).
+(bff/ratelimit/overdrawn.py). A document this process reads anew costs its reading too
+(bff/api/validation.py); a principal that cannot pay for a new one is refused unread until it
+can, as one that varies documents to make the server parse each is an abuser.
 
 `extensions.cost` is in the responses to requests that carry the header `x-query-cost: 1`
 (tooling and developers ask for it; the app's every response stays lean)."""
@@ -30,6 +32,7 @@ from strawberry.extensions import SchemaExtension
 
 from bff.api.cost import actual_cost, requested_cost
 from bff.api.operation_name import selected_operation
+from bff.api.validation import reading_cost
 from bff.domain.actor import Actor
 from bff.domain.errors import ServiceUnavailable
 from bff.edge.load_shedding import OVERLOADED, RETRY_AFTER_S, SATURATED
@@ -109,12 +112,16 @@ async def spend_budgets(
     subscription = operation.operation is OperationType.SUBSCRIPTION  # bounded per connection
     cost = 0 if subscription else requested_cost(schema, document, operation, variables)
     too_costly = cost > budgets.max_cost
-    # What the bucket is charged, in the attempts' round trip: a refused document pays the charge.
-    charge = budgets.refusal_charge if too_costly else cost
+    reading = reading_cost(getattr(getattr(context, "request", None), "state", None))
+    # What the bucket is charged, in the attempts' round trip: a refused document pays the
+    # refusal's charge, a document read anew its reading besides its cost.
+    charge = budgets.refusal_charge if too_costly else cost + reading
     then = None if subscription else _take_of(context, budgets, charge)
     refusal, throttle = await _spend_attempts(context, runtime, budgets, operation, then)
     if too_costly:
-        _note_overdrawn(context, budgets, throttle)
+        _refused(context, throttle, charge)
+    elif reading:
+        _note_overdrawn(context, throttle, charge)
     if refusal is not None or subscription:
         return refusal, None
     kind = operation.operation.value  # the metrics' operation class: query or mutation
@@ -129,11 +136,13 @@ async def spend_budgets(
     spent = SpentCost(cost, throttle, _asks_for_cost(context))
     if spent.throttle is not None and not spent.throttle.allowed:
         RATE_LIMIT_REFUSALS.labels(kind).inc()
-        wait = spent.throttle.wait_for(cost)
+        wait = spent.throttle.wait_for(charge)
         return _refuse(
             context,
             429,
-            f"Too many queries; this one costs {cost}, retry in {wait} seconds.",
+            f"Too many queries; this one costs {charge}"
+            + (f" ({reading} of it reading a new document)" if reading else "")
+            + f", retry in {wait} seconds.",
             {"code": RATE_LIMITED, "retryAfter": wait},
             wait,
         ), spent
@@ -147,7 +156,7 @@ async def charge_refusal(context: Any) -> SpentCost | None:
         return None
     budgets: Budgets = runtime.settings.rate_limit_budgets
     throttle = await _take(context, budgets.refusal_charge)
-    _note_overdrawn(context, budgets, throttle)
+    _refused(context, throttle, budgets.refusal_charge)
     return SpentCost(0, throttle, _asks_for_cost(context))
 
 
@@ -157,12 +166,19 @@ def refused_unread(overdrawn: Overdrawn, actor: Actor | None, client: str) -> in
     return overdrawn.retry_after(principal_key(actor, client))
 
 
-def _note_overdrawn(context: Any, budgets: Budgets, throttle: Throttle | None) -> None:
-    """A refusal's charge the bucket could not pay: the principal's next documents are refused
-    unread until it can (cheaper queries wait too; a bucket refusals drained is an abuser's)."""
+def _refused(context: Any, throttle: Throttle | None, charge: int) -> None:
+    """A refused document: a strike against its principal, and the charge its bucket owes."""
+    context.runtime.overdrawn.strike(principal_key(context.actor, context.client))
+    _note_overdrawn(context, throttle, charge)
+
+
+def _note_overdrawn(context: Any, throttle: Throttle | None, charge: int) -> None:
+    """A refusal's charge or a new document's the bucket could not pay: the principal's next
+    documents are refused unread until it can (cheaper queries wait too; a bucket that
+    refusals or new documents drained is an abuser's)."""
     if throttle is not None and not throttle.allowed:
         key = principal_key(context.actor, context.client)
-        context.runtime.overdrawn.note(key, throttle.seconds_until(budgets.refusal_charge))
+        context.runtime.overdrawn.note(key, throttle.seconds_until(charge))
 
 
 def cost_extensions(

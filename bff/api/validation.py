@@ -19,6 +19,19 @@ from bff.metrics.families import GRAPHQL_DOCUMENTS_PARSED
 
 # On the request's state: (the text, its document or the error that refused it).
 _PARSED = "parsed_document"
+# On the request's state: what reading its document cost, when this process read it anew.
+_READING = "document_reading_cost"
+# Reading a document the process has not seen (tokenising, the limits, validation and planning)
+# costs at least as much CPU per character as running the home query costs per point (measured:
+# 2 to 9 ms for the abusive documents of `make bench` of 1.5 to 8 KiB, 3 ms for the home
+# query's 1,682 points): one point per character. The app sends the same few documents, each
+# read once per process; an abuser varying them pays for every one.
+READING_COST_PER_CHARACTER = 1
+
+
+def reading_cost(state: object | None) -> int:
+    """What reading the request's document cost its principal: 0 unless it was read anew."""
+    return int(getattr(state, _READING, 0))
 
 
 class DocumentGate:
@@ -43,6 +56,8 @@ class DocumentGate:
             if isinstance(memo[1], GraphQLError):
                 raise memo[1]
             return memo[1]  # type: ignore[no-any-return]
+        if state is not None:
+            setattr(state, _READING, len(query) * READING_COST_PER_CHARACTER)
         refused = check_length(query, self.limits)
         if refused is None:
             try:
