@@ -49,7 +49,7 @@ LIMIT_CODES = frozenset(
 )
 # Fragments and inline fragments nest without adding field depth; this many nested selection
 # sets per field level bounds the walk's recursion all the same.
-_NESTING_PER_LEVEL = 3
+NESTING_PER_LEVEL = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,24 @@ class DocumentLimits:
         )
 
 
+def limit_message(code: str, limits: DocumentLimits) -> str:
+    """What the error of the shape limit `code` says."""
+    messages = {
+        QUERY_TOO_DEEP: f"The query exceeds the maximum depth {limits.max_depth}.",
+        TOO_MANY_ALIASES: f"The document holds more than {limits.max_aliases} aliases.",
+        TOO_MANY_DIRECTIVES: f"More than {limits.max_directives} directives in one place.",
+        TOO_MANY_SELECTIONS: f"A selection set selects more than {limits.max_selections} fields.",
+        QUERY_TOO_LARGE: (
+            f"The document selects more than {limits.max_fields} fields once its fragments "
+            "are expanded."
+        ),
+    }
+    return messages[code]
+
+
 class LimitExceeded(Exception):
-    def __init__(self, code: str, message: str, node: Node | None) -> None:
+    def __init__(self, code: str, limits: DocumentLimits, node: Node | None) -> None:
+        message = limit_message(code, limits)
         super().__init__(message)
         self.error = GraphQLError(message, node, extensions={"code": code})
 
@@ -129,11 +145,7 @@ class _Walk:
                     self._directives(variable)
                 measure = self._selection_set(definition.selection_set, 0)
                 if measure.depth > self.limits.max_depth:
-                    raise LimitExceeded(
-                        QUERY_TOO_DEEP,
-                        f"The query exceeds the maximum depth {self.limits.max_depth}.",
-                        definition,
-                    )
+                    raise LimitExceeded(QUERY_TOO_DEEP, self.limits, definition)
                 fields += measure.fields
             elif isinstance(definition, FragmentDefinitionNode):
                 self._fragment(definition.name.value, 0)
@@ -154,21 +166,13 @@ class _Walk:
 
     def _selection_set(self, selection_set: SelectionSetNode, nesting: int) -> _Measure:
         limits = self.limits
-        if nesting > limits.max_depth * _NESTING_PER_LEVEL:
+        if nesting > limits.max_depth * NESTING_PER_LEVEL:
             # Recursion stays bounded whatever the document; its depth is checked per operation,
             # where fragments measured once (relative to where they are spread) add up.
-            raise LimitExceeded(
-                QUERY_TOO_DEEP,
-                f"The query exceeds the maximum depth {limits.max_depth}.",
-                selection_set,
-            )
+            raise LimitExceeded(QUERY_TOO_DEEP, limits, selection_set)
         selections = selection_set.selections
         if len(selections) > limits.max_selections:
-            raise LimitExceeded(
-                TOO_MANY_SELECTIONS,
-                f"A selection set selects more than {limits.max_selections} fields.",
-                selection_set,
-            )
+            raise LimitExceeded(TOO_MANY_SELECTIONS, limits, selection_set)
         depth = fields = 0
         for selection in selections:
             self._directives(selection)
@@ -199,26 +203,13 @@ class _Walk:
     def _alias(self, node: FieldNode) -> None:
         self.aliases += 1
         if self.aliases > self.limits.max_aliases:
-            raise LimitExceeded(
-                TOO_MANY_ALIASES,
-                f"The document holds more than {self.limits.max_aliases} aliases.",
-                node,
-            )
+            raise LimitExceeded(TOO_MANY_ALIASES, self.limits, node)
 
     def _directives(self, node: Node) -> None:
         directives: tuple[DirectiveNode, ...] = getattr(node, "directives", None) or ()
         if len(directives) > self.limits.max_directives:
-            raise LimitExceeded(
-                TOO_MANY_DIRECTIVES,
-                f"More than {self.limits.max_directives} directives in one place.",
-                node,
-            )
+            raise LimitExceeded(TOO_MANY_DIRECTIVES, self.limits, node)
 
     def _fan_out(self, fields: int, node: Node) -> None:
         if fields > self.limits.max_fields:
-            raise LimitExceeded(
-                QUERY_TOO_LARGE,
-                f"The document selects more than {self.limits.max_fields} fields once its "
-                "fragments are expanded.",
-                node,
-            )
+            raise LimitExceeded(QUERY_TOO_LARGE, self.limits, node)

@@ -1,9 +1,11 @@
 """Where every request's document is parsed and validated, once, in an order that stops early:
-its length first, tokenised within the token limit while it is parsed, then held to the shape
-limits (one linear pass, bff/api/document_limits.py), and only then given to graphql-core's
-validation rules (some quadratic). Both executors take their documents here: the compiled one
-directly, Strawberry's through `GatedDocument`; whichever tries a request second finds its
-document (or its refusal) already made, so no document is ever tokenised twice in a request."""
+its length first, then a scan of its tokens that refuses what they alone show over a limit
+(bff/api/document_scan.py, at C speed), then tokenised within the token limit while it is
+parsed, held to the shape limits (one linear pass, bff/api/document_limits.py), and only then
+given to graphql-core's validation rules (some quadratic). Both executors take their documents
+here: the compiled one directly, Strawberry's through `GatedDocument`; whichever tries a request
+second finds its document (or its refusal) already made, so no document is ever parsed twice in
+a request."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
 
 from bff.api.document_limits import DocumentLimits, check_length, check_limits
+from bff.api.document_scan import scan
 from bff.metrics.families import GRAPHQL_DOCUMENTS_PARSED
 
 # On the request's state: (the text, its document or the error that refused it).
@@ -58,7 +61,7 @@ class DocumentGate:
             return memo[1]  # type: ignore[no-any-return]
         if state is not None:
             setattr(state, _READING, len(query) * READING_COST_PER_CHARACTER)
-        refused = check_length(query, self.limits)
+        refused = check_length(query, self.limits) or scan(query, self.limits)
         if refused is None:
             try:
                 document = parse(query, max_tokens=self.limits.max_tokens)
