@@ -48,10 +48,15 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         data_dir=tmp_path_factory.mktemp("data"),
         db_pool_size=20,
         db_max_overflow=20,
-        # The whole suite comes from one address: budgets that only the rate-limit tests reach.
+        # The whole suite comes from one address, with documents of its own making: budgets
+        # that only the rate-limit tests reach, and no penalty for refusals in a row (the
+        # suite's refused documents are its tests; tests of the limits set their own).
         rate_limit_login=100_000,
         rate_limit_money=100_000,
         rate_limit_mutations=100_000,
+        cost_anonymous_bucket=100_000_000,
+        cost_anonymous_restore_rate=100_000_000,
+        cost_refusal_strikes=0,
         # The suite sends documents of its own making: any text runs (tests of trusted mode
         # switch it on for themselves).
         documents_mode="open",

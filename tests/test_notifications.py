@@ -112,6 +112,46 @@ async def bank(settings: Settings) -> AsyncIterator[Bank]:
             await asyncio.gather(worker, return_exceptions=True)
 
 
+async def test_a_sign_in_is_pushed_to_the_customers_other_devices_never_to_its_own(
+    bank: Bank,
+) -> None:
+    # Given a customer signed in on a phone and then on a tablet, each registered as soon as
+    # it signed in (maybe before its own sign-in went out)
+    customer = await bank.world.person()
+    phone = await bank.register(customer)
+    tablet = await bank.register(await bank.world.log_in(customer.user))
+
+    # When they sign in once more, on a third device
+    await bank.world.log_in(customer.user)
+
+    # Then the phone is told of the tablet's sign-in and of the third, the tablet of the third
+    # (and of the phone's, should that go out after the tablet registered): neither of its own
+    phones, tablets, third = await _sign_ins(bank.runtime, customer.user.id)
+
+    def told(token: str) -> set[str]:
+        return {m["data"]["eventId"] for m in bank.expo.to(token, "New sign-in")}
+
+    async def third_told() -> bool:
+        return third in told(phone) and third in told(tablet)
+
+    await eventually(third_told, "the third sign-in told to both devices")
+    assert told(phone) == {tablets, third}
+    assert told(tablet) - {phones} == {third}
+
+
+async def _sign_ins(runtime: Runtime, user_id: uuid.UUID) -> list[str]:
+    """The ids of the user's sign-in events, oldest first."""
+    async with runtime.database.engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT event_id FROM customer_events WHERE user_id = :u AND kind = 'new_sign_in'"
+                " ORDER BY occurred_at"
+            ),
+            {"u": user_id},
+        )
+    return [str(row.event_id) for row in rows]
+
+
 async def test_money_received_is_pushed_once_to_each_device_of_the_receiver_and_fed_to_both(
     bank: Bank,
 ) -> None:

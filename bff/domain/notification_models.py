@@ -71,6 +71,14 @@ class CustomerEvent:
     payload: dict[str, Any]
     occurred_at: datetime
 
+    def concerns(self, device: PushDevice) -> bool:
+        """Whether the customer's `device` is told of it: a sign-in is no news to the device
+        that signed in (its session registered the device, maybe before the event went out)."""
+        return not (
+            self.kind is CustomerEventKind.NEW_SIGN_IN
+            and self.payload.get("session_id") == str(device.session_id)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PushDevice:

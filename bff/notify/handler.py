@@ -151,7 +151,7 @@ def _pushes(
         (event.event_id, member.device)
         for event in events
         for member in devices[event.user_id]
-        if member.preferences.wants(event.kind)
+        if member.preferences.wants(event.kind) and event.concerns(member.device)
     ]
 
 
