@@ -9,10 +9,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
 from bff.config import Settings
+from bff.db.engine import plain_postgres_url
 from bff.domain import transfers
 from bff.runtime import build_runtime
 from tests.conftest import World
@@ -63,16 +65,15 @@ async def test_a_write_waiting_on_redis_holds_no_pooled_connection(
             )
         )
 
-        async def committed() -> bool:
-            async with runtime.database.read_engine.connect() as connection:
-                balance = await connection.execute(
-                    text("SELECT balance FROM accounts WHERE id = :id"), {"id": target.id}
-                )
-                return bool(balance.scalar_one() > 0)
-
-        async with asyncio.timeout(20):
-            while not await committed():  # noqa: ASYNC110 (the state is in PostgreSQL)
-                await asyncio.sleep(0.01)
+        # Watched on a connection of the test's own: the pool's one is the transfer's.
+        observer = await asyncpg.connect(plain_postgres_url(settings.database_url or ""))
+        try:
+            async with asyncio.timeout(20):
+                query = "SELECT balance FROM accounts WHERE id = $1"
+                while not await observer.fetchval(query, target.id) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+        finally:
+            await observer.close()
         # then the pool's one connection is free for the next request meanwhile
         async with runtime.database.engine.connect() as connection:
             assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
