@@ -25,10 +25,10 @@ _PARSED = "parsed_document"
 # On the request's state: what reading its document cost, when this process read it anew.
 _READING = "document_reading_cost"
 # Reading a document the process has not seen (tokenising, the limits, validation and planning)
-# costs at least as much CPU per character as running the home query costs per point (measured:
-# 2 to 9 ms for the abusive documents of `make bench` of 1.5 to 8 KiB, 3 ms for the home
-# query's 1,682 points): one point per character. The app sends the same few documents, each
-# read once per process; an abuser varying them pays for every one.
+# is most of what a new document costs: `make bench` measured the home query at 8 ms of CPU
+# read anew and 1 ms as the app sends it. One point per character prices a new 8 KiB document
+# at 8,192 points, about five home queries (1,682 points each). The app sends the same few
+# documents, each read once per process; an abuser varying them pays for every one.
 READING_COST_PER_CHARACTER = 1
 
 

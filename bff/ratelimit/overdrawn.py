@@ -46,7 +46,8 @@ class Overdrawn:
             self._strikes[principal] = (began, count)
 
     def note(self, principal: str, seconds: float) -> None:
-        """`principal`'s bucket regains a refusal's charge in `seconds`."""
+        """`principal`'s documents are refused unread for the next `seconds` (until its bucket
+        can pay again, or its penalty ends)."""
         if seconds > 0:
             self._until[principal] = time.monotonic() + seconds
 
