@@ -16,6 +16,13 @@ OPERATION_NOT_SUPPORTED = "OPERATION_NOT_SUPPORTED"
 # No input type of the schema nests this deep; far below the decoder's recursion limit.
 MAX_JSON_DEPTH = 32
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_PARAMETERS = (
+    ("query", str, "a string"),
+    ("operationName", str, "a string"),
+    ("variables", dict, "an object"),
+    ("extensions", dict, "an object"),
+    ("documentId", str, "a string"),
+)
 
 
 class RequestRefused(HTTPException):
@@ -58,9 +65,13 @@ def check_value(value: Any, depth: int = 0) -> None:
 
 
 def require_object(value: Any) -> None:
-    """A GraphQL-over-HTTP request is one JSON object (batching is off)."""
+    """A GraphQL-over-HTTP request is one JSON object (batching is off) whose parameters have
+    the types the GraphQL-over-HTTP spec gives them."""
     if not isinstance(value, dict):
         raise RequestRefused(400, "The request body must be a JSON object.")
+    for name, kind, described in _PARAMETERS:
+        if value.get(name) is not None and not isinstance(value[name], kind):
+            raise RequestRefused(400, f"The request's {name!r} must be {described}.")
 
 
 def _too_deep() -> RequestRefused:

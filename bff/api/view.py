@@ -16,11 +16,11 @@ import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import ASTValidationRule, OperationType
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -45,6 +45,7 @@ from bff.api.request_body import (
     decode_body,
     require_object,
 )
+from bff.api.responses import graphql_response
 from bff.api.validation import DocumentGate
 from bff.api.ws_refusal import Refused
 from bff.auth.tokens import InvalidToken
@@ -63,6 +64,8 @@ BAD_BEARER_REASON = (
 )
 ENDED_SESSION_REASON = "Unauthenticated: the session has ended; log in again"
 BAD_PROOF_REASON = 'Unauthenticated: "dpop" must be a fresh DPoP proof for GET /graphql'
+# On a request's sub-response: its Accept header, for `create_response` to answer in.
+_ACCEPT = "graphql_accept"
 
 
 @dataclass
@@ -178,11 +181,12 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        accept = request.headers.get("accept")
         actor = getattr(request.state, "actor", None)
         wait = refused_unread(self.runtime.overdrawn, actor, client_address(request))
         if wait is not None:
             RATE_LIMIT_REFUSALS.labels("unread").inc()
-            await _rate_limited_response(wait)(scope, receive, send)
+            await _rate_limited_response(accept, wait)(scope, receive, send)
             return
         try:
             response = (
@@ -193,8 +197,27 @@ class GraphQLView(GraphQL[Context, None]):
                 else None
             ) or await self.run(request)
         except HTTPException as refusal:
-            response = _refusal_response(refusal)
+            response = _refusal_response(accept, refusal)
         await response(scope, receive, send)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """The result in the media type the request asked for, with what the operation set on
+        its response (a 429 and its Retry-After, cookies)."""
+        assert isinstance(response_data, dict)  # batching is off
+        accept = getattr(sub_response, _ACCEPT, None)
+        response = graphql_response(accept, dict(response_data), sub_response.status_code or 200)
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        setattr(sub_response, _ACCEPT, request.headers.get("accept"))
+        return sub_response
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -298,15 +321,15 @@ class GraphQLView(GraphQL[Context, None]):
         return context
 
 
-def _rate_limited_response(wait: int) -> Response:
+def _rate_limited_response(accept: str | None, wait: int) -> Response:
     message = f"Too many refused or costly documents; retry in {wait} seconds."
     body = {
         "errors": [{"message": message, "extensions": {"code": RATE_LIMITED, "retryAfter": wait}}]
     }
-    return JSONResponse(body, status_code=429, headers={"retry-after": str(wait)})
+    return graphql_response(accept, body, 429, {"retry-after": str(wait)})
 
 
-def _refusal_response(refusal: HTTPException) -> Response:
+def _refusal_response(accept: str | None, refusal: HTTPException) -> Response:
     code = refusal.code if isinstance(refusal, RequestRefused) else BAD_REQUEST
     body = {"errors": [{"message": refusal.reason, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=refusal.status_code)
+    return graphql_response(accept, body, refusal.status_code)

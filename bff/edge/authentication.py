@@ -95,4 +95,4 @@ class BearerAuthentication:
 
 async def _unauthenticated(scope: Scope, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
     body = graphql_error(scope, "The access token is invalid or expired.", "UNAUTHENTICATED")
-    await send_json(send, 401, body, headers)
+    await send_json(scope, send, 401, body, headers)

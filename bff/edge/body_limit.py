@@ -53,4 +53,4 @@ class BodySizeLimit:
         body = graphql_error(
             scope, f"Request body is over {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE"
         )
-        await send_json(send, 413, body)
+        await send_json(scope, send, 413, body)

@@ -53,7 +53,7 @@ class Cors:
             await self.listed(scope, receive, send)
         elif origin and preflight:
             body = graphql_error(scope, "Pages of this origin may not call this API.", _REFUSED)
-            await send_json(send, 403, body, [_VARY])
+            await send_json(scope, send, 403, body, [_VARY])
         else:
             await self.app(scope, receive, _varying_by_origin(send))
 

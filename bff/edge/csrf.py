@@ -36,7 +36,7 @@ class CsrfPrevention:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == self.path and could_be_forged(scope):
-            await send_json(send, 400, graphql_error(scope, MESSAGE, "CSRF_PREVENTED"))
+            await send_json(scope, send, 400, graphql_error(scope, MESSAGE, "CSRF_PREVENTED"))
             return
         await self.app(scope, receive, send)
 

@@ -86,11 +86,11 @@ def _log(scope: Scope, error: Exception, outage: ServiceUnavailable | None) -> N
 async def _answer_http(scope: Scope, send: Send, outage: ServiceUnavailable | None) -> None:
     if outage is None:
         message = masked_message(state(scope).get("request_id"))
-        await send_json(send, 500, graphql_error(scope, message, "INTERNAL"))
+        await send_json(scope, send, 500, graphql_error(scope, message, "INTERNAL"))
         return
     wait = outage.retry_after_s
     body = graphql_error(scope, outage.client_message, outage.code, retryAfter=wait)
-    await send_json(send, 503, body, [(b"retry-after", str(wait).encode())])
+    await send_json(scope, send, 503, body, [(b"retry-after", str(wait).encode())])
 
 
 async def _answer_websocket(

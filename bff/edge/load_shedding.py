@@ -104,6 +104,7 @@ class LoadShedding:
         if _INTROSPECTION.search(_document_text(scope, body)):
             REQUESTS_SHED.labels("introspection").inc()
             await send_json(
+                scope,
                 send,
                 503,
                 graphql_error(scope, "The server is overloaded; retry shortly.", OVERLOADED),

@@ -44,7 +44,7 @@ class WebSocketOrigin:
         log.warning("refused a WebSocket from another origin", extra={"origin": origin})
         if "websocket.http.response" in scope.get("extensions", {}):
             body = graphql_error(scope, MESSAGE, "ORIGIN_NOT_ALLOWED")
-            await send_json(websocket_denial(send), 403, body)
+            await send_json(scope, websocket_denial(send), 403, body)
         else:  # servers without denial responses answer this close with a bare 403
             await send({"type": "websocket.close", "code": _CLOSE_POLICY_VIOLATION})
 

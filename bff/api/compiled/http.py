@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,6 +15,7 @@ from bff.api.compiled.documents import CompiledDocuments
 from bff.api.compiled.pipeline import run_compiled
 from bff.api.documents.resolution import DocumentResolver
 from bff.api.request_body import decode_body, require_object
+from bff.api.responses import graphql_response
 
 _STREAMING = ("multipart/mixed", "text/event-stream")
 
@@ -39,13 +39,6 @@ async def compiled_response(
     require_object(data)
     query, variables = data.get("query"), data.get("variables")
     operation_name, extensions = data.get("operationName"), data.get("extensions")
-    if not (
-        isinstance(query, str | None)
-        and isinstance(variables, dict | None)
-        and isinstance(operation_name, str | None)
-        and isinstance(extensions, dict | None)
-    ):
-        return None  # Strawberry says what is wrong with it
     sub_response = Response()
     context = await context_of(request, sub_response)
     actor = context.actor
@@ -68,10 +61,8 @@ async def compiled_response(
         body["errors"] = [error.formatted for error in result.errors]
     if result.extensions:
         body["extensions"] = result.extensions
-    response = Response(orjson.dumps(body), media_type="application/json")
-    # What the operation set on the context's response (a 429 and its Retry-After, cookies).
-    if sub_response.status_code != 200:
-        response.status_code = sub_response.status_code
+    # With what the operation set on the context's response (a 429 and its Retry-After, cookies).
+    response = graphql_response(accept, body, sub_response.status_code)
     response.headers.raw.extend(
         (name, value) for name, value in sub_response.headers.raw if name != b"content-length"
     )
