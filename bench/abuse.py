@@ -7,7 +7,8 @@ by a comment (so the parser cache never answers it), and sent by one client one 
 other. The server's CPU time (user + system, from /proc, the process and its children) over
 those requests, per request, is divided by the same for the home query (as the app sends it,
 caches warm). Goal: at most 1 for every class. Printed beside it, no target: the same over the
-home query read anew each time, as the abusive documents are.
+home query read anew each time, as the abusive documents are; and a valid document whose
+string literal holds all the string limit admits, run.
 
 Then the attacker's effect on customers: the home query's p95, sent one after the other by
 signed-in customers in turn, each within what the shipped budget restores, quiet and then while
@@ -72,6 +73,9 @@ ABUSE: dict[str, Callable[[], str]] = {
     "huge token count": lambda: "{ viewer { " + "id " * (_CHARS // 3 - 6) + "} }",
     "long string": lambda: '{ account(id: "' + "x" * (_CHARS - 30) + '") { id } }',
 }
+# Beside them, no target: a valid document whose literal holds all the string limit admits,
+# run (it is read anew every time, as any varied document is).
+_AT_STRING_LIMIT = '{ account(id: "' + "x" * _LIMITS.graphql_max_string_chars + '") { id } }'
 
 
 def _server_cpu_s(pid: int) -> float:
@@ -240,5 +244,11 @@ def run(processes: Processes, stage: Any) -> bool:
             f"(goal <= 1, {'met' if ratio <= 1.0 else 'MISSED'}; HTTP {answered}); "
             f"over the home query read anew {cpu / home_new:4.2f}"
         )
+    cpu, statuses = _cpu_per_request(server.pid, port, _AT_STRING_LIMIT, token)
+    print(
+        f"  {'string at its limit':<20} {cpu * 1000:8.2f} ms  ratio {cpu / home:6.2f}  "
+        f"(valid, run; no target; HTTP {','.join(map(str, sorted(statuses)))}); "
+        f"over the home query read anew {cpu / home_new:4.2f}"
+    )
     processes.stop(server)
     return _under_attack(processes, stage) and passed

@@ -63,6 +63,16 @@ async def test_many_directives_in_one_place_are_refused(
     assert await refused(client, world, query) == ["TOO_MANY_DIRECTIVES"]
 
 
+async def test_long_string_literals_are_refused_before_they_are_read(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # given literals holding more characters together than the limit (values go as variables)
+    half = "x" * 600
+    query = f'{{ a: node(id: "{half}") {{ id }} b: node(id: """{half}""") {{ id }} }}'
+    # when / then only the limit answers
+    assert await refused(client, world, query) == ["STRINGS_TOO_LONG"]
+
+
 async def test_depth_through_fragments_counts(client: httpx.AsyncClient, world: World) -> None:
     # given 14 levels of fields, split over fragments spread inside each other
     query = (

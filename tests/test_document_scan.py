@@ -12,6 +12,7 @@ from bench.compare import HOME_QUERY
 from bff.api.document_limits import (
     QUERY_TOO_DEEP,
     QUERY_TOO_LARGE,
+    STRINGS_TOO_LONG,
     TOO_MANY_ALIASES,
     TOO_MANY_SELECTIONS,
     DocumentLimits,
@@ -89,6 +90,7 @@ def test_tricky_documents_within_the_limits_pass_both(name: str) -> None:
         ("aliases", TOO_MANY_ALIASES),
         ("deep nesting", QUERY_TOO_DEEP),
         ("huge token count", TOO_MANY_SELECTIONS),
+        ("long string", STRINGS_TOO_LONG),
     ],
 )
 def test_the_abusive_documents_are_refused_by_the_scan_with_their_limit(
@@ -127,3 +129,56 @@ def test_what_the_scan_cannot_settle_goes_to_the_parser() -> None:
         # when / then the scan leaves them to graphql-core, which says what is wrong
         assert scan(text, LIMITS) is None
         assert refused_after_parsing(text) is not None
+
+
+def literals(written: str, count: int) -> str:
+    """A document whose string literals (each `written` between its quotes, a block string
+    when it starts with three quotes) hold `count` characters together."""
+    block = written.startswith('"""')
+    inner = written[3:-3] if block else written[1:-1]
+    repeat, rest = divmod(count, len(inner))
+    assert rest == 0
+    literal = ('"""' if block else '"') + inner * repeat + ('"""' if block else '"')
+    return f"{{ a: node(id: {literal}) {{ id }} }}"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ['"x"', '"\\u0041"', '"\\""', '"""x"""', '"""\\""""""'],
+    ids=["plain", "unicode escape", "escaped quote", "block", "block escaped quotes"],
+)
+def test_string_literals_are_counted_as_written_alike_by_the_scan_and_the_limits(
+    written: str,
+) -> None:
+    # given documents whose literals hold exactly the limit's characters, and one more unit
+    unit = len(written) - (6 if written.startswith('"""') else 2)
+    at_limit = literals(written, LIMITS.max_string_chars - LIMITS.max_string_chars % unit)
+    over = literals(written, (LIMITS.max_string_chars // unit + 1) * unit)
+    # when / then both let the first through and refuse the second with the same code
+    assert scan(at_limit, LIMITS) is None
+    assert refused_after_parsing(at_limit) is None
+    for refusal in (scan(over, LIMITS), refused_after_parsing(over)):
+        assert refusal is not None
+        assert refusal.extensions == {"code": STRINGS_TOO_LONG}
+
+
+def test_an_unterminated_long_string_is_refused_before_the_lexer_reads_it() -> None:
+    # given literals that never end (graphql-core reads them to the line's or text's end)
+    for opening in ['"', '"""']:
+        text = "{ a: node(id: " + opening + "x" * (LIMITS.max_string_chars + 1) + "\n) { id } }"
+        # when / then the scan refuses them as too long, and the parser refuses them too
+        refused = scan(text, LIMITS)
+        assert refused is not None
+        assert refused.extensions == {"code": STRINGS_TOO_LONG}
+        assert refused_after_parsing(text) is not None
+
+
+def test_a_fragment_defined_twice_does_not_stop_the_scan() -> None:
+    # given a fragment defined twice (validation's to refuse), then a long literal
+    text = "fragment A on User { id } fragment A on User { id } " + literals(
+        '"x"', LIMITS.max_string_chars + 1
+    )
+    # when / then the scan still refuses the literal without parsing
+    refused = scan(text, LIMITS)
+    assert refused is not None
+    assert refused.extensions == {"code": STRINGS_TOO_LONG}

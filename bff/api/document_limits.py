@@ -4,13 +4,14 @@ selections it compares, and a document of fragments that spread each other twice
 exponential to expand. Here every node is visited once and every fragment is measured once
 (memoised), so refusing a document costs no more than parsing it.
 
-Checked: field depth, aliases, directives per location, selections per selection set, and the
+Checked: field depth, aliases, directives per location, selections per selection set, the
 fan-out of fragments (how many fields the document would select once every spread is expanded,
-counted without expanding anything).
+counted without expanding anything) and the length of its string literals together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,13 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    ListValueNode,
     Node,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
+    ValueNode,
 )
 
 if TYPE_CHECKING:
@@ -37,8 +42,10 @@ TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
 TOO_MANY_SELECTIONS = "TOO_MANY_SELECTIONS"
 QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
 DOCUMENT_TOO_LONG = "DOCUMENT_TOO_LONG"
+STRINGS_TOO_LONG = "STRINGS_TOO_LONG"
 LIMIT_CODES = frozenset(
     {
+        STRINGS_TOO_LONG,
         QUERY_TOO_DEEP,
         TOO_MANY_ALIASES,
         TOO_MANY_DIRECTIVES,
@@ -63,6 +70,7 @@ class DocumentLimits:
     max_fields: int  # selected by the whole document, with every fragment spread expanded
     max_chars: int  # of the text, before it is parsed
     max_tokens: int  # read while it is parsed
+    max_string_chars: int  # of its string literals together, as written between the quotes
 
     @classmethod
     def of(cls, settings: Settings) -> DocumentLimits:
@@ -75,6 +83,7 @@ class DocumentLimits:
             max_directives=settings.graphql_max_directives,
             max_selections=settings.graphql_max_selections,
             max_fields=settings.graphql_max_fields,
+            max_string_chars=settings.graphql_max_string_chars,
         )
 
 
@@ -88,6 +97,10 @@ def limit_message(code: str, limits: DocumentLimits) -> str:
         QUERY_TOO_LARGE: (
             f"The document selects more than {limits.max_fields} fields once its fragments "
             "are expanded."
+        ),
+        STRINGS_TOO_LONG: (
+            f"The document's string literals hold more than {limits.max_string_chars} "
+            "characters; send long values as variables."
         ),
     }
     return messages[code]
@@ -135,6 +148,7 @@ class _Walk:
         self.measured: dict[str, _Measure] = {}
         self.measuring: set[str] = set()  # a cycle is validation's to report
         self.aliases = 0
+        self.string_chars = 0
 
     def run(self) -> None:
         fields = 0
@@ -143,6 +157,8 @@ class _Walk:
                 self._directives(definition)
                 for variable in definition.variable_definitions or ():
                     self._directives(variable)
+                    if variable.default_value is not None:
+                        self._values((variable.default_value,))
                 measure = self._selection_set(definition.selection_set, 0)
                 if measure.depth > self.limits.max_depth:
                     raise LimitExceeded(QUERY_TOO_DEEP, self.limits, definition)
@@ -179,6 +195,7 @@ class _Walk:
             if isinstance(selection, FieldNode):
                 if selection.alias is not None:
                     self._alias(selection)
+                self._values(argument.value for argument in selection.arguments or ())
                 child = (
                     self._selection_set(selection.selection_set, nesting + 1)
                     if selection.selection_set is not None
@@ -209,7 +226,29 @@ class _Walk:
         directives: tuple[DirectiveNode, ...] = getattr(node, "directives", None) or ()
         if len(directives) > self.limits.max_directives:
             raise LimitExceeded(TOO_MANY_DIRECTIVES, self.limits, node)
+        for directive in directives:
+            self._values(argument.value for argument in directive.arguments or ())
+
+    def _values(self, values: Iterable[ValueNode]) -> None:
+        """Count the string literals in `values`, lists' and input objects' included."""
+        for value in values:
+            if isinstance(value, StringValueNode):
+                self.string_chars += written_length(value)
+                if self.string_chars > self.limits.max_string_chars:
+                    raise LimitExceeded(STRINGS_TOO_LONG, self.limits, value)
+            elif isinstance(value, ListValueNode):
+                self._values(value.values)
+            elif isinstance(value, ObjectValueNode):
+                self._values(field.value for field in value.fields)
 
     def _fan_out(self, fields: int, node: Node) -> None:
         if fields > self.limits.max_fields:
             raise LimitExceeded(QUERY_TOO_LARGE, self.limits, node)
+
+
+def written_length(value: StringValueNode) -> int:
+    """The characters of a string literal as written between its quotes (escapes undecoded,
+    a block string undedented), as the token scan counts them before anything is parsed."""
+    if value.loc is None:
+        return len(value.value)
+    return value.loc.end - value.loc.start - (6 if value.block else 2)

@@ -3,7 +3,7 @@ operation and the values of the variables its @include/@skip read. A document is
 validated (with the schema's own rules and limits) by the gate both executors share; one that
 fails validation, or uses what the compiler does not support, is remembered as such and runs on
 graphql-core, counted. One refused by the gate's limits is not remembered here (varied abuse
-must not evict the app's plans): the gate remembers it for the request."""
+must not evict the app's plans): the gate remembers it for the request, and `refusal` says it."""
 
 from __future__ import annotations
 
@@ -84,8 +84,7 @@ class CompiledDocuments:
             try:
                 document = self.gate.parse(query, state)
             except GraphQLError:
-                COUNTS.fallbacks += 1
-                return None
+                return None  # refused by a limit: `refusal` says why
             found = self._documents[key] = self._prepare(query, document, operation_name)
         if found is None:
             COUNTS.fallbacks += 1
@@ -106,6 +105,17 @@ class CompiledDocuments:
             return None
         COUNTS.compiled += 1
         return plan, variables
+
+    def refusal(self, query: str, state: object | None = None) -> GraphQLError | None:
+        """What the gate's limits refused `query` with, once `plan` found no plan for it (the
+        gate remembers it on the request's `state`: nothing is read twice); None when it was
+        not refused there (invalid, or valid but not compiled: graphql-core answers, after
+        the checks of the operation it asks for that come before validation)."""
+        try:
+            self.gate.parse(query, state)
+        except GraphQLError as refused:
+            return refused  # the request's own (the gate shares accepted documents only)
+        return None
 
     def _prepare(
         self, query: str, document: DocumentNode, operation_name: str | None

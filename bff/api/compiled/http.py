@@ -1,7 +1,8 @@
 """A compiled query over HTTP POST without Strawberry's per-request pipeline: the body decoded
-once, the document resolved, the plan run, the result written as JSON. Anything else (GET, a
-mutation, a document that does not compile, a streaming Accept) is left to Strawberry, which
-reads the same already-received body and answers as before."""
+once, the document resolved, the plan run (or the refusal of a document over a limit
+written: refusing must cost less than answering), the result written as JSON. Anything
+else (GET, a mutation, a valid document that does not compile, a streaming Accept) is left to
+Strawberry, which reads the same already-received body and answers as before."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff.api.compiled.documents import CompiledDocuments
-from bff.api.compiled.pipeline import run_compiled
+from bff.api.compiled.pipeline import refused_result, run_compiled
 from bff.api.documents.resolution import DocumentResolver
 from bff.api.request_body import decode_body, require_object
 from bff.api.responses import graphql_response
@@ -50,12 +51,17 @@ async def compiled_response(
         actor.roles if actor is not None else frozenset(),
     )
     found = compiled.plan(query, operation_name, variables, request.state) if query else None
-    if found is None:
+    if found is not None:
+        assert query is not None
+        plan, coerced = found
+        result = await run_compiled(
+            plan, coerced, context, query, operation_name, variables, release
+        )
+    elif query and (refused := compiled.refusal(query, request.state)) is not None:
+        result = await refused_result([refused], context, compiled.schema._schema)
+    else:
         request.state.compile_tried = True  # Strawberry's turn: not planned (or counted) again
         return None
-    assert query is not None
-    plan, coerced = found
-    result = await run_compiled(plan, coerced, context, query, operation_name, variables, release)
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [error.formatted for error in result.errors]

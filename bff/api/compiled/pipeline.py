@@ -1,16 +1,17 @@
 """A compiled query's way through the request, in place of Strawberry's per-request pipeline:
-the same rate limits, response cache and error boundary, called directly."""
+the same rate limits, response cache and error boundary, called directly; and a refused
+document's answer, charged and classified as Strawberry's pipeline would, without it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import ExecutionResult, GraphQLError, GraphQLSchema
 from graphql.execution.values import VariableValues
 
 from bff.api.compiled.nodes import Plan, execute_plan
 from bff.api.errors import classify
-from bff.api.rate_limits import cost_extensions, spend_budgets
+from bff.api.rate_limits import charge_refusal, cost_extensions, spend_budgets
 from bff.api.response_caching import cache_key, cached_data, store
 
 
@@ -49,3 +50,15 @@ async def run_compiled(
     extensions = cost_extensions(spent, plan.schema, plan.operation, plan.document, result.data)
     result.extensions = extensions or None
     return result
+
+
+async def refused_result(
+    errors: list[GraphQLError], context: Any, schema: GraphQLSchema
+) -> ExecutionResult:
+    """The answer to a document the gate refused: the refusal's small charge, the errors
+    classified, nothing run."""
+    spent = await charge_refusal(context)
+    classified = [classify(error, context) for error in errors]
+    return ExecutionResult(
+        None, classified, cost_extensions(spent, schema, None, None, None) or None
+    )
