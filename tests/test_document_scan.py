@@ -4,7 +4,7 @@ limits would refuse, and refuses the abusive shapes without graphql-core's parse
 from __future__ import annotations
 
 import pytest
-from graphql import GraphQLError, get_introspection_query, parse
+from graphql import GraphQLError, Source, get_introspection_query, parse
 
 import tests.documents
 from bench.abuse import ABUSE
@@ -182,3 +182,16 @@ def test_a_fragment_defined_twice_does_not_stop_the_scan() -> None:
     refused = scan(text, LIMITS)
     assert refused is not None
     assert refused.extensions == {"code": STRINGS_TOO_LONG}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_a_refusal_is_located_as_graphql_core_locates_it(newline: str) -> None:
+    # given a document over a limit on its third line, after line breaks of one kind
+    text = f"# a comment{newline}{newline}  {{ viewer {{ " + "id " * 40 + "} }"
+    # when it is scanned
+    error = scan(text, LIMITS)
+    # then its location is the line and column graphql-core gives that position
+    assert error is not None
+    [position] = error.positions or ()
+    assert error.locations == [Source(text).get_location(position)]
+    assert error.locations[0].line == 3
