@@ -195,3 +195,29 @@ def test_a_refusal_is_located_as_graphql_core_locates_it(newline: str) -> None:
     [position] = error.positions or ()
     assert error.locations == [Source(text).get_location(position)]
     assert error.locations[0].line == 3
+
+
+def test_a_fan_out_is_refused_as_soon_as_it_is_certain() -> None:
+    # given fragments that each spread the next twice, then a character the lexer refuses
+    levels = 40
+    fragments = " ".join(
+        f"fragment F{n} on User {{ ...F{n + 1} ...F{n + 1} }}" for n in range(levels)
+    )
+    text = "{ viewer { ...F0 } } " + fragments + f" fragment F{levels} on User {{ id }} ^"
+    # when it is scanned
+    refused = scan(text, LIMITS)
+    # then the fan-out refuses it before the scan reaches the stray character at the end
+    assert refused is not None
+    assert refused.extensions == {"code": QUERY_TOO_LARGE}
+    assert refused_after_parsing(text) is not None
+
+
+def test_fragments_defined_after_their_use_within_the_limit_pass() -> None:
+    # given an operation spreading fragments defined after it, which spread others in turn
+    names = [f"F{n}" for n in range(20)]
+    spreads = " ".join(f"...{name}" for name in names)
+    fragments = " ".join(f"fragment {name} on User {{ id displayName }}" for name in names)
+    text = f"query Q {{ viewer {{ {spreads} }} }} {fragments}"
+    # when / then neither the scan nor the limits refuse it
+    assert refused_after_parsing(text) is None
+    assert scan(text, LIMITS) is None
