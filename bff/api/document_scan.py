@@ -163,7 +163,7 @@ class _Scan:
                     definition = None
                     self.closed += 1
                     if self.closed <= _EVERY_CLOSE or self.closed & (self.closed - 1) == 0:
-                        refused = self._fan_out(undefined=1)
+                        refused = self._fan_out(undefined=1, fragments=False)
             elif value == ":":
                 aliases += 1
                 if aliases > limits.max_aliases:
@@ -173,7 +173,7 @@ class _Scan:
             if refused is not None:
                 return refused
             previous = value
-        return self._fan_out(undefined=0)
+        return self._fan_out(undefined=0, fragments=True)
 
     def _lexical_error(self, match: re.Match[str], kind: str, string_chars: int) -> GraphQLError:
         """A character the lexer refuses: the lexer's to report, unless it opens a literal
@@ -251,15 +251,23 @@ class _Scan:
             self.definitions.setdefault(value, definition)
         return definition
 
-    def _fan_out(self, undefined: int) -> GraphQLError | None:
-        """QUERY_TOO_LARGE when a definition, or the operations together, select more fields
-        than the limit once every spread is expanded (each fragment counted once), a spread of
-        a fragment not defined (yet) counting `undefined` fields. Unsettled when a fragment's
-        name is defined twice."""
+    def _fan_out(self, undefined: int, fragments: bool) -> GraphQLError | None:
+        """QUERY_TOO_LARGE when the operations together, or (`fragments`) a fragment, select
+        more fields than the limit once every spread is expanded (each fragment counted once),
+        a spread of a fragment not defined (yet) counting `undefined` fields. Unsettled when a
+        fragment's name is defined twice."""
         if self.duplicated:
             return None
+        limit = self.limits.max_fields
         counted: dict[str, int] = {}
         counting: set[str] = set()
+
+        def measured(name: str, definition: _Definition) -> int:
+            if name not in counted:
+                counting.add(name)
+                counted[name] = expanded(definition)
+                counting.discard(name)
+            return counted[name]
 
         def expanded(definition: _Definition) -> int:
             total = definition.fields
@@ -267,22 +275,18 @@ class _Scan:
                 spread = self.definitions.get(name)
                 if spread is None:
                     total += undefined
-                    continue
-                if name in counting:
-                    continue  # cyclic: validation refuses it
-                if name not in counted:
-                    counting.add(name)
-                    counted[name] = expanded(spread)
-                    counting.discard(name)
-                total += counted[name]
+                elif name not in counting:  # a cycle is validation's to refuse
+                    total += measured(name, spread)
             return total
 
         everything = 0
-        for definition in [*self.operations, *self.definitions.values()]:
-            fields = expanded(definition)
-            everything += fields if definition.operation else 0
-            if fields > self.limits.max_fields or everything > self.limits.max_fields:
-                return self._refused(QUERY_TOO_LARGE, definition.position)
+        for operation in self.operations:
+            everything += expanded(operation)
+            if everything > limit:
+                return self._refused(QUERY_TOO_LARGE, operation.position)
+        for name, fragment in self.definitions.items() if fragments else ():
+            if measured(name, fragment) > limit:
+                return self._refused(QUERY_TOO_LARGE, fragment.position)
         return None
 
     def _refused(self, code: str, position: int) -> GraphQLError:
