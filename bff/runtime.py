@@ -43,6 +43,7 @@ from bff.ratelimit import Limiter
 from bff.ratelimit.buckets import CostBuckets, MemoryCostBuckets, RedisCostBuckets
 from bff.ratelimit.limiters import MemoryLimiter, RedisLimiter
 from bff.ratelimit.overdrawn import Overdrawn
+from bff.ratelimit.refusal_charges import RefusalCharges
 from bff.redis import connect_redis, connect_redis_listener
 from bff.relay import OutboxRelay
 
@@ -70,6 +71,8 @@ class Runtime:
     screener: Screener | None
     cost_buckets: CostBuckets | None = None
     overdrawn: Overdrawn = field(default_factory=Overdrawn)
+    # What refused documents owe the cost buckets, taken together (None without buckets).
+    refusal_charges: RefusalCharges | None = None
 
     def unit_of_work(self, audit: AuditContext | None = None) -> SqlUnitOfWork:
         """A unit of work whose audit entries name `audit` as where the request came from."""
@@ -131,6 +134,7 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
     responses = _responses(settings, cache)
     sampler = _sampler(settings, database, cache, responses)
     limiter, cost_buckets = _rate_limits(settings, redis)
+    overdrawn = Overdrawn(settings.cost_refusal_strikes, settings.cost_refusal_penalty_s)
     runtime = Runtime(
         settings=settings,
         database=database,
@@ -162,7 +166,8 @@ def build_runtime(settings: Settings, database_url: str) -> Runtime:
         ),
         screener=_screener(settings),
         cost_buckets=cost_buckets,
-        overdrawn=Overdrawn(settings.cost_refusal_strikes, settings.cost_refusal_penalty_s),
+        overdrawn=overdrawn,
+        refusal_charges=RefusalCharges(cost_buckets, overdrawn) if cost_buckets else None,
     )
     return runtime
 

@@ -4,6 +4,7 @@ refused document costs only the refusal charge."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import httpx
@@ -23,6 +24,7 @@ from graphql import (
 from bff.api.cost import CostModel, requested_cost
 from bff.app import build_schema
 from bff.config import Settings
+from bff.ratelimit.refusal_charges import INTERVAL_S
 from schema.cost import Cost
 from tests.conftest import BOTH_EXECUTORS, World
 from tests.documents import HOME, VIEWER_ID
@@ -443,3 +445,52 @@ async def parsed_documents(http: httpx.AsyncClient) -> float:
     _, samples = await scrape(http)
     name = "bff_graphql_documents_parsed_total"
     return sum(value(samples, name, outcome=outcome) for outcome in ("accepted", "refused"))
+
+
+@backends
+async def test_refusals_that_do_not_ask_for_their_cost_are_charged_together_a_moment_later(
+    settings: Settings, backend: str
+) -> None:
+    # given an address's bucket of 100 points, a refusal charge of 10, no penalty for refusals
+    # in a row
+    where = address()
+    async with (
+        limited_runtime(
+            settings,
+            backend,
+            cost_anonymous_bucket=100,
+            cost_anonymous_restore_rate=SLOW,
+            cost_refusal_charge=10,
+            cost_refusal_strikes=0,
+        ) as runtime,
+        client_from(runtime, where) as http,
+    ):
+        over_a_limit, invalid = "{ viewer { " + "id " * 100 + "} }", "{ nosuchfield }"
+
+        async def refused_quietly(count: int) -> None:
+            for n in range(count):
+                query = over_a_limit if n % 2 else invalid
+                response = await http.post("/graphql", json={"query": f"# {n}\n{query}"})
+                assert response.status_code == 200
+                assert "data" not in response.json()
+
+        # when five refused documents are sent without asking for their cost, and a moment
+        # passes
+        await refused_quietly(5)
+        await asyncio.sleep(INTERVAL_S * 4)
+        # then their 50 points were taken: a refusal that asks shows what is left after its own
+        reported = await post(http, invalid)
+        assert reported.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 40
+        # when five more are sent, owing 50 where 40 are left, and a moment passes
+        await refused_quietly(5)
+        await asyncio.sleep(INTERVAL_S * 4)
+        # then the bucket paid what it held, and the address's next document is refused unread
+        unread = await post(http, "{ viewer { id } }")
+        assert unread.status_code == 429
+        assert limited(unread)
+        assert runtime.cost_buckets is not None
+        drained = await runtime.cost_buckets.take(
+            f"anonymous:{where}", 1, runtime.settings.rate_limit_budgets.anonymous_cost
+        )
+        assert not drained.allowed
+        assert drained.available < 1

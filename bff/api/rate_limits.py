@@ -3,8 +3,9 @@ class of mutation (logins, money writes, others) per actor and per address, and 
 static cost (bff/api/cost.py) taken from its principal's leaky bucket, reported in
 `extensions.cost` as Shopify does. A signed-in user's bucket is their own; anonymous callers
 share one per client address, apart, so they cannot drain the users behind the same address.
-A refused document (over a limit, invalid) costs a small fixed charge instead of its cost, and
-a principal whose bucket cannot pay even that has its documents refused unread until it can
+A refused document (over a limit, invalid) costs a small fixed charge instead of its cost (owed,
+and taken with the other refusals of the moment: bff/ratelimit/refusal_charges.py), and a
+principal whose bucket cannot pay even that has its documents refused unread until it can
 (bff/ratelimit/overdrawn.py). A document this process reads anew costs its reading too
 (bff/api/validation.py); a principal that cannot pay for a new one is refused unread until it
 can, as one that varies documents to make the server parse each is an abuser.
@@ -150,14 +151,21 @@ async def spend_budgets(
 
 
 async def charge_refusal(context: Any) -> SpentCost | None:
-    """Take the small fixed charge of a refused request from the caller's bucket."""
+    """Charge a refused request's small fixed charge to the caller's bucket: at once when the
+    request asks for `extensions.cost` (what it reports), else with the other refusals of the
+    moment (bff/ratelimit/refusal_charges.py), so that refusing costs no round trip."""
     runtime = getattr(context, "runtime", None)
     if runtime is None or runtime.cost_buckets is None:
         return None
     budgets: Budgets = runtime.settings.rate_limit_budgets
+    if not _asks_for_cost(context) and runtime.refusal_charges is not None:
+        key, bucket = _principal(context, budgets)
+        runtime.overdrawn.strike(key)
+        runtime.refusal_charges.owe(key, budgets.refusal_charge, bucket)
+        return None
     throttle = await _take(context, budgets.refusal_charge)
     _refused(context, throttle, budgets.refusal_charge)
-    return SpentCost(0, throttle, _asks_for_cost(context))
+    return SpentCost(0, throttle, reported=True)
 
 
 def refused_unread(overdrawn: Overdrawn, actor: Actor | None, client: str) -> int | None:
