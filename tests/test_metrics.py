@@ -29,6 +29,7 @@ FAMILIES = {
     "bff_graphql_requests",
     "bff_graphql_request_duration_seconds",
     "bff_graphql_operation_cost",
+    "bff_graphql_executions",
     "bff_rate_limit_refusals",
     "bff_user_errors",
     "bff_login_throttled",
@@ -117,6 +118,7 @@ async def test_the_families_exist_and_move_with_requests(
     assert moved("bff_graphql_requests_total", operation="AccountBalance", outcome="ok") == 1
     assert moved("bff_graphql_request_duration_seconds_count", operation="Viewer") >= 2
     assert moved("bff_graphql_operation_cost_count", operation_class="query") >= 3
+    assert moved("bff_graphql_executions_total", executor="compiled") >= 2
     assert moved("bff_rate_limit_refusals_total", operation_class="query") == 1
     assert moved("bff_user_errors_total", code="INVALID_CREDENTIALS") == 1
     assert moved("bff_db_pool_wait_seconds_count", pool="primary") >= 1

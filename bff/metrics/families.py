@@ -23,6 +23,12 @@ GRAPHQL_DURATION = Histogram(
     ["operation"],
     buckets=_LATENCY_BUCKETS,
 )
+GRAPHQL_EXECUTIONS = Counter(
+    "bff_graphql_executions_total",
+    "GraphQL queries by the executor that ran them: compiled (bff/api/compiled), or fallback to "
+    "graphql-core (a document the compiler does not support).",
+    ["executor"],
+)
 GRAPHQL_COST = Histogram(
     "bff_graphql_operation_cost",
     "An operation's static query cost, taken from its principal's bucket (bff/api/cost.py).",

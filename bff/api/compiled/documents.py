@@ -25,20 +25,14 @@ from graphql.execution.values import VariableValues, get_variable_values
 from bff.api.compiled.nodes import Plan
 from bff.api.compiled.plan import Unsupported, compile_operation, condition_variables, operation_of
 from bff.api.validation import DocumentGate
+from bff.metrics.families import GRAPHQL_EXECUTIONS
 
 _SIZE = 512
 
 
-@dataclass
-class Counts:
-    """How many requests ran compiled, and how many fell back (a document not compiled)."""
-
-    compiled: int = 0
-    fallbacks: int = 0
-
-
-# Process-wide, like a metric: what the tests read (and a metrics endpoint will export).
-COUNTS = Counts()
+# What the metric counts, as the compiled path ran queries or left them to graphql-core.
+COMPILED = GRAPHQL_EXECUTIONS.labels("compiled")
+FALLBACK = GRAPHQL_EXECUTIONS.labels("fallback")
 
 
 @dataclass(frozen=True)
@@ -87,7 +81,7 @@ class CompiledDocuments:
                 return None  # refused by a limit: `refusal` says why
             found = self._documents[key] = self._prepare(query, document, operation_name)
         if found is None:
-            COUNTS.fallbacks += 1
+            FALLBACK.inc()
             return None
         variables = get_variable_values(
             self.schema._schema, found.operation.variable_definitions or (), raw_variables or {}
@@ -101,9 +95,9 @@ class CompiledDocuments:
         else:
             plan = self._plans[plan_key] = self._compile(found, variables)
         if plan is None:
-            COUNTS.fallbacks += 1
+            FALLBACK.inc()
             return None
-        COUNTS.compiled += 1
+        COMPILED.inc()
         return plan, variables
 
     def refusal(self, query: str, state: object | None = None) -> GraphQLError | None:
