@@ -5,6 +5,7 @@ refused document costs only the refusal charge."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
 import httpx
@@ -25,6 +26,7 @@ from bff.api.cost import CostModel, requested_cost
 from bff.app import build_schema
 from bff.config import Settings
 from bff.ratelimit.refusal_charges import INTERVAL_S
+from bff.runtime import Runtime
 from schema.cost import Cost
 from tests.conftest import BOTH_EXECUTORS, World
 from tests.documents import HOME, VIEWER_ID
@@ -295,19 +297,28 @@ async def test_anonymous_callers_cannot_drain_the_users_behind_their_address(
     assert reading.json()["data"]["viewer"]["id"]
 
 
+def hundred_points(
+    settings: Settings, backend: str, **budgets: float
+) -> AbstractAsyncContextManager[Runtime]:
+    """A runtime where an address's bucket holds 100 points, refilling too slowly to matter
+    within a test, and a refused document is charged 10."""
+    return limited_runtime(
+        settings,
+        backend,
+        cost_anonymous_bucket=100,
+        cost_anonymous_restore_rate=SLOW,
+        cost_refusal_charge=10,
+        **budgets,
+    )
+
+
 @backends
 async def test_a_refused_document_costs_only_the_refusal_charge(
     settings: Settings, backend: str
 ) -> None:
     # given a bucket of 100 points and a refusal charge of 10
     async with (
-        limited_runtime(
-            settings,
-            backend,
-            cost_anonymous_bucket=100,
-            cost_anonymous_restore_rate=SLOW,
-            cost_refusal_charge=10,
-        ) as runtime,
+        hundred_points(settings, backend) as runtime,
         client_from(runtime, address()) as http,
     ):
         # when documents are refused: invalid, over a limit, too costly
@@ -334,15 +345,7 @@ async def test_an_address_that_spent_its_budget_on_refusals_is_refused_before_it
     # refusals in a row (the bucket alone), and a customer behind the same address
     alice = await world.person()
     async with (
-        limited_runtime(
-            settings,
-            backend,
-            metrics_public=True,
-            cost_anonymous_bucket=100,
-            cost_anonymous_restore_rate=SLOW,
-            cost_refusal_charge=10,
-            cost_refusal_strikes=0,
-        ) as runtime,
+        hundred_points(settings, backend, metrics_public=True, cost_refusal_strikes=0) as runtime,
         client_from(runtime, address()) as http,
     ):
         # when an attacker there spends the bucket on invalid documents (ten are paid for, the
@@ -455,14 +458,7 @@ async def test_refusals_that_do_not_ask_for_their_cost_are_charged_together_a_mo
     # in a row
     where = address()
     async with (
-        limited_runtime(
-            settings,
-            backend,
-            cost_anonymous_bucket=100,
-            cost_anonymous_restore_rate=SLOW,
-            cost_refusal_charge=10,
-            cost_refusal_strikes=0,
-        ) as runtime,
+        hundred_points(settings, backend, cost_refusal_strikes=0) as runtime,
         client_from(runtime, where) as http,
     ):
         over_a_limit, invalid = "{ viewer { " + "id " * 100 + "} }", "{ nosuchfield }"
