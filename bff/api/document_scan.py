@@ -121,7 +121,7 @@ class _Scan:
 
     def run(self) -> GraphQLError | None:
         limits = self.limits
-        max_tokens = limits.max_tokens
+        max_tokens, max_selections = limits.max_tokens, limits.max_selections
         sets: list[_Set] = []
         parentheses = tokens = aliases = string_chars = 0
         definition: _Definition | None = None
@@ -169,7 +169,25 @@ class _Scan:
                 if aliases > limits.max_aliases:
                     refused = self._refused(TOO_MANY_ALIASES, position)
             elif definition is not None:
-                refused = self._selection(sets[-1], definition, kind, value, previous, position)
+                # A token in a selection set, outside arguments: where a selection starts,
+                # count it.
+                current = sets[-1]
+                if previous == ":":
+                    if kind == "name":
+                        current.field = value  # the aliased field's own name
+                elif previous == "...":
+                    # `... on Type`, `... @directive` or `... {` is an inline fragment, else a
+                    # spread.
+                    current.field = None
+                    if kind == "name" and value != "on":
+                        definition.spreads.append(value)
+                elif kind == "spread" or (kind == "name" and previous != "@" and previous != "on"):
+                    current.selections += 1
+                    if current.selections > max_selections:
+                        return self._refused(TOO_MANY_SELECTIONS, position)
+                    if kind == "name":
+                        current.field = value
+                        definition.fields += 1
             if refused is not None:
                 return refused
             previous = value
@@ -204,34 +222,6 @@ class _Scan:
             return self._refused(QUERY_TOO_DEEP, position)
         return None
 
-    def _selection(
-        self,
-        current: _Set,
-        definition: _Definition,
-        kind: str | None,
-        value: str,
-        previous: str,
-        position: int,
-    ) -> GraphQLError | None:
-        """A token in a selection set, outside arguments: where a selection starts, count it."""
-        if previous == ":" and kind == "name":
-            current.field = value  # the aliased field's own name
-            return None
-        if previous == "...":
-            # `... on Type`, `... @directive` or `... {` is an inline fragment, else a spread.
-            current.field = None
-            if kind == "name" and value != "on":
-                definition.spreads.append(value)
-            return None
-        if kind == "spread" or (kind == "name" and previous not in (":", "@", "on")):
-            current.selections += 1
-            if current.selections > self.limits.max_selections:
-                return self._refused(TOO_MANY_SELECTIONS, position)
-            if kind == "name":
-                current.field = value
-                definition.fields += 1
-        return None
-
     def _outside(
         self, value: str, previous: str, position: int, definition: _Definition | None
     ) -> _Definition | None:
@@ -262,21 +252,21 @@ class _Scan:
         counted: dict[str, int] = {}
         counting: set[str] = set()
 
-        def measured(name: str, definition: _Definition) -> int:
-            if name not in counted:
-                counting.add(name)
-                counted[name] = expanded(definition)
-                counting.discard(name)
-            return counted[name]
-
         def expanded(definition: _Definition) -> int:
             total = definition.fields
             for name in definition.spreads:
+                found = counted.get(name)
+                if found is not None:
+                    total += found
+                    continue
                 spread = self.definitions.get(name)
                 if spread is None:
                     total += undefined
                 elif name not in counting:  # a cycle is validation's to refuse
-                    total += measured(name, spread)
+                    counting.add(name)
+                    counted[name] = found = expanded(spread)
+                    total += found
+                    counting.discard(name)
             return total
 
         everything = 0
@@ -285,7 +275,7 @@ class _Scan:
             if everything > limit:
                 return self._refused(QUERY_TOO_LARGE, operation.position)
         for name, fragment in self.definitions.items() if fragments else ():
-            if measured(name, fragment) > limit:
+            if (counted[name] if name in counted else expanded(fragment)) > limit:
                 return self._refused(QUERY_TOO_LARGE, fragment.position)
         return None
 
