@@ -233,7 +233,7 @@ class _Walk:
         """Count the string literals in `values`, lists' and input objects' included."""
         for value in values:
             if isinstance(value, StringValueNode):
-                self.string_chars += written_length(value)
+                self.string_chars += _written_length(value)
                 if self.string_chars > self.limits.max_string_chars:
                     raise LimitExceeded(STRINGS_TOO_LONG, self.limits, value)
             elif isinstance(value, ListValueNode):
@@ -246,7 +246,7 @@ class _Walk:
             raise LimitExceeded(QUERY_TOO_LARGE, self.limits, node)
 
 
-def written_length(value: StringValueNode) -> int:
+def _written_length(value: StringValueNode) -> int:
     """The characters of a string literal as written between its quotes (escapes undecoded,
     a block string undedented), as the token scan counts them before anything is parsed."""
     if value.loc is None:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.datastructures import Headers
+
 from bff.edge.media_type import negotiate
 
 Scope = MutableMapping[str, Any]
@@ -20,14 +22,6 @@ def state(scope: Scope) -> dict[str, Any]:
     return scope.setdefault("state", {})  # type: ignore[no-any-return]
 
 
-def header(scope: Scope, name: bytes) -> str | None:
-    """The value of the request's first header called `name` (lower case), if any."""
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")  # type: ignore[no-any-return]
-    return None
-
-
 async def send_json(
     scope: Scope,
     send: Send,
@@ -36,7 +30,7 @@ async def send_json(
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """Answer with `body`, in the media type the request's Accept header asks for."""
-    media_type = negotiate(header(scope, b"accept"))
+    media_type = negotiate(Headers(scope=scope).get("accept"))
     payload = json.dumps(body).encode()
     await send(
         {

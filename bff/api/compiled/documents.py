@@ -31,8 +31,8 @@ _SIZE = 512
 
 
 # What the metric counts, as the compiled path ran queries or left them to graphql-core.
-COMPILED = GRAPHQL_EXECUTIONS.labels("compiled")
-FALLBACK = GRAPHQL_EXECUTIONS.labels("fallback")
+_COMPILED = GRAPHQL_EXECUTIONS.labels("compiled")
+_FALLBACK = GRAPHQL_EXECUTIONS.labels("fallback")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class CompiledDocuments:
                 return None  # refused by a limit: `refusal` says why
             found = self._documents[key] = self._prepare(query, document, operation_name)
         if found is None:
-            FALLBACK.inc()
+            _FALLBACK.inc()
             return None
         variables = get_variable_values(
             self.schema._schema, found.operation.variable_definitions or (), raw_variables or {}
@@ -95,9 +95,9 @@ class CompiledDocuments:
         else:
             plan = self._plans[plan_key] = self._compile(found, variables)
         if plan is None:
-            FALLBACK.inc()
+            _FALLBACK.inc()
             return None
-        COMPILED.inc()
+        _COMPILED.inc()
         return plan, variables
 
     def refusal(self, query: str, state: object | None = None) -> GraphQLError | None:

@@ -58,7 +58,7 @@ async def compiled_response(
             plan, coerced, context, query, operation_name, variables, release
         )
     elif query and (refused := compiled.refusal(query, request.state)) is not None:
-        result = await refused_result([refused], context, compiled.schema._schema)
+        result = await refused_result(refused, context, compiled.schema._schema)
     else:
         request.state.compile_tried = True  # Strawberry's turn: not planned (or counted) again
         return None

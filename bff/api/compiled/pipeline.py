@@ -53,12 +53,10 @@ async def run_compiled(
 
 
 async def refused_result(
-    errors: list[GraphQLError], context: Any, schema: GraphQLSchema
+    refusal: GraphQLError, context: Any, schema: GraphQLSchema
 ) -> ExecutionResult:
-    """The answer to a document the gate refused: the refusal's small charge, the errors
+    """The answer to a document the gate refused: the refusal's small charge, its error
     classified, nothing run."""
     spent = await charge_refusal(context)
-    classified = [classify(error, context) for error in errors]
-    return ExecutionResult(
-        None, classified, cost_extensions(spent, schema, None, None, None) or None
-    )
+    extensions = cost_extensions(spent, schema, None, None, None) or None
+    return ExecutionResult(None, [classify(refusal, context)], extensions)
